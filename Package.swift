@@ -1,0 +1,114 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings every target shares: Swift 6 language mode is the package default.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "edge-run",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "edge-run", targets: ["edge-run"]),
+        .library(name: "KVStore", targets: ["KVStore"]),
+        .library(name: "Queues", targets: ["Queues"]),
+        .library(name: "EdgeRuntime", targets: ["EdgeRuntime"]),
+        .library(name: "Functions", targets: ["Functions"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+    ],
+    targets: [
+        // System-library shims: a modulemap plus static inline wrappers for macro/variadic APIs.
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        .target(
+            name: "KVStore",
+            dependencies: [
+                "CLMDB",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Queues",
+            dependencies: [
+                "KVStore", "CLMDB",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "EdgeRuntime",
+            dependencies: [
+                "KVStore", "Queues", "CCurl", "COpenSSL",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Functions",
+            dependencies: [
+                "EdgeRuntime", "KVStore", "Queues",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "edge-run",
+            dependencies: [
+                "KVStore", "Queues", "EdgeRuntime", "Functions",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Benchmarks: plain executables, never run by the test suite (see scripts/bench).
+        .executableTarget(
+            name: "kv-bench",
+            dependencies: ["KVStore", "CLMDB"],
+            path: "Benchmarks/kv-bench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "queue-bench",
+            dependencies: ["Queues", "KVStore"],
+            path: "Benchmarks/queue-bench",
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "CLMDB"], swiftSettings: swiftSettings),
+        .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EdgeRuntimeTests",
+            dependencies: ["EdgeRuntime", "KVStore", "Queues"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FunctionsTests",
+            dependencies: ["Functions", "EdgeRuntime"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,179 @@
+import CLMDB
+import Dispatch
+import Foundation
+import Synchronization
+
+/// What applying one write inside the shared transaction came to.
+enum WriteApplyOutcome { case applied, failed, mapFull }
+
+/// One write waiting for the writer thread.
+protocol PendingWrite: AnyObject, Sendable {
+    /// Runs the write in `txn` (its own nested transaction) and remembers the outcome.
+    func apply(_ txn: LMDBTransaction) -> WriteApplyOutcome
+    /// Resumes the caller: with the remembered outcome, or `commitError` if the commit failed.
+    func finish(commitError: (any Error)?)
+}
+
+/// A write returning `T`.
+///
+/// `@unchecked Sendable`: `continuation` is set before the operation is submitted (ordered by the
+/// writer's mutex), and `outcome` is read and written only on the writer thread.
+final class TypedWrite<T: Sendable>: PendingWrite, @unchecked Sendable {
+    private let body: @Sendable (LMDBTransaction) throws -> T
+    var continuation: CheckedContinuation<T, any Error>?
+    private var outcome: Result<T, any Error>?
+
+    init(_ body: @escaping @Sendable (LMDBTransaction) throws -> T) { self.body = body }
+
+    func apply(_ txn: LMDBTransaction) -> WriteApplyOutcome {
+        do {
+            outcome = .success(try body(txn))
+            return .applied
+        } catch let error as LMDBError where error.isMapFull {
+            return .mapFull
+        } catch {
+            outcome = .failure(error)
+            return .failed
+        }
+    }
+
+    func finish(commitError: (any Error)?) {
+        guard let continuation else { return }
+        self.continuation = nil
+        switch (outcome, commitError) {
+        case (.failure(let error)?, _): continuation.resume(throwing: error)
+        case (_, let error?): continuation.resume(throwing: error)
+        case (.success(let value)?, nil): continuation.resume(returning: value)
+        case (nil, nil): continuation.resume(throwing: LMDBError(code: EIO, operation: "write was not applied"))
+        }
+    }
+}
+
+/// The single writer thread of an environment: group commit.
+///
+/// Writes that arrive while a commit is syncing wait in `pending`; the next loop turn applies
+/// all of them (up to `maxBatch`) in one transaction, each in a nested transaction of its own,
+/// and commits once. `@unchecked Sendable` only because it holds an `unowned` reference back
+/// to its environment; its state is behind a `Mutex`.
+final class LMDBWriter: @unchecked Sendable {
+    private struct State {
+        var pending: [any PendingWrite] = []
+        var sleeping = false
+        var stopped = false
+    }
+    private let state = Mutex(State())
+    private let wakeup = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private unowned let environment: LMDBEnvironment
+    private let maxBatch: Int
+    private var thread: Thread?
+
+    init(environment: LMDBEnvironment, maxBatch: Int) {
+        self.environment = environment
+        self.maxBatch = maxBatch
+        let thread = Thread { [self] in self.run() }
+        thread.name = "lmdb-writer"
+        self.thread = thread
+        thread.start()
+    }
+
+    func submit(_ op: any PendingWrite) {
+        let (accepted, wake) = state.withLock { s -> (Bool, Bool) in
+            if s.stopped { return (false, false) }
+            s.pending.append(op)
+            let wake = s.sleeping
+            s.sleeping = false
+            return (true, wake)
+        }
+        if !accepted {
+            op.finish(commitError: LMDBError(code: EINVAL, operation: "environment closed"))
+            return
+        }
+        if wake { wakeup.signal() }
+    }
+
+    /// Stops after the queued writes commit; waits for the thread to end.
+    func stop() {
+        let wasRunning = state.withLock { s -> Bool in
+            if s.stopped { return false }
+            s.stopped = true
+            if s.sleeping { s.sleeping = false; return true }
+            return true
+        }
+        guard wasRunning else { return }
+        wakeup.signal()
+        finished.wait()
+    }
+
+    private func takeBatch() -> [any PendingWrite]? {
+        while true {
+            let batch = state.withLock { s -> [any PendingWrite]? in
+                if !s.pending.isEmpty {
+                    let n = min(s.pending.count, maxBatch)
+                    let batch = Array(s.pending.prefix(n))
+                    s.pending.removeFirst(n)
+                    return batch
+                }
+                if s.stopped { return nil }
+                s.sleeping = true
+                return []
+            }
+            guard let batch else { return nil }
+            if !batch.isEmpty { return batch }
+            wakeup.wait()
+        }
+    }
+
+    private func run() {
+        while let batch = takeBatch() {
+            let error = commit(batch)
+            for op in batch { op.finish(commitError: error) }
+        }
+        finished.signal()
+    }
+
+    /// Applies `batch` in one transaction and commits it; retries after growing a full map.
+    /// - Returns: the commit error, if the transaction as a whole failed.
+    private func commit(_ batch: [any PendingWrite]) -> (any Error)? {
+        while true {
+            do {
+                let full = try environment.gate.withShared { () throws -> Bool in
+                    var txn: OpaquePointer?
+                    try lmdbCheck(mdb_txn_begin(environment.env, nil, 0, &txn), "mdb_txn_begin(write)")
+                    guard let txn else { return false }
+                    for op in batch {
+                        var child: OpaquePointer?
+                        let rc = mdb_txn_begin(environment.env, txn, 0, &child)
+                        if rc != 0 {
+                            mdb_txn_abort(txn)
+                            if rc == EDGE_MDB_MAP_FULL { return true }
+                            throw LMDBError(code: rc, operation: "mdb_txn_begin(nested)")
+                        }
+                        switch op.apply(LMDBTransaction(raw: child!)) {
+                        case .applied:
+                            let rc = mdb_txn_commit(child)
+                            if rc == EDGE_MDB_MAP_FULL { mdb_txn_abort(txn); return true }
+                            if rc != 0 { mdb_txn_abort(txn); throw LMDBError(code: rc, operation: "mdb_txn_commit(nested)") }
+                        case .failed:
+                            mdb_txn_abort(child)
+                        case .mapFull:
+                            mdb_txn_abort(child)
+                            mdb_txn_abort(txn)
+                            return true
+                        }
+                    }
+                    let rc = mdb_txn_commit(txn)
+                    if rc == EDGE_MDB_MAP_FULL { return true }
+                    try lmdbCheck(rc, "mdb_txn_commit")
+                    return false
+                }
+                if !full { return nil }
+                try environment.growMap()
+            } catch let error as LMDBError where error.isMapResized {
+                do { try environment.adoptForeignMapSize() } catch { return error }
+            } catch {
+                return error
+            }
+        }
+    }
+}
