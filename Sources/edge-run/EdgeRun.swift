@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// The `edge-run` command: serve a manifest, and inspect its data directory.
+@main
+struct EdgeRun: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "edge-run",
+        abstract: "A Workers-style function runtime: HTTP routes, durable KV and queues, built-in integrations.",
+        version: "edge-run \(version)",
+        subcommands: [ServeCommand.self, KVCommand.self]
+    )
+}
+
+/// Where the LMDB environment of a data directory lives.
+func lmdbPath(dataDirectory: String) -> String { dataDirectory + "/lmdb" }

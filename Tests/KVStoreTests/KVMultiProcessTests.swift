@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+@testable import KVStore
+
+/// The `edge-run` executable built beside this test bundle.
+func edgeRunExecutable() throws -> String {
+    var candidates: [URL] = []
+    let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    candidates.append(bundleDir.appendingPathComponent("edge-run"))
+    // `swift test` runs the bundle from inside `.build/<triple>/debug`.
+    candidates.append(bundleDir.deletingLastPathComponent().appendingPathComponent("edge-run"))
+    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    candidates.append(packageRoot.appendingPathComponent(".build/debug/edge-run"))
+    for url in candidates where FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
+    throw CLIRunError(message: "edge-run executable not found near \(bundleDir.path); build it with `swift build`")
+}
+
+struct CLIRunError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Runs `edge-run` with `arguments`; returns (exit status, stdout, stderr).
+func runEdgeRun(_ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try edgeRunExecutable())
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, stdout, String(decoding: stderr, as: UTF8.self))
+}
+
+@Suite("KV across processes")
+struct KVMultiProcessTests {
+    @Test func theCLISeesAndWritesTheDataOfARunningProcess() async throws {
+        // This process keeps the environment open (with a tiny map) the whole time.
+        let f = try await KVFixture.make(mapSize: 1 << 20)
+        defer { f.dir.cleanup() }
+        f.clock.set(Date().timeIntervalSince1970)
+        try await f.store.put("from-test", text: "written in process A", options: KVPutOptions(metadata: Data(#"{"by":"A"}"#.utf8)))
+
+        let got = try runEdgeRun(["kv", "get", "--binding", "KV", "--data", f.dir.path, "from-test"])
+        #expect(got.status == 0, "\(got.stderr)")
+        #expect(got.stdout.text == "written in process A")
+
+        // The other process grows the map past this process's size: reads here must adopt it.
+        let big = Data((0..<(6 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let file = f.dir.path + "/big.bin"
+        try big.write(to: URL(fileURLWithPath: file))
+        let put = try runEdgeRun(["kv", "put", "--binding", "KV", "--data", f.dir.path, "from-cli", "--path", file, "--ttl", "3600"])
+        #expect(put.status == 0, "\(put.stderr)")
+        #expect(try await f.store.get("from-cli") == big)
+        #expect(try await f.store.getWithMetadata("from-cli")?.expiration != nil)
+
+        // And writes here still work after adopting the larger map.
+        try await f.store.put("after", text: "ok")
+        let list = try runEdgeRun(["kv", "list", "--binding", "KV", "--data", f.dir.path])
+        #expect(list.stdout.text == "after\nfrom-cli\nfrom-test\n")
+    }
+
+    @Test func writersInSeveralProcessesAtOnceLoseNothing() async throws {
+        let f = try await KVFixture.make()
+        defer { f.dir.cleanup() }
+        let dataPath = f.dir.path
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for p in 0..<4 {
+                group.addTask {
+                    for i in 0..<5 {
+                        let r = try runEdgeRun(["kv", "put", "--binding", "KV", "--data", dataPath, "cli\(p)-\(i)", "v"])
+                        if r.status != 0 { throw CLIRunError(message: r.stderr) }
+                    }
+                }
+            }
+            group.addTask {
+                for i in 0..<100 { try await f.store.put("local-\(i)", text: "v") }
+            }
+            try await group.waitForAll()
+        }
+        let page = try await f.store.list()
+        #expect(page.keys.count == 120)
+        #expect(page.keys.filter { $0.name.hasPrefix("cli") }.count == 20)
+        let deleted = try runEdgeRun(["kv", "delete", "--binding", "KV", "--data", dataPath, "local-7"])
+        #expect(deleted.status == 0)
+        #expect(try await f.store.get("local-7") == nil)
+    }
+
+    @Test func theCLIReportsBadInputWithANonZeroExit() async throws {
+        let dir = TempDirectory()
+        defer { dir.cleanup() }
+        let missing = try runEdgeRun(["kv", "get", "--binding", "KV", "--data", dir.path, "nope"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("not found"))
+        let shortTTL = try runEdgeRun(["kv", "put", "--binding", "KV", "--data", dir.path, "k", "v", "--ttl", "5"])
+        #expect(shortTTL.status != 0)
+        #expect(shortTTL.stderr.contains("minimum"))
+        let version = try runEdgeRun(["--version"])
+        #expect(version.stdout.text.hasPrefix("edge-run "))
+    }
+}
