@@ -10,6 +10,9 @@ public protocol KVStore: Sendable {
     /// The binding name this namespace is declared under.
     var binding: String { get }
 
+    /// The raw bytes of `key`, or `nil` when it is absent or expired.
+    func get(_ key: String) async throws -> Data?
+
     /// The value and metadata of `key`, or `nil` when it is absent or expired.
     func getWithMetadata(_ key: String) async throws -> KVEntry?
 
@@ -42,7 +45,7 @@ public protocol KVStore: Sendable {
 }
 
 extension KVStore {
-    /// The raw bytes of `key`, or `nil`.
+    /// Default: the value part of ``getWithMetadata(_:)``.
     public func get(_ key: String) async throws -> Data? {
         try await getWithMetadata(key)?.value
     }

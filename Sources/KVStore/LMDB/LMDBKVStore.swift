@@ -35,6 +35,19 @@ public final class LMDBKVStore: KVStore {
 
     // MARK: Reads
 
+    public func get(_ key: String) async throws -> Data? {
+        try limits.validate(key: key)
+        var key = key
+        return try key.withUTF8 { k in
+            try environment.read { txn in
+                guard let raw = try space.record(txn, key: UnsafeRawBufferPointer(k)), let view = KVRecordView(raw) else { return nil }
+                // Only a key with an expiration needs the clock.
+                if view.expiration != nil, !view.isLive(at: clock.nowSeconds()) { return nil }
+                return Data(view.value)
+            }
+        }
+    }
+
     public func getWithMetadata(_ key: String) async throws -> KVEntry? {
         try limits.validate(key: key)
         let now = clock.nowSeconds()
