@@ -102,7 +102,13 @@ let package = Package(
         .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EdgeRuntimeTests",
-            dependencies: ["EdgeRuntime", "KVStore", "Queues"],
+            dependencies: [
+                "EdgeRuntime", "KVStore", "Queues",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,226 @@
+import Foundation
+import KVStore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The queues of one data directory, stored in its ``LMDBEnvironment`` beside the KV data.
+///
+/// Sends are grouped into the environment's shared commits; consumers in this process are woken
+/// by an in-process notification when a message is sent to their queue. Another process (the
+/// CLI) may send, peek, redrive and read stats on the same directory while a server runs.
+public final class LMDBQueueBroker: QueueBroker {
+    public let environment: LMDBEnvironment
+    let clock: any QueueClock
+    let logger: Logger
+    private let storages: [String: QueueStorage]
+    private let signals: [String: ConsumerSignal]
+    private let ids = MessageIDGenerator()
+    private let consumersMade = Mutex<Set<String>>([])
+
+    /// Where queue configurations are recorded, so the CLI finds the declared queues.
+    static let registryDatabase = "queues"
+    static let redriveChunk = 1000
+
+    private init(environment: LMDBEnvironment, clock: any QueueClock, logger: Logger, storages: [String: QueueStorage]) {
+        self.environment = environment
+        self.clock = clock
+        self.logger = logger
+        self.storages = storages
+        self.signals = storages.mapValues { _ in ConsumerSignal() }
+    }
+
+    /// Opens the declared queues, creating their databases; a dead-letter queue that is named
+    /// but not declared is declared with default settings.
+    /// - Parameters:
+    ///   - reclaimLeases: put messages left in flight by a previous process back in their
+    ///     queues (the server: `true`; a CLI opening the directory beside a running server: `false`).
+    /// - Throws: ``QueueError/Code/invalidConfiguration`` for a bad or duplicate declaration,
+    ///   or a storage error.
+    public static func open(
+        environment: LMDBEnvironment, queues: [QueueConfig], clock: any QueueClock = SystemWallClock(),
+        reclaimLeases: Bool = true, logger: Logger = Logger(label: "edge-run.queues")
+    ) async throws -> LMDBQueueBroker {
+        let configs = try validated(queues)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let registry = try await environment.database(registryDatabase)
+        let entries = try configs.map { (Array($0.name.utf8), Array(try encoder.encode($0))) }
+        try await environment.write { txn in
+            for (key, value) in entries { try txn.put(registry, key: key, value: value) }
+        }
+        return try await open(environment: environment, configs: configs, clock: clock, reclaimLeases: reclaimLeases, logger: logger)
+    }
+
+    /// Opens the queues recorded in the environment by a server that declared them (the CLI).
+    public static func openExisting(
+        environment: LMDBEnvironment, clock: any QueueClock = SystemWallClock(),
+        logger: Logger = Logger(label: "edge-run.queues")
+    ) async throws -> LMDBQueueBroker {
+        let registry = try await environment.database(registryDatabase)
+        let raw: [[UInt8]] = try environment.read { txn in
+            try txn.withCursor(registry) { cursor in
+                var out: [[UInt8]] = []
+                var entry = try cursor.first()
+                while let e = entry { out.append(Array(e.value)); entry = try cursor.next() }
+                return out
+            }
+        }
+        let configs = try raw.map { try JSONDecoder().decode(QueueConfig.self, from: Data($0)) }
+        return try await open(environment: environment, configs: configs, clock: clock, reclaimLeases: false, logger: logger)
+    }
+
+    private static func open(
+        environment: LMDBEnvironment, configs: [QueueConfig], clock: any QueueClock, reclaimLeases: Bool, logger: Logger
+    ) async throws -> LMDBQueueBroker {
+        var storages: [String: QueueStorage] = [:]
+        for config in configs { storages[config.name] = try await QueueStorage.open(config, in: environment) }
+        let broker = LMDBQueueBroker(environment: environment, clock: clock, logger: logger, storages: storages)
+        if reclaimLeases { try await broker.reclaimLeases() }
+        return broker
+    }
+
+    /// Checks every declaration and adds undeclared dead-letter queues.
+    static func validated(_ queues: [QueueConfig]) throws(QueueError) -> [QueueConfig] {
+        var byName: [String: QueueConfig] = [:]
+        for config in queues {
+            try config.validate()
+            guard byName[config.name] == nil else {
+                throw QueueError(.invalidConfiguration, "queue \"\(config.name)\" is declared twice")
+            }
+            byName[config.name] = config
+        }
+        for config in queues {
+            if let dlq = config.consumer?.deadLetterQueue, byName[dlq] == nil { byName[dlq] = QueueConfig(name: dlq) }
+        }
+        return byName.values.sorted { $0.name < $1.name }
+    }
+
+    /// Puts messages left in flight by a previous process back in their queues.
+    private func reclaimLeases() async throws {
+        let now = clock.nowMillis()
+        let all = Array(storages.values)
+        let reclaimed = try await environment.write { txn in
+            try all.map { ($0.name, try $0.reclaimLeases(txn, nowMillis: now)) }
+        }
+        for (queue, count) in reclaimed where count > 0 {
+            logger.notice("redelivering messages left in flight", metadata: ["queue": "\(queue)", "count": "\(count)"])
+        }
+    }
+
+    func storage(_ queue: String) throws(QueueError) -> QueueStorage {
+        guard let storage = storages[queue] else { throw QueueError(.unknownQueue, "queue \"\(queue)\" is not declared") }
+        return storage
+    }
+
+    func signal(_ queue: String) -> ConsumerSignal? { signals[queue] }
+
+    // MARK: QueueBroker
+
+    public var queueNames: [String] { storages.keys.sorted() }
+
+    public func config(for queue: String) throws -> QueueConfig { try storage(queue).config }
+
+    public func sendBatch(_ messages: [OutgoingMessage], to queue: String) async throws -> [String] {
+        let storage = try storage(queue)
+        guard (1...QueueLimits.maxBatchMessages).contains(messages.count) else {
+            throw QueueError(.invalidBatchSize, "a batch holds 1 to \(QueueLimits.maxBatchMessages) messages, got \(messages.count)")
+        }
+        var total = 0
+        for message in messages {
+            try message.body.validate()
+            if let delay = message.delaySeconds { try QueueLimits.validate(delaySeconds: delay) }
+            total += message.body.data.count
+        }
+        guard total <= QueueLimits.maxBatchBytes else {
+            throw QueueError(.batchTooLarge, "batch bodies total \(total) bytes, over the \(QueueLimits.maxBatchBytes)-byte (256 KB) limit")
+        }
+        let now = clock.nowMillis()
+        var rows: [(id: [UInt8], record: [UInt8], ready: [UInt8])] = []
+        var sent: [String] = []
+        rows.reserveCapacity(messages.count)
+        for message in messages {
+            let id = ids.next(millis: now)
+            let delay = Int64(message.delaySeconds ?? storage.config.deliveryDelay)
+            let record = MessageRecord(contentType: message.body.contentType, sentMillis: now, dueMillis: now + delay * 1000, body: message.body.data)
+            rows.append((id.bytes, record.encoded(), ReadyKey.make(dueMillis: record.dueMillis, id: id)))
+            sent.append(id.description)
+        }
+        try await environment.write { [rows] txn in
+            for row in rows {
+                try txn.put(storage.messages, key: row.id, value: row.record)
+                try txn.put(storage.ready, key: row.ready, value: [])
+            }
+        }
+        signals[queue]?.notify()
+        return sent
+    }
+
+    public func stats(_ queue: String) async throws -> QueueStats {
+        let storage = try storage(queue)
+        let now = clock.nowMillis()
+        return try environment.read { try storage.stats($0, nowMillis: now) }
+    }
+
+    public func peek(_ queue: String, limit: Int, deadLetters: Bool = false) async throws -> [PeekedMessage] {
+        let storage = try storage(queue)
+        guard (1...QueueLimits.maxPeekLimit).contains(limit) else {
+            throw QueueError(.invalidLimit, "limit must be between 1 and \(QueueLimits.maxPeekLimit), got \(limit)")
+        }
+        return try environment.read { try storage.peek($0, limit: limit, deadLetters: deadLetters) }
+    }
+
+    public func redrive(from source: String, to target: String) async throws -> Int {
+        let from = try storage(source)
+        let to = try storage(target)
+        let chunk = Self.redriveChunk
+        var moved = 0
+        while true {
+            let now = clock.nowMillis()
+            let count = try await environment.write { txn in
+                let taken = try from.takeForRedrive(txn, limit: chunk, includeWaiting: source != target)
+                for (id, record) in taken { try to.insert(txn, id: id, record: record.entering(at: now, lastError: nil)) }
+                return taken.count
+            }
+            moved += count
+            if count > 0 { signals[target]?.notify() }
+            if count < chunk { break }
+        }
+        if moved > 0 { logger.info("redrove messages", metadata: ["from": "\(source)", "to": "\(target)", "count": "\(moved)"]) }
+        return moved
+    }
+
+    public func makeConsumer(for queue: String, handler: @escaping QueueHandler) throws -> any Service {
+        try consumer(for: queue, handler: handler)
+    }
+
+    /// Makes the consumer of `queue` (see ``QueueBroker/makeConsumer(for:handler:)``).
+    public func consumer(for queue: String, handler: @escaping QueueHandler) throws -> QueueConsumer {
+        let storage = try storage(queue)
+        let settings = storage.config.consumer ?? ConsumerConfig()
+        let deadLetterQueue = try settings.deadLetterQueue.map { name throws(QueueError) in try self.storage(name) }
+        let fresh = consumersMade.withLock { $0.insert(queue).inserted }
+        guard fresh else { throw QueueError(.invalidConfiguration, "queue \"\(queue)\" already has a consumer") }
+        return QueueConsumer(broker: self, storage: storage, settings: settings, deadLetterQueue: deadLetterQueue, handler: handler)
+    }
+
+    /// Deletes waiting messages that outlived their queue's retention (dead letters in built-in
+    /// stores are kept); each is logged and counted in the queue's `expired` stat.
+    /// - Returns: how many were deleted.
+    @discardableResult
+    public func purgeExpired() async throws -> Int {
+        var total = 0
+        for storage in storages.values.sorted(by: { $0.name < $1.name }) {
+            while true {
+                let now = clock.nowMillis()
+                let purged = try await environment.write { txn in try storage.purgeExpired(txn, nowMillis: now, limit: Self.redriveChunk) }
+                if !purged.isEmpty {
+                    logger.warning("messages expired after the queue's retention", metadata: ["queue": "\(storage.name)", "count": "\(purged.count)"])
+                }
+                total += purged.count
+                if purged.count < Self.redriveChunk { break }
+            }
+        }
+        return total
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import KVStore
+
+/// The persisted counters of a queue.
+enum QueueCounter: String, CaseIterable {
+    case delivered, retried, deadLettered = "dead_lettered", expired
+}
+
+extension QueueStorage {
+    /// Adds `deltas` to the persisted counters.
+    func bump(_ txn: LMDBTransaction, _ deltas: [(QueueCounter, UInt64)]) throws {
+        for (counter, delta) in deltas where delta > 0 {
+            let key = Array(counter.rawValue.utf8)
+            let current = try value(txn, counter)
+            var next = (current &+ delta).littleEndian
+            let bytes = withUnsafeBytes(of: &next) { Array($0) }
+            try txn.put(counters, key: key, value: bytes)
+        }
+    }
+
+    func value(_ txn: LMDBTransaction, _ counter: QueueCounter) throws -> UInt64 {
+        guard let raw = try txn.getBytes(counters, key: Array(counter.rawValue.utf8)), raw.count == 8 else { return 0 }
+        return raw.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+
+    /// The queue's counts at `nowMillis`.
+    func stats(_ txn: LMDBTransaction, nowMillis: Int64) throws -> QueueStats {
+        let waiting = try txn.count(ready)
+        var delayed = 0
+        try txn.withCursor(ready) { cursor in
+            var entry = try cursor.seek(atLeast: ReadyKey.lowerBound(dueMillis: nowMillis + 1))
+            while entry != nil {
+                delayed += 1
+                entry = try cursor.next()
+            }
+        }
+        return QueueStats(
+            name: name,
+            pending: waiting - delayed,
+            delayed: delayed,
+            inFlight: try txn.count(leases),
+            deadLettered: Int(try value(txn, .deadLettered)),
+            delivered: Int(try value(txn, .delivered)),
+            retried: Int(try value(txn, .retried)),
+            expired: Int(try value(txn, .expired)),
+            deadLetterStore: try txn.count(dead)
+        )
+    }
+
+    /// Up to `limit` messages in id (send) order: the queue's messages (waiting, delayed and in
+    /// flight), or its built-in dead-letter store.
+    func peek(_ txn: LMDBTransaction, limit: Int, deadLetters: Bool) throws -> [PeekedMessage] {
+        var out: [PeekedMessage] = []
+        try txn.withCursor(deadLetters ? dead : messages) { cursor in
+            var entry = try cursor.first()
+            while let e = entry, out.count < limit {
+                if let id = MessageID(bytes: e.key), let record = MessageRecord(e.value) {
+                    out.append(PeekedMessage(id: id, record: record))
+                }
+                entry = try cursor.next()
+            }
+        }
+        return out
+    }
+}
+
+/// A queue's counts. `pending`, `delayed`, `inFlight` and `deadLetterStore` are gauges; the
+/// others count since the queue was created.
+public struct QueueStats: Sendable, Hashable, Codable {
+    public var name: String
+    /// Messages waiting for delivery now.
+    public var pending: Int
+    /// Messages whose delivery (or retry) delay has not passed.
+    public var delayed: Int
+    /// Messages handed to a consumer and not yet acked, retried or dead-lettered.
+    public var inFlight: Int
+    /// Messages this queue dead-lettered (to its dead-letter queue or its built-in store).
+    public var deadLettered: Int
+    /// Messages delivered and acked.
+    public var delivered: Int
+    /// Retries (each failed delivery that led to another).
+    public var retried: Int
+    /// Messages deleted after outliving the queue's retention.
+    public var expired: Int
+    /// Messages in the queue's built-in dead-letter store now.
+    public var deadLetterStore: Int
+
+    enum CodingKeys: String, CodingKey {
+        case name, pending, delayed, inFlight = "in_flight", deadLettered = "dead_lettered"
+        case delivered, retried, expired, deadLetterStore = "dead_letter_store"
+    }
+}
+
+/// A message seen without consuming it (`peek`).
+public struct PeekedMessage: Sendable, Hashable {
+    public let id: String
+    public let timestamp: Date
+    public let body: MessageBody
+    /// Deliveries so far, across the queues the message went through.
+    public let attempts: Int
+    /// Why its last delivery failed (dead letters, retried messages).
+    public let lastError: String?
+    /// When it is (or was) due for delivery.
+    public let due: Date
+
+    init(id: MessageID, record: MessageRecord) {
+        self.id = id.description
+        self.timestamp = Date(timeIntervalSince1970: Double(record.sentMillis) / 1000)
+        self.body = MessageBody(data: record.body, contentType: record.contentType)
+        self.attempts = Int(record.attempts)
+        self.lastError = record.lastError
+        self.due = Date(timeIntervalSince1970: Double(record.dueMillis) / 1000)
+    }
+
+    /// The contract's JSON object, one line: `{"id", "body", "content_type", "attempts",
+    /// "timestamp", "last_error"?}`; a JSON body is embedded as its JSON value, text as a
+    /// string, bytes as a base64 string.
+    public var jsonLine: String {
+        let bodyJSON: String
+        switch body.contentType {
+        case .json: bodyJSON = String(decoding: body.data, as: UTF8.self)
+        case .text: bodyJSON = jsonString(String(decoding: body.data, as: UTF8.self))
+        case .bytes: bodyJSON = jsonString(body.data.base64EncodedString())
+        }
+        var line = "{\"id\":\(jsonString(id)),\"body\":\(bodyJSON),\"content_type\":\(jsonString(body.contentType.rawValue))"
+        line += ",\"attempts\":\(attempts),\"timestamp\":\(jsonString(ISO8601Millis.format(timestamp)))"
+        if let lastError { line += ",\"last_error\":\(jsonString(lastError))" }
+        return line + "}"
+    }
+}
+
+/// A JSON string literal for `text`.
+func jsonString(_ text: String) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .withoutEscapingSlashes
+    let data = (try? encoder.encode(text)) ?? Data("\"\"".utf8)
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// ISO 8601 UTC with milliseconds, as every time in the contract's JSON.
+enum ISO8601Millis {
+    static func format(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+    }
+}

@@ -1,0 +1,76 @@
+import Synchronization
+
+/// A 128-bit message id: 48 bits of milliseconds since 1970, a 16-bit sequence that keeps ids
+/// of one process increasing within a millisecond, then 64 random bits. Ids sort by send time;
+/// their text form is 32 lowercase hex digits, sorting the same way.
+struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    let high: UInt64
+    let low: UInt64
+
+    init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// Reads 16 big-endian bytes; `nil` for another length.
+    init?(bytes: UnsafeRawBufferPointer) {
+        guard bytes.count == 16 else { return nil }
+        high = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        low = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+    }
+
+    /// Parses 32 hex digits; `nil` otherwise.
+    init?(_ text: String) {
+        let utf8 = Array(text.utf8)
+        guard utf8.count == 32, let h = UInt64(String(decoding: utf8[0..<16], as: UTF8.self), radix: 16),
+              let l = UInt64(String(decoding: utf8[16..<32], as: UTF8.self), radix: 16) else { return nil }
+        high = h
+        low = l
+    }
+
+    /// The 16 big-endian bytes used as a database key.
+    var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 16)
+        out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: high.bigEndian, toByteOffset: 0, as: UInt64.self)
+            raw.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
+        }
+        return out
+    }
+
+    /// Milliseconds since 1970 when the id was made.
+    var milliseconds: Int64 { Int64(high >> 16) }
+
+    var description: String { hex(high) + hex(low) }
+
+    private func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    static func < (a: MessageID, b: MessageID) -> Bool {
+        (a.high, a.low) < (b.high, b.low)
+    }
+}
+
+/// Makes increasing ``MessageID``s.
+final class MessageIDGenerator: Sendable {
+    private struct State { var lastMillis: UInt64 = 0; var sequence: UInt64 = 0 }
+    private let state = Mutex(State())
+
+    /// The next id for a message sent at `millis` (unix milliseconds).
+    func next(millis: Int64) -> MessageID {
+        let (ms, seq) = state.withLock { s -> (UInt64, UInt64) in
+            let now = UInt64(max(0, millis)) & 0xFFFF_FFFF_FFFF
+            if now > s.lastMillis {
+                s.lastMillis = now
+                s.sequence = 0
+            } else {
+                s.sequence += 1
+                if s.sequence > 0xFFFF { s.lastMillis += 1; s.sequence = 0 }
+            }
+            return (s.lastMillis, s.sequence)
+        }
+        return MessageID(high: ms << 16 | seq, low: UInt64.random(in: .min ... .max))
+    }
+}

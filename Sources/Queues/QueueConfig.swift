@@ -1,0 +1,133 @@
+/// One declared queue (the manifest's `queues[]` entry).
+public struct QueueConfig: Sendable, Hashable, Codable {
+    /// The queue's name: 1–63 characters of `A–Z a–z 0–9 - _ .`.
+    public var name: String
+    /// Default delay, in seconds, of every message sent without its own (`delivery_delay`, 0…86400).
+    public var deliveryDelay: Int
+    /// How long, in seconds, an undelivered message is kept (`retention`, 60 s…14 days, default 4 days).
+    public var retention: Int
+    /// The consumer, when the queue has one.
+    public var consumer: ConsumerConfig?
+
+    /// Four days, Cloudflare's default.
+    public static let defaultRetention = 345_600
+    static let retentionRange = 60...1_209_600
+
+    public init(name: String, deliveryDelay: Int = 0, retention: Int = QueueConfig.defaultRetention, consumer: ConsumerConfig? = nil) {
+        self.name = name
+        self.deliveryDelay = deliveryDelay
+        self.retention = retention
+        self.consumer = consumer
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, deliveryDelay = "delivery_delay", retention, consumer
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        deliveryDelay = try c.decodeIfPresent(Int.self, forKey: .deliveryDelay) ?? 0
+        retention = try c.decodeIfPresent(Int.self, forKey: .retention) ?? Self.defaultRetention
+        consumer = try c.decodeIfPresent(ConsumerConfig.self, forKey: .consumer)
+    }
+
+    /// Checks the name and every setting.
+    /// - Throws: ``QueueError/Code/invalidConfiguration`` naming the setting and its allowed range.
+    public func validate() throws(QueueError) {
+        try Self.validate(name: name)
+        guard (0...QueueLimits.maxDelaySeconds).contains(deliveryDelay) else {
+            throw invalid("delivery_delay must be between 0 and \(QueueLimits.maxDelaySeconds) seconds, got \(deliveryDelay)")
+        }
+        guard Self.retentionRange.contains(retention) else {
+            throw invalid("retention must be between \(Self.retentionRange.lowerBound) and \(Self.retentionRange.upperBound) seconds, got \(retention)")
+        }
+        if let consumer {
+            do { try consumer.validate() } catch { throw invalid("consumer.\(error.message)") }
+            if consumer.deadLetterQueue == name {
+                throw invalid("consumer.dead_letter_queue: a queue cannot be its own dead-letter queue")
+            }
+        }
+    }
+
+    private func invalid(_ message: String) -> QueueError {
+        QueueError(.invalidConfiguration, "queue \"\(name)\": \(message)")
+    }
+
+    /// Checks a queue name.
+    /// - Throws: ``QueueError/Code/invalidConfiguration``.
+    static func validate(name: String) throws(QueueError) {
+        let allowed = name.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F || c == 0x2E
+        }
+        guard (1...63).contains(name.utf8.count), allowed, name != ".", name != ".." else {
+            throw QueueError(.invalidConfiguration, "queue name \"\(name)\" must be 1 to 63 characters of letters, digits, '-', '_' and '.'")
+        }
+    }
+}
+
+/// A queue's consumer settings (the manifest's `queues[].consumer`).
+public struct ConsumerConfig: Sendable, Hashable, Codable {
+    /// The most messages in one batch (`max_batch_size`, 1…100, default 10).
+    public var maxBatchSize: Int
+    /// Seconds a partial batch waits for more messages, counted from its first available
+    /// message (`max_batch_timeout`, 0…60, default 5).
+    public var maxBatchTimeout: Double
+    /// Redeliveries after the first delivery (`max_retries`, 0…100, default 3): a message is
+    /// delivered at most `1 + maxRetries` times.
+    public var maxRetries: Int
+    /// Seconds before a retried message is delivered again (`retry_delay`, 0…86400, default 0).
+    public var retryDelay: Int
+    /// Where messages go after their last failed delivery; `nil`: the queue's own dead-letter store.
+    public var deadLetterQueue: String?
+    /// Batches handled at the same time (`max_concurrency`, 1…250, default 1).
+    public var maxConcurrency: Int
+    /// The handler function's name (the manifest's `function`; not used by the queue itself).
+    public var function: String?
+
+    public init(
+        maxBatchSize: Int = 10, maxBatchTimeout: Double = 5, maxRetries: Int = 3, retryDelay: Int = 0,
+        deadLetterQueue: String? = nil, maxConcurrency: Int = 1, function: String? = nil
+    ) {
+        self.maxBatchSize = maxBatchSize
+        self.maxBatchTimeout = maxBatchTimeout
+        self.maxRetries = maxRetries
+        self.retryDelay = retryDelay
+        self.deadLetterQueue = deadLetterQueue
+        self.maxConcurrency = maxConcurrency
+        self.function = function
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case maxBatchSize = "max_batch_size", maxBatchTimeout = "max_batch_timeout", maxRetries = "max_retries"
+        case retryDelay = "retry_delay", deadLetterQueue = "dead_letter_queue", maxConcurrency = "max_concurrency"
+        case function
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        maxBatchSize = try c.decodeIfPresent(Int.self, forKey: .maxBatchSize) ?? 10
+        maxBatchTimeout = try c.decodeIfPresent(Double.self, forKey: .maxBatchTimeout) ?? 5
+        maxRetries = try c.decodeIfPresent(Int.self, forKey: .maxRetries) ?? 3
+        retryDelay = try c.decodeIfPresent(Int.self, forKey: .retryDelay) ?? 0
+        deadLetterQueue = try c.decodeIfPresent(String.self, forKey: .deadLetterQueue)
+        maxConcurrency = try c.decodeIfPresent(Int.self, forKey: .maxConcurrency) ?? 1
+        function = try c.decodeIfPresent(String.self, forKey: .function)
+    }
+
+    /// Checks every setting against its range.
+    /// - Throws: ``QueueError/Code/invalidConfiguration`` naming the setting (without the queue).
+    public func validate() throws(QueueError) {
+        func check(_ ok: Bool, _ message: String) throws(QueueError) {
+            if !ok { throw QueueError(.invalidConfiguration, message) }
+        }
+        try check((1...100).contains(maxBatchSize), "max_batch_size must be between 1 and 100, got \(maxBatchSize)")
+        try check(maxBatchTimeout.isFinite && (0...60).contains(maxBatchTimeout), "max_batch_timeout must be between 0 and 60 seconds, got \(maxBatchTimeout)")
+        try check((0...100).contains(maxRetries), "max_retries must be between 0 and 100, got \(maxRetries)")
+        try check((0...QueueLimits.maxDelaySeconds).contains(retryDelay), "retry_delay must be between 0 and \(QueueLimits.maxDelaySeconds) seconds, got \(retryDelay)")
+        try check((1...250).contains(maxConcurrency), "max_concurrency must be between 1 and 250, got \(maxConcurrency)")
+        if let deadLetterQueue {
+            do { try QueueConfig.validate(name: deadLetterQueue) } catch { throw QueueError(.invalidConfiguration, "dead_letter_queue: \(error.message)") }
+        }
+    }
+}

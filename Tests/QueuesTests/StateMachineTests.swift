@@ -1,0 +1,61 @@
+import KVStore
+@testable import Queues
+import Testing
+
+@Suite("Consumer state machine and settlement (no I/O)")
+struct StateMachineTests {
+    let settings = ConsumerStateMachine.Settings(ConsumerConfig(maxBatchSize: 10, maxBatchTimeout: 5, maxConcurrency: 2))
+    let id = MessageIDGenerator()
+
+    @Test("full batch, partial batch before and at its timeout, nothing available")
+    func plans() {
+        let m = ConsumerStateMachine(settings: settings)
+        #expect(m.plan(availableCount: 10, firstAvailableDueMillis: 0, nextDueMillis: nil, nowMillis: 0) == .deliver(count: 10))
+        #expect(m.plan(availableCount: 3, firstAvailableDueMillis: 1000, nextDueMillis: nil, nowMillis: 5999) == .sleep(untilMillis: 6000))
+        #expect(m.plan(availableCount: 3, firstAvailableDueMillis: 1000, nextDueMillis: 2000, nowMillis: 1500) == .sleep(untilMillis: 2000))
+        #expect(m.plan(availableCount: 3, firstAvailableDueMillis: 1000, nextDueMillis: nil, nowMillis: 6000) == .deliver(count: 3))
+        #expect(m.plan(availableCount: 0, firstAvailableDueMillis: nil, nextDueMillis: 9000, nowMillis: 6000) == .sleep(untilMillis: 9000))
+        #expect(m.plan(availableCount: 0, firstAvailableDueMillis: nil, nextDueMillis: nil, nowMillis: 6000) == .sleep(untilMillis: nil))
+    }
+
+    @Test("capacity follows running handlers; in-flight ids until settled; stop")
+    func capacity() {
+        var m = ConsumerStateMachine(settings: settings)
+        let a = [id.next(millis: 1)], b = [id.next(millis: 1)]
+        m.batchStarted(a)
+        m.batchStarted(b)
+        #expect(m.plan(availableCount: 10, firstAvailableDueMillis: 0, nextDueMillis: nil, nowMillis: 0) == .waitForCapacity)
+        m.handlerFinished()
+        #expect(m.hasCapacity)
+        #expect(m.inFlight == Set(a + b))
+        m.batchSettled(a)
+        #expect(m.inFlight == Set(b))
+        m.stop()
+        #expect(m.plan(availableCount: 10, firstAvailableDueMillis: 0, nextDueMillis: nil, nowMillis: 0) == .stop)
+    }
+
+    @Test("settlement: return acks, throw retries, explicit calls win, the last allowed delivery dead-letters")
+    func settlement() {
+        let c = ConsumerConfig(maxRetries: 2, retryDelay: 30)
+        func d(_ decision: MessageDecision?, _ error: String?, _ attempts: Int) -> Disposition {
+            Settlement.disposition(decision: decision, handlerError: error, attempts: attempts, config: c, nowMillis: 1000)
+        }
+        #expect(d(nil, nil, 1) == .ack)
+        #expect(d(nil, "e", 1) == .retry(dueMillis: 31_000, lastError: "e"))
+        #expect(d(.ack, "e", 1) == .ack)
+        #expect(d(.retry(delaySeconds: 5), nil, 1) == .retry(dueMillis: 6000, lastError: "retry requested by the consumer"))
+        #expect(d(.retry(delaySeconds: nil), "e", 2) == .retry(dueMillis: 31_000, lastError: "e"))
+        #expect(d(nil, "e", 3) == .deadLetter(lastError: "e"))
+        #expect(d(.retry(delaySeconds: 1), nil, 3) == .deadLetter(lastError: "retry requested by the consumer"))
+        #expect(d(.deadLetter(reason: "bad"), nil, 1) == .deadLetter(lastError: "bad"))
+    }
+
+    @Test("ids are 32 hex digits, parse back, and increase within a millisecond")
+    func ids() {
+        let a = id.next(millis: 1_800_000_000_000), b = id.next(millis: 1_800_000_000_000), c = id.next(millis: 1_799_999_999_999)
+        #expect(a < b && b < c)
+        #expect(a.description < b.description && b.description < c.description)
+        #expect(MessageID(a.description) == a)
+        #expect(a.milliseconds == 1_800_000_000_000)
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import KVStore
+import Queues
+import Synchronization
+import Testing
+
+/// A temporary data directory with its LMDB environment and a manual clock.
+final class QueueFixture: Sendable {
+    let directory: URL
+    let environment: LMDBEnvironment
+    let clock: ManualQueueClock
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("queues-tests-\(UUID().uuidString)")
+        environment = try LMDBEnvironment(path: directory.appendingPathComponent("lmdb").path)
+        clock = ManualQueueClock(1_800_000_000)
+    }
+
+    deinit {
+        environment.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// The clock's start time.
+    var t0: Double { 1_800_000_000 }
+
+    /// Opens a broker (a "process") on this directory.
+    func broker(_ queues: [QueueConfig], reclaimLeases: Bool = true) async throws -> LMDBQueueBroker {
+        try await LMDBQueueBroker.open(environment: environment, queues: queues, clock: clock, reclaimLeases: reclaimLeases)
+    }
+}
+
+/// Every batch a handler saw.
+final class Recorder: Sendable {
+    struct Delivery: Sendable, Equatable {
+        let id: String
+        let attempts: Int
+        let body: MessageBody
+        var text: String { body.text ?? "" }
+    }
+    private let batches = Mutex<[[Delivery]]>([])
+
+    func record(_ batch: MessageBatch) {
+        let deliveries = batch.messages.map { Delivery(id: $0.id, attempts: $0.attempts, body: $0.body) }
+        batches.withLock { $0.append(deliveries) }
+    }
+
+    var all: [[Delivery]] { batches.withLock { $0 } }
+    var sizes: [Int] { all.map(\.count) }
+    var deliveries: [Delivery] { all.flatMap { $0 } }
+    var count: Int { deliveries.count }
+}
+
+/// A gate a handler waits on until the test opens it.
+final class Gate: Sendable {
+    private struct State {
+        var open = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func wait() async {
+        await withCheckedContinuation { c in
+            let proceed = state.withLock { s -> Bool in
+                if s.open { return true }
+                s.waiters.append(c)
+                return false
+            }
+            if proceed { c.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+}
+
+struct HandlerFailure: Error, CustomStringConvertible {
+    let text: String
+    init(_ text: String = "handler failed") { self.text = text }
+    var description: String { text }
+}
+
+struct TimedOut: Error {}
+
+/// Polls `condition` (real time, 2 ms steps) until it holds, failing after `timeout`.
+func eventually(
+    _ what: String, timeout: Duration = .seconds(20),
+    sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
+) async throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(2))
+    }
+    Issue.record("timed out waiting for \(what)", sourceLocation: sourceLocation)
+    throw TimedOut()
+}
+
+/// Runs `consumer` while `body` runs, then stops it (gracefully) and waits for it.
+func running<T>(_ consumer: QueueConsumer, _ body: () async throws -> T) async throws -> T {
+    let task = Task { try await consumer.run() }
+    do {
+        let result = try await body()
+        consumer.stop()
+        try await task.value
+        return result
+    } catch {
+        task.cancel()
+        throw error
+    }
+}
+
+/// Waits until a consumer on `clock` sleeps until `deadline`: it decided to wait for it.
+func sleeping(until deadline: Double, on clock: ManualQueueClock, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    try await eventually("a sleeper until \(deadline)", sourceLocation: sourceLocation) {
+        clock.sleepingUntil.contains { abs($0 - deadline) < 0.0005 }
+    }
+}
+
+extension QueueConfig {
+    /// A queue with a consumer, for tests (batch timeout 0 unless told).
+    static func consumed(
+        _ name: String, batch: Int = 10, timeout: Double = 0, retries: Int = 3, retryDelay: Int = 0,
+        dlq: String? = nil, concurrency: Int = 1, deliveryDelay: Int = 0
+    ) -> QueueConfig {
+        QueueConfig(name: name, deliveryDelay: deliveryDelay, consumer: ConsumerConfig(
+            maxBatchSize: batch, maxBatchTimeout: timeout, maxRetries: retries, retryDelay: retryDelay,
+            deadLetterQueue: dlq, maxConcurrency: concurrency))
+    }
+}
+
+/// `n` text messages `m0`, `m1`, …
+func texts(_ n: Int, prefix: String = "m") -> [OutgoingMessage] {
+    (0..<n).map { OutgoingMessage(body: .text("\(prefix)\($0)")) }
+}
