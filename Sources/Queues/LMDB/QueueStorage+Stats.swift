@@ -137,9 +137,9 @@ func jsonString(_ text: String) -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
-/// ISO 8601 UTC with milliseconds, as every time in the contract's JSON.
-enum ISO8601Millis {
-    static func format(_ date: Date) -> String {
+/// ISO 8601 UTC with milliseconds (`2026-11-23T18:00:00.000Z`), as every time in the contract's JSON.
+public enum ISO8601Millis {
+    public static func format(_ date: Date) -> String {
         date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
     }
 }

@@ -1,0 +1,123 @@
+import Foundation
+
+/// Header fields of requests and responses: the same ordered, case-insensitive list `fetch` uses.
+public typealias EdgeHeaders = FetchHeaders
+
+/// An HTTP request as a handler sees it: the raw body as received, path parameters, and the
+/// verified auth claims when the function has `"auth"`.
+public struct EdgeRequest: Sendable {
+    public var method: String
+    /// The path as received (percent-encoded), without the query.
+    public var path: String
+    /// The raw query string without `?` (empty when none).
+    public var query: String
+    public var headers: EdgeHeaders
+    public var body: Data
+    /// Path parameters (`:name` segments, percent-decoded; `*` for a trailing wildcard).
+    public var params: [String: String]
+    /// Verified JWT claims (functions with `"auth"`).
+    public var claims: JSONValue?
+    /// The request id answered in `X-Request-Id` and in error bodies.
+    public var requestID: String
+    /// The peer address, when known.
+    public var remoteAddress: String?
+
+    public init(
+        method: String, path: String, query: String = "", headers: EdgeHeaders = EdgeHeaders(), body: Data = Data(),
+        params: [String: String] = [:], claims: JSONValue? = nil, requestID: String = "", remoteAddress: String? = nil
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.params = params
+        self.claims = claims
+        self.requestID = requestID
+        self.remoteAddress = remoteAddress
+    }
+
+    /// Query parameters in order, percent-decoded (`+` as space).
+    public var queryItems: [(name: String, value: String)] { FormEncoding.decode(query) }
+
+    /// The first query parameter `name`.
+    public func queryParameter(_ name: String) -> String? { queryItems.first { $0.name == name }?.value }
+
+    /// The body as JSON.
+    /// - Throws: ``EdgeHTTPError`` 400 when it is not JSON.
+    public func json() throws -> JSONValue {
+        do { return try JSONValue.parse(body) } catch {
+            throw EdgeHTTPError(.badRequest, "request body is not valid JSON")
+        }
+    }
+
+    /// The body decoded as `T` from JSON.
+    /// - Throws: ``EdgeHTTPError`` 400 naming the problem.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        do { return try JSONDecoder().decode(T.self, from: body) } catch {
+            throw EdgeHTTPError(.badRequest, "request body is not valid: \(DecodingErrorDescription(error))")
+        }
+    }
+
+    /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+    public var bearerToken: String? {
+        guard let value = headers["Authorization"] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+
+    /// Checks `Authorization: Bearer` against `expected` in constant time.
+    /// - Throws: ``EdgeHTTPError`` 401 when the token is missing or wrong.
+    public func requireBearer(_ expected: String) throws {
+        guard let token = bearerToken else { throw EdgeHTTPError(.unauthorized, "missing bearer token") }
+        guard Crypto.constantTimeEquals(token, expected) else { throw EdgeHTTPError(.unauthorized, "invalid bearer token") }
+    }
+
+    /// The body as `application/x-www-form-urlencoded` parameters.
+    public var formParameters: [(name: String, value: String)] { FormEncoding.decode(String(decoding: body, as: UTF8.self)) }
+}
+
+/// A short, safe description of a decoding error (no values echoed back).
+func DecodingErrorDescription(_ error: any Error) -> String {
+    guard let error = error as? DecodingError else { return "malformed JSON" }
+    func path(_ context: DecodingError.Context) -> String {
+        let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return p.isEmpty ? "body" : String(p.drop { $0 == "." })
+    }
+    switch error {
+    case .keyNotFound(let key, let context): return "\(path(context)).\(key.stringValue) is required".replacingOccurrences(of: "body.", with: "")
+    case .typeMismatch(_, let context): return "\(path(context)) has the wrong type"
+    case .valueNotFound(_, let context): return "\(path(context)) must not be null"
+    case .dataCorrupted(let context): return context.codingPath.isEmpty ? "malformed JSON" : "\(path(context)) is invalid"
+    @unknown default: return "malformed JSON"
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding and decoding.
+public enum FormEncoding {
+    /// Decodes `a=1&b=x+y` into pairs.
+    public static func decode(_ text: String) -> [(name: String, value: String)] {
+        guard !text.isEmpty else { return [] }
+        return text.split(separator: "&", omittingEmptySubsequences: true).map { part in
+            let pieces = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func unescape(_ s: Substring) -> String {
+                let spaced = s.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            return (unescape(pieces[0]), pieces.count > 1 ? unescape(pieces[1]) : "")
+        }
+    }
+
+    /// Encodes pairs, escaping everything but unreserved characters.
+    public static func encode(_ pairs: [(String, String)]) -> String {
+        pairs.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: "&")
+    }
+
+    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    public static func escape(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: unreserved) ?? s
+    }
+}

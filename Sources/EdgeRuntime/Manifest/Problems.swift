@@ -1,0 +1,56 @@
+/// Collects manifest problems with typed accessors that report wrong types at their path.
+struct Problems {
+    var items: [(path: String, message: String)] = []
+
+    mutating func add(_ path: String, _ message: String) { items.append((path, message)) }
+
+    mutating func unknownKeys(_ object: [String: JSONValue], at path: String, allowed: Set<String>) {
+        for key in object.keys.sorted() where !allowed.contains(key) {
+            add(path.isEmpty ? key : "\(path).\(key)", "unknown key (expected one of: \(allowed.filter { !$0.hasPrefix("$") }.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    mutating func string(_ value: JSONValue?, at path: String, required: Bool = false) -> String? {
+        guard let value, !value.isNull else {
+            if required { add(path, "is required") }
+            return nil
+        }
+        guard let s = value.stringValue else { add(path, "must be a string, not \(value.typeName)"); return nil }
+        if required && s.isEmpty { add(path, "must not be empty"); return nil }
+        return s
+    }
+
+    mutating func object(_ value: JSONValue?, at path: String) -> [String: JSONValue]? {
+        guard let value, !value.isNull else { return nil }
+        guard let o = value.objectValue else { add(path, "must be an object, not \(value.typeName)"); return nil }
+        return o
+    }
+
+    mutating func array(_ value: JSONValue?, at path: String) -> [JSONValue]? {
+        guard let value, !value.isNull else { return nil }
+        guard let a = value.arrayValue else { add(path, "must be an array, not \(value.typeName)"); return nil }
+        return a
+    }
+
+    mutating func int(_ value: JSONValue, at path: String, in range: ClosedRange<Int>) -> Int? {
+        guard let i = value.intValue, let n = Int(exactly: i) else { add(path, "must be an integer, not \(value.typeName)"); return nil }
+        guard range.contains(n) else { add(path, "must be between \(range.lowerBound) and \(range.upperBound), got \(n)"); return nil }
+        return n
+    }
+
+    mutating func double(_ value: JSONValue, at path: String, in range: ClosedRange<Double>) -> Double? {
+        guard let d = value.doubleValue else { add(path, "must be a number, not \(value.typeName)"); return nil }
+        guard range.contains(d) else { add(path, "must be between \(range.lowerBound) and \(range.upperBound), got \(d)"); return nil }
+        return d
+    }
+
+    mutating func limits(_ object: [String: JSONValue], at path: String, base: RuntimeLimits) -> RuntimeLimits {
+        unknownKeys(object, at: path, allowed: ["max_body_bytes", "handler_timeout_seconds"])
+        var limits = base
+        if let v = object["max_body_bytes"], let n = int(v, at: "\(path).max_body_bytes", in: 1...(100 << 20)) { limits.maxBodyBytes = n }
+        if let v = object["handler_timeout_seconds"], let d = double(v, at: "\(path).handler_timeout_seconds", in: 0.001...900) {
+            limits.handlerTimeoutSeconds = d
+        }
+        return limits
+    }
+}

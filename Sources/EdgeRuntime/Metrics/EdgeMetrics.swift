@@ -1,0 +1,72 @@
+import CoreMetrics
+import Foundation
+import Prometheus
+import Queues
+import Synchronization
+
+/// The runtime's metrics: swift-metrics types backed by one swift-prometheus registry per
+/// runtime (not the process-global `MetricsSystem`, so several runtimes can live in one
+/// process, as tests do). `GET /_edge/metrics` renders the registry.
+public final class EdgeMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        self.factory = factory
+    }
+
+    /// Counts one answered request and its latency.
+    public func recordRequest(route: String, method: String, status: Int, nanoseconds: Int64) {
+        let key = "\(method) \(route) \(status)"
+        let counter = counters.withLock { cache in
+            if let c = cache[key] { return c }
+            let c = CoreMetrics.Counter(label: "edge_requests_total",
+                                        dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory)
+            cache[key] = c
+            return c
+        }
+        counter.increment()
+        let timerKey = "\(method) \(route)"
+        let timer = timers.withLock { cache in
+            if let t = cache[timerKey] { return t }
+            let t = CoreMetrics.Timer(label: "edge_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
+            cache[timerKey] = t
+            return t
+        }
+        timer.recordNanoseconds(nanoseconds)
+    }
+
+    /// Counts one KV operation (`get`, `put`, `delete`, `list`, …) on `binding`.
+    public func recordKV(binding: String, operation: String) {
+        let key = "kv \(binding) \(operation)"
+        let counter = counters.withLock { cache in
+            if let c = cache[key] { return c }
+            let c = CoreMetrics.Counter(label: "edge_kv_operations_total", dimensions: [("binding", binding), ("op", operation)], factory: factory)
+            cache[key] = c
+            return c
+        }
+        counter.increment()
+    }
+
+    /// Sets the queue gauges from fresh stats (called when metrics are scraped).
+    public func updateQueues(_ stats: [QueueStats]) {
+        for s in stats {
+            for (name, value) in [("pending", s.pending), ("delayed", s.delayed), ("in_flight", s.inFlight),
+                                  ("dead_lettered", s.deadLettered), ("delivered", s.delivered), ("retried", s.retried)] {
+                registry.makeGauge(name: "edge_queue_\(name)", labels: [("queue", s.name)]).set(Double(value))
+            }
+        }
+    }
+
+    /// The Prometheus text exposition.
+    public func render() -> String { registry.emitToString() }
+}

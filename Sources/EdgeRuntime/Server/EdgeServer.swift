@@ -1,0 +1,165 @@
+import Foundation
+import Hummingbird
+import KVStore
+import Logging
+import NIOCore
+import Queues
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// How `serve` runs.
+public struct ServeOptions: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port (tests); ``EdgeServer/run(onReady:)`` reports the bound one.
+    public var port = 8787
+    public var dataDirectory = ".edge-data"
+    public var testScheduled = false
+    /// The clock for TTLs, queue delays and crons.
+    public var clock: any QueueClock = SystemWallClock()
+    /// Outbound HTTP; `nil`: a ``CurlFetcher``.
+    public var fetcher: (any HTTPFetching)?
+    /// Verifiers per auth provider name (the auth module fills this).
+    public var authenticators: [String: any RequestAuthenticator] = [:]
+    /// Signals that start a graceful shutdown.
+    public var shutdownSignals: [UnixSignal] = [.sigterm, .sigint]
+
+    public init() {}
+}
+
+/// `edge-run serve`: the runtime of one manifest — HTTP routes, queue consumers, crons, KV
+/// sweeping — as one `ServiceGroup` with graceful shutdown.
+public final class EdgeServer: Sendable {
+    public let manifest: Manifest
+    public let environment: LMDBEnvironment
+    public let broker: LMDBQueueBroker
+    public let kvStores: [String: LMDBKVStore]
+    public let env: Env
+    public let metrics: EdgeMetrics
+    let pipeline: RequestPipeline
+    let cron: CronScheduler
+    let consumers: [any Service]
+    let background: BackgroundWork
+    let options: ServeOptions
+    let logger: Logger
+    let ownedFetcher: CurlFetcher?
+    private let group = Mutex<ServiceGroup?>(nil)
+    private let stopRequested = Mutex(false)
+
+    /// Opens the data directory and builds every function of `manifest`.
+    /// - Throws: storage errors, or a function's config error.
+    public init(manifest: Manifest, secrets: [String: String], registry: FunctionRegistry, options: ServeOptions, logger: Logger) async throws {
+        self.manifest = manifest
+        self.options = options
+        self.logger = logger
+        environment = try LMDBEnvironment(path: options.dataDirectory + "/lmdb")
+        var stores: [String: LMDBKVStore] = [:]
+        for binding in manifest.kvBindings {
+            stores[binding] = try await LMDBKVStore.open(
+                environment: environment, binding: binding, limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds), clock: options.clock)
+        }
+        kvStores = stores
+        let queueLogger = Logger(label: "edge-run.queues", factory: { _ in logger.handler })
+        broker = try await LMDBQueueBroker.open(environment: environment, queues: manifest.queues, clock: options.clock, logger: queueLogger)
+        let metrics = EdgeMetrics()
+        self.metrics = metrics
+        let fetcher: any HTTPFetching
+        if let given = options.fetcher { fetcher = given; ownedFetcher = nil } else {
+            let curl = CurlFetcher()
+            fetcher = curl
+            ownedFetcher = curl
+        }
+        let metered = stores.mapValues { MeteredKVStore(base: $0, metrics: metrics) as any KVStore }
+        env = Env(vars: manifest.vars, secrets: secrets, kvStores: metered, queues: broker, fetcher: fetcher, clock: options.clock, logger: logger)
+        var loaded: [LoadedFunction] = []
+        for spec in manifest.functions {
+            guard let type = registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }
+            let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth)
+            loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
+        }
+        var routes: [Router.Entry] = []
+        for (i, f) in loaded.enumerated() { for r in f.spec.routes { routes.append(Router.Entry(pattern: r, function: i)) } }
+
+        let env = self.env
+        var consumers: [any Service] = []
+        for queue in manifest.queues {
+            guard let name = queue.consumer?.function, let function = loaded.first(where: { $0.spec.name == name }) else { continue }
+            let instance = function.instance
+            consumers.append(try broker.makeConsumer(for: queue.name) { batch in try await instance.queue(batch, env: env) })
+        }
+        self.consumers = consumers
+        let jobs = manifest.crons.compactMap { cron -> CronScheduler.Job? in
+            guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
+            let instance = function.instance
+            return CronScheduler.Job(schedule: cron.schedule, expression: cron.expression) { event in try await instance.scheduled(event, env: env) }
+        }
+        let cron = CronScheduler(jobs: jobs, clock: options.clock, logger: logger)
+        self.cron = cron
+        let runScheduled: (@Sendable (String?) async throws -> Int)?
+        if options.testScheduled {
+            runScheduled = { schedule in try await cron.runNow(schedule: schedule) }
+        } else {
+            runScheduled = nil
+        }
+        let background = BackgroundWork()
+        self.background = background
+        pipeline = RequestPipeline(
+            router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: options.authenticators,
+            background: background, logger: logger, runScheduled: runScheduled)
+    }
+
+    /// Serves until a shutdown signal or ``shutdown()``; then stops accepting, finishes in-flight
+    /// requests and batches, awaits `waitUntil` work, and closes the data directory.
+    /// - Parameter onReady: called with the bound port once the server accepts connections.
+    public func run(onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let pipeline = self.pipeline
+        let responder = CallbackResponder<EdgeRequestContext> { request, context in await pipeline.respond(to: request, context: context) }
+        let logger = self.logger
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .notice)
+        let host = options.host
+        let name = manifest.name
+        let announce: @Sendable (any Channel) async -> Void = { channel in
+            let port = channel.localAddress?.port ?? 0
+            logger.notice("edge-run serving", metadata: ["host": "\(host)", "port": "\(port)", "manifest": "\(name)"])
+            onReady(port)
+        }
+        let configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "edge-run")
+        let app: Application<CallbackResponder<EdgeRequestContext>> = Application(
+            responder: responder, configuration: configuration, onServerRunning: announce, logger: quiet)
+        var services: [any Service] = [KVSweeper(stores: Array(kvStores.values), logger: logger), QueueRetentionSweeper(broker: broker, logger: logger)]
+        services.append(contentsOf: consumers)
+        services.append(cron)
+        services.append(app)
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: options.shutdownSignals, logger: quiet))
+        let stopEarly = self.group.withLock { g -> Bool in
+            g = group
+            return stopRequested.withLock { $0 }
+        }
+        if stopEarly { await group.triggerGracefulShutdown() }
+        defer { self.group.withLock { $0 = nil } }
+        do {
+            try await group.run()
+        } catch {
+            await finish()
+            throw error
+        }
+        await finish()
+    }
+
+    private func finish() async {
+        await background.drain()
+        ownedFetcher?.shutdown()
+        environment.close()
+        logger.notice("edge-run stopped")
+    }
+
+    /// Starts a graceful shutdown (as SIGTERM does).
+    public func shutdown() async {
+        let group = self.group.withLock { g -> ServiceGroup? in
+            stopRequested.withLock { $0 = true }
+            return g
+        }
+        await group?.triggerGracefulShutdown()
+    }
+}

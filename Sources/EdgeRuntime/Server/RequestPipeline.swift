@@ -1,0 +1,162 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Queues
+import Logging
+import NIOCore
+
+/// A function ready to serve: its manifest entry and its handler instance.
+struct LoadedFunction: Sendable {
+    let spec: FunctionSpec
+    let instance: any EdgeFunction
+}
+
+/// One HTTP request through the runtime: request id, built-in endpoints, routing (404/405),
+/// body limit (413, before reading a body whose length is declared too large), auth (401),
+/// the handler under its timeout (504), error mapping, metrics and the access log.
+struct RequestPipeline: Sendable {
+    let router: Router
+    let functions: [LoadedFunction]
+    let env: Env
+    let metrics: EdgeMetrics
+    let authenticators: [String: any RequestAuthenticator]
+    let background: BackgroundWork
+    let logger: Logger
+    /// Runs the crons with `schedule` (all when nil) now; `nil` when `--test-scheduled` is off.
+    let runScheduled: (@Sendable (String?) async throws -> Int)?
+
+    func respond(to request: Request, context: EdgeRequestContext) async -> Response {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let requestID = Self.requestID(from: request.headers[values: HTTPField.Name("X-Request-Id")!].first)
+        let method = request.method.rawValue
+        var route = "unmatched"
+        var answer: EdgeResponse
+        do {
+            answer = try await handle(request, method: method, requestID: requestID, remote: context.remoteAddress, route: &route)
+        } catch {
+            let mapped = ErrorMapping.response(for: error)
+            if mapped.internal {
+                logger.error("request failed", metadata: ["request_id": "\(requestID)", "route": "\(route)", "error": "\(String(reflecting: error))"])
+            }
+            var headers = mapped.headers
+            headers["Content-Type"] = "application/json"
+            answer = EdgeResponse(status: mapped.status, headers: headers, body: ErrorMapping.body(message: mapped.message, requestID: requestID))
+        }
+        let elapsed = Int64(DispatchTime.now().uptimeNanoseconds - started)
+        metrics.recordRequest(route: route, method: method, status: answer.status, nanoseconds: elapsed)
+        logger.info("request", metadata: [
+            "request_id": "\(requestID)", "method": "\(method)", "path": "\(request.uri.path)", "route": "\(route)",
+            "status": "\(answer.status)", "duration_ms": "\(String(format: "%.2f", Double(elapsed) / 1e6))",
+        ])
+        return Self.makeResponse(answer, requestID: requestID, head: method == "HEAD")
+    }
+
+    private func handle(_ request: Request, method: String, requestID: String, remote: String?, route: inout String) async throws -> EdgeResponse {
+        let rawPath = request.uri.path
+        if let builtin = try await builtinEndpoint(request, method: method, path: rawPath) {
+            route = rawPath
+            return builtin
+        }
+        guard let segments = Router.segments(of: rawPath) else { throw EdgeHTTPError(.badRequest, "malformed percent-encoding in path") }
+        switch router.match(method: method, segments: segments) {
+        case .notFound:
+            throw EdgeHTTPError(.notFound, "no route for \(method) \(rawPath)")
+        case .methodNotAllowed(let allowed):
+            throw EdgeHTTPError(.methodNotAllowed, "method \(method) is not allowed here", headers: ["Allow": allowed.joined(separator: ", ")])
+        case .found(let index, let pattern, let params):
+            route = pattern.source
+            let function = functions[index]
+            let body = try await Self.collectBody(request, limit: function.spec.limits.maxBodyBytes)
+            var headers = EdgeHeaders()
+            for field in request.headers { headers.add(name: field.name.rawName, value: field.value) }
+            var edgeRequest = EdgeRequest(
+                method: method, path: rawPath, query: request.uri.query ?? "", headers: headers, body: body,
+                params: params, requestID: requestID, remoteAddress: remote)
+            if let provider = function.spec.auth {
+                let authenticator = authenticators[provider] ?? RejectingAuthenticator()
+                edgeRequest.claims = try await authenticator.authenticate(edgeRequest)
+            }
+            let context = ExecutionContext(tracker: background)
+            let env = self.env
+            let instance = function.instance
+            let request = edgeRequest
+            do {
+                return try await withDeadline(seconds: function.spec.limits.handlerTimeoutSeconds) {
+                    try await instance.fetch(request, env: env, context: context)
+                }
+            } catch is TimeoutError {
+                throw EdgeHTTPError(.gatewayTimeout, "handler timed out after \(function.spec.limits.handlerTimeoutSeconds) s")
+            }
+        }
+    }
+
+    /// `/_edge/health`, `/_edge/metrics`, `/__scheduled`.
+    private func builtinEndpoint(_ request: Request, method: String, path: String) async throws -> EdgeResponse? {
+        switch path {
+        case "/_edge/health":
+            guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
+            return .json(["status": "ok"])
+        case "/_edge/metrics":
+            guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
+            if let stats = try? await env.queues.allStats() { metrics.updateQueues(stats) }
+            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.render().utf8))
+        case "/__scheduled":
+            guard let runScheduled else { return nil }
+            guard method == "GET" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
+            let cron = FormEncoding.decode(request.uri.query ?? "").first { $0.name == "cron" }?.value
+            let ran = try await runScheduled(cron)
+            return .json(["ran": .integer(Int64(ran))])
+        default:
+            return nil
+        }
+    }
+
+    /// Reads the body up to `limit` bytes: a declared `Content-Length` over the limit is refused
+    /// before reading anything; a streamed body is cut off as soon as it passes the limit.
+    static func collectBody(_ request: Request, limit: Int) async throws -> Data {
+        let tooLarge = EdgeHTTPError(.payloadTooLarge, "request body is larger than \(limit) bytes")
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit { throw tooLarge }
+        var collected = ByteBuffer()
+        for try await chunk in request.body {
+            if collected.readableBytes + chunk.readableBytes > limit { throw tooLarge }
+            var chunk = chunk
+            collected.writeBuffer(&chunk)
+        }
+        return Data(collected.readableBytesView)
+    }
+
+    /// A client's `X-Request-Id` when it is short and plain, otherwise a new one.
+    static func requestID(from header: String?) -> String {
+        if let header, (1...128).contains(header.utf8.count),
+           header.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }) {
+            return header
+        }
+        return Crypto.randomID(byteCount: 12)
+    }
+
+    static func makeResponse(_ answer: EdgeResponse, requestID: String, head: Bool) -> Response {
+        var fields = HTTPFields()
+        for field in answer.headers {
+            guard let name = HTTPField.Name(field.name) else { continue }
+            if name == .contentLength { continue }
+            fields.append(HTTPField(name: name, value: field.value))
+        }
+        fields[HTTPField.Name("X-Request-Id")!] = requestID
+        if head {
+            fields[.contentLength] = String(answer.body.count)
+            return Response(status: .init(code: answer.status), headers: fields, body: ResponseBody())
+        }
+        return Response(status: .init(code: answer.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+}
+
+/// The request context: Hummingbird's core storage plus the peer address.
+public struct EdgeRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: String?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress
+    }
+}

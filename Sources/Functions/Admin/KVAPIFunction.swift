@@ -1,0 +1,84 @@
+import EdgeRuntime
+import Foundation
+import KVStore
+
+/// `kv.api`: the admin REST API over the KV bindings, behind a bearer token.
+///
+/// - `GET    <route>/:namespace/values/:key` → raw bytes (`X-Edge-Expiration`, `X-Edge-Metadata`)
+/// - `PUT    <route>/:namespace/values/:key?expiration=&expiration_ttl=` (body: the value;
+///   `X-Edge-Metadata`: JSON) → `{"success":true}`
+/// - `DELETE <route>/:namespace/values/:key` → `{"success":true}`
+/// - `GET    <route>/:namespace/keys?prefix=&limit=&cursor=` → the list result
+///
+/// Declare it with a trailing-wildcard route such as `"GET /admin/kv/*"` (and `PUT`, `DELETE`),
+/// or with explicit `:namespace` and `:key` parameters. A key may contain `/`.
+public struct KVAPIFunction: EdgeFunction {
+    /// Values may be 25 MiB: the body limit defaults to that (a function's own `limits` win).
+    public static var defaultMaxBodyBytes: Int? { 25 << 20 }
+
+    let tokenSecret: String
+
+    public init(config: FunctionConfig) throws {
+        tokenSecret = try config.secretName("token_secret")
+    }
+
+    public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+        try request.requireBearer(try env.requiredSecret(tokenSecret))
+        let (namespace, action, key) = try route(request)
+        let store = try env.kv(namespace)
+        switch (request.method, action) {
+        case ("GET", "values"), ("HEAD", "values"):
+            guard let key, let entry = try await store.getWithMetadata(key) else { throw EdgeHTTPError(.notFound, "key not found") }
+            var headers: EdgeHeaders = ["Content-Type": "application/octet-stream"]
+            if let expiration = entry.expiration { headers["X-Edge-Expiration"] = String(expiration) }
+            if let metadata = entry.metadata { headers["X-Edge-Metadata"] = String(decoding: metadata, as: UTF8.self) }
+            return EdgeResponse(status: 200, headers: headers, body: entry.value)
+        case ("PUT", "values"):
+            guard let key else { throw EdgeHTTPError(.notFound, "no such endpoint") }
+            var options = KVPutOptions()
+            options.expiration = try integer(request, "expiration")
+            options.expirationTtl = try integer(request, "expiration_ttl")
+            options.metadata = request.headers["X-Edge-Metadata"].map { Data($0.utf8) }
+            try await store.put(key, value: request.body, options: options)
+            return .json(["success": true])
+        case ("DELETE", "values"):
+            guard let key else { throw EdgeHTTPError(.notFound, "no such endpoint") }
+            try await store.delete(key)
+            return .json(["success": true])
+        case ("GET", "keys"):
+            let limit = try integer(request, "limit").map(Int.init) ?? 1000
+            let prefix = request.queryParameter("prefix")
+            let cursor = request.queryParameter("cursor").flatMap { $0.isEmpty ? nil : $0 }
+            let page = try await store.list(KVListOptions(prefix: prefix, limit: limit, cursor: cursor))
+            return EdgeResponse(status: 200, headers: ["Content-Type": "application/json"], body: try page.jsonData())
+        default:
+            throw EdgeHTTPError(.methodNotAllowed, "method \(request.method) is not allowed here")
+        }
+    }
+
+    /// `(namespace, "values" | "keys", key?)` from the path.
+    private func route(_ request: EdgeRequest) throws -> (String, String, String?) {
+        if let namespace = request.params["namespace"] {
+            if let key = request.params["key"] { return (namespace, "values", key) }
+            return (namespace, "keys", nil)
+        }
+        let segments = AdminPath(request).segments
+        guard segments.count >= 2, !segments[0].isEmpty else { throw EdgeHTTPError(.notFound, "no such endpoint") }
+        switch segments[1] {
+        case "values" where segments.count >= 3:
+            let key = segments[2...].joined(separator: "/")
+            guard !key.isEmpty else { throw EdgeHTTPError(.notFound, "no such endpoint") }
+            return (segments[0], "values", key)
+        case "keys" where segments.count == 2:
+            return (segments[0], "keys", nil)
+        default:
+            throw EdgeHTTPError(.notFound, "no such endpoint")
+        }
+    }
+
+    private func integer(_ request: EdgeRequest, _ name: String) throws -> Int64? {
+        guard let text = request.queryParameter(name), !text.isEmpty else { return nil }
+        guard let value = Int64(text) else { throw EdgeHTTPError(.badRequest, "\(name) must be an integer") }
+        return value
+    }
+}

@@ -1,0 +1,94 @@
+import EdgeRuntime
+import Foundation
+import Queues
+
+/// `queues.api`: the admin REST API over the queues, behind a bearer token.
+///
+/// - `POST <route>/:queue/messages` `{"body", "content_type", "delay_seconds"}` → 202 `{"id"}`
+/// - `POST <route>/:queue/messages/batch` `{"messages": [...]}` → 202 `{"ids"}`
+/// - `GET  <route>` → `[{"name", "pending", "delayed", "in_flight", "dead_lettered"}]`
+/// - `GET  <route>/:queue/messages?limit=N[&dead_letters=true]` → `{"messages": [...]}` (peek)
+/// - `POST <route>/:queue/redrive` `{"to": "payments"}` → `{"moved": N}`
+///
+/// Declare `"GET /admin/queues"` plus `"GET /admin/queues/*"` and `"POST /admin/queues/*"`.
+public struct QueuesAPIFunction: EdgeFunction {
+    let tokenSecret: String
+
+    public init(config: FunctionConfig) throws {
+        tokenSecret = try config.secretName("token_secret")
+    }
+
+    public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+        try request.requireBearer(try env.requiredSecret(tokenSecret))
+        let segments = AdminPath(request).segments.filter { !$0.isEmpty }
+        let queue = request.params["queue"] ?? segments.first
+        let rest = request.params["queue"] != nil ? segments : Array(segments.dropFirst())
+        switch (request.method, queue, rest) {
+        case ("GET", nil, _):
+            return try await list(env)
+        case ("POST", let q?, ["messages"]):
+            let message = try Self.outgoing(try request.json(), at: "request")
+            let id = try await env.queues.send(message.body, to: q, delaySeconds: message.delaySeconds)
+            return .json(["id": .string(id)], status: 202)
+        case ("POST", let q?, ["messages", "batch"]):
+            guard let messages = try request.json()["messages"]?.arrayValue else {
+                throw EdgeHTTPError(.badRequest, "body must be {\"messages\": [ … ]}")
+            }
+            let outgoing = try messages.enumerated().map { try Self.outgoing($1, at: "messages[\($0)]") }
+            let ids = try await env.queues.sendBatch(outgoing, to: q)
+            return .json(["ids": .array(ids.map { .string($0) })], status: 202)
+        case ("GET", let q?, ["messages"]):
+            let limit = try request.queryParameter("limit").map { text -> Int in
+                guard let n = Int(text) else { throw EdgeHTTPError(.badRequest, "limit must be an integer") }
+                return n
+            } ?? 100
+            let deadLetters = request.queryParameter("dead_letters") == "true"
+            let peeked = try await env.queues.peek(q, limit: limit, deadLetters: deadLetters)
+            let body = "{\"messages\":[" + peeked.map(\.jsonLine).joined(separator: ",") + "]}"
+            return EdgeResponse(status: 200, headers: ["Content-Type": "application/json"], body: Data(body.utf8))
+        case ("POST", let q?, ["redrive"]):
+            guard let to = try request.json()["to"]?.stringValue else { throw EdgeHTTPError(.badRequest, "body must be {\"to\": \"<queue>\"}") }
+            let moved = try await env.queues.redrive(from: q, to: to)
+            return .json(["moved": .integer(Int64(moved))])
+        default:
+            throw EdgeHTTPError(.notFound, "no such endpoint")
+        }
+    }
+
+    private func list(_ env: Env) async throws -> EdgeResponse {
+        let stats = try await env.queues.allStats()
+        return .json(.array(stats.map { s in
+            .object(["name": .string(s.name), "pending": .integer(Int64(s.pending)), "delayed": .integer(Int64(s.delayed)),
+                     "in_flight": .integer(Int64(s.inFlight)), "dead_lettered": .integer(Int64(s.deadLettered))])
+        }))
+    }
+
+    /// One message of a send: `{"body", "content_type": json|text|bytes, "delay_seconds"}`.
+    static func outgoing(_ json: JSONValue, at path: String) throws -> OutgoingMessage {
+        guard let object = json.objectValue else { throw EdgeHTTPError(.badRequest, "\(path) must be an object") }
+        guard let body = object["body"] else { throw EdgeHTTPError(.badRequest, "\(path).body is required") }
+        let typeName = object["content_type"]?.stringValue ?? "json"
+        guard let type = MessageContentType(rawValue: typeName) else {
+            throw EdgeHTTPError(.badRequest, "\(path).content_type must be json, text or bytes")
+        }
+        var delay: Int?
+        if let d = object["delay_seconds"], !d.isNull {
+            guard let i = d.intValue, let n = Int(exactly: i) else { throw EdgeHTTPError(.badRequest, "\(path).delay_seconds must be an integer") }
+            delay = n
+        }
+        let data: Data
+        switch type {
+        case .json:
+            data = body.serialized()
+        case .text:
+            guard let s = body.stringValue else { throw EdgeHTTPError(.badRequest, "\(path).body must be a string for content_type text") }
+            data = Data(s.utf8)
+        case .bytes:
+            guard let s = body.stringValue, let bytes = try? Base64.decode(s) else {
+                throw EdgeHTTPError(.badRequest, "\(path).body must be base64 for content_type bytes")
+            }
+            data = Data(bytes)
+        }
+        return OutgoingMessage(body: data, contentType: type, delaySeconds: delay)
+    }
+}
