@@ -115,9 +115,23 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        // Test helpers shared by the HTTP-level tests: a running edge-run server on a free
+        // loopback port, a programmable fake provider, an HTTP client and a raw socket.
+        .target(
+            name: "EdgeTestSupport",
+            dependencies: [
+                "EdgeRuntime", "Functions", "KVStore", "Queues",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/EdgeTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FunctionsTests",
-            dependencies: ["Functions", "EdgeRuntime"],
+            dependencies: ["Functions", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -32,7 +32,11 @@ public struct CronScheduler: Service {
     }
 
     public func run() async throws {
-        guard !jobs.isEmpty else { return }
+        guard !jobs.isEmpty else {
+            // Nothing to schedule: stay up until shutdown (a service that returns early ends the group).
+            try? await gracefulShutdown()
+            return
+        }
         try? await cancelWhenGracefulShutdown {
             var after = Int64(clock.now().rounded(.down))
             while !Task.isCancelled {
