@@ -102,7 +102,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "CLMDB"], swiftSettings: swiftSettings),
+        .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "CLMDB", "EdgeTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EdgeRuntimeTests",

@@ -1,3 +1,4 @@
+import EdgeTestSupport
 import Foundation
 import Testing
 @testable import KVStore
@@ -72,7 +73,7 @@ struct KVBasicsTests {
     }
 
     @Test func writesSurviveReopeningTheEnvironment() async throws {
-        let dir = TempDirectory()
+        let dir = TemporaryFolder("kv")
         defer { dir.cleanup() }
         do {
             let f = try await KVFixture.make(dir: dir)

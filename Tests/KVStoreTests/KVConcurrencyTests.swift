@@ -1,3 +1,4 @@
+import EdgeTestSupport
 import Foundation
 import Testing
 @testable import KVStore

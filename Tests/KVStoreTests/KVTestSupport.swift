@@ -1,29 +1,17 @@
+import EdgeTestSupport
 import Foundation
 @testable import KVStore
 
-/// A fresh data directory under the system temp folder, removed by `cleanup()`.
-struct TempDirectory {
-    let path: String
-
-    init(_ label: String = "kv") {
-        path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("edge-run-tests-\(label)-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
-}
-
 /// An environment and one namespace on a manual clock.
 struct KVFixture {
-    let dir: TempDirectory
+    let dir: TemporaryFolder
     let environment: LMDBEnvironment
     let store: LMDBKVStore
     let clock: ManualWallClock
 
     static func make(
         binding: String = "KV", limits: KVLimits = KVLimits(), mapSize: Int = 64 << 20,
-        dir: TempDirectory = TempDirectory()
+        dir: TemporaryFolder = TemporaryFolder("kv")
     ) async throws -> KVFixture {
         var options = LMDBEnvironment.Options()
         options.initialMapSize = mapSize

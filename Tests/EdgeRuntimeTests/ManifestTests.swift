@@ -1,0 +1,166 @@
+import EdgeRuntime
+import Foundation
+import Queues
+import Testing
+
+/// Handlers for manifest validation tests: one per kind, with configs that check references.
+private struct RouteHandler: EdgeFunction {
+    init(config: FunctionConfig) throws {
+        _ = try config.queue("queue", required: false)
+        if config["kv"] != nil { _ = try config.kvBinding() }
+    }
+}
+private struct ConsumerHandler: EdgeFunction {
+    static var kinds: FunctionKinds { .queue }
+    init(config: FunctionConfig) throws {}
+}
+private struct CronHandler: EdgeFunction {
+    static var kinds: FunctionKinds { .scheduled }
+    init(config: FunctionConfig) throws { try config.requireSecret("CRON_SECRET") }
+}
+
+private func registry() -> FunctionRegistry {
+    let r = FunctionRegistry()
+    r.register("t.route", RouteHandler.self)
+    r.register("t.consumer", ConsumerHandler.self)
+    r.register("t.cron", CronHandler.self)
+    return r
+}
+
+private func problems(_ json: String, environment: [String: String] = [:]) -> [String] {
+    do {
+        _ = try ManifestLoader(registry: registry()).validate(
+            try JSONValue.parse(json), file: "functions.json", baseDirectory: ".", environment: environment, envFile: [:])
+        return []
+    } catch let error as ManifestError {
+        return error.lines
+    } catch {
+        return ["unexpected: \(error)"]
+    }
+}
+
+@Suite("Manifest validation")
+struct ManifestTests {
+    @Test func aValidManifestLoads() throws {
+        let json = """
+        {"name": "shop", "vars": {"A": "1"}, "secrets": ["CRON_SECRET"],
+         "limits": {"max_body_bytes": 2048, "handler_timeout_seconds": 2.5}, "kv": {"min_ttl_seconds": 30},
+         "kv_namespaces": [{"binding": "KV"}],
+         "queues": [{"name": "q", "consumer": {"function": "c", "max_batch_size": 5, "dead_letter_queue": "q-dlq"}}, {"name": "q-dlq"}],
+         "functions": [
+           {"name": "r", "handler": "t.route", "routes": ["POST /x/:id", "GET /x/*"], "config": {"queue": "q", "kv": "KV"},
+            "limits": {"handler_timeout_seconds": 1}},
+           {"name": "c", "handler": "t.consumer"},
+           {"name": "cron", "handler": "t.cron"}],
+         "crons": [{"schedule": "*/5 * * * *", "function": "cron"}]}
+        """
+        let (m, secrets) = try ManifestLoader(registry: registry()).validate(
+            try JSONValue.parse(json), file: "functions.json", baseDirectory: ".", environment: ["CRON_SECRET": "s3"], envFile: [:])
+        #expect(m.name == "shop")
+        #expect(secrets == ["CRON_SECRET": "s3"])
+        #expect(m.kvMinTTLSeconds == 30)
+        #expect(m.functions[0].limits == RuntimeLimits(maxBodyBytes: 2048, handlerTimeoutSeconds: 1))
+        #expect(m.functions[1].limits.handlerTimeoutSeconds == 2.5)
+        #expect(m.queues.first { $0.name == "q" }?.consumer?.maxBatchSize == 5)
+        #expect(m.crons.first?.expression.next(afterUnixSeconds: 0) == 300)
+    }
+
+    @Test func everyProblemIsReportedOnceWithItsJSONPath() {
+        let json = """
+        {"secrets": ["MISSING", "CRON_SECRET"],
+         "kv_namespaces": [{"binding": "KV"}, {"binding": "KV"}],
+         "queues": [{"name": "q", "consumer": {"function": "r", "max_batch_size": 500, "dead_letter_queue": "nowhere"}},
+                    {"name": "self", "consumer": {"function": "c", "dead_letter_queue": "self"}}],
+         "functions": [
+           {"name": "r", "handler": "t.route", "routes": ["GET /a/:id", "FETCH /b", "GET /a/:other"], "config": {"queue": "pay"}},
+           {"name": "c", "handler": "t.nope"},
+           {"name": "k", "handler": "t.route", "config": {"kv": "SESSIONS"}, "auth": "clerk"},
+           {"name": "cron", "handler": "t.cron", "routes": ["GET /cron"]}],
+         "crons": [{"schedule": "61 * * * *", "function": "cron"}, {"schedule": "* * * * *", "function": "r"},
+                   {"schedule": "* * * * *", "function": "ghost"}],
+         "extra": true}
+        """
+        let lines = problems(json, environment: ["CRON_SECRET": "x"])
+        let expected = [
+            "functions.json: extra: unknown key",
+            "functions.json: secrets[0]: secret \"MISSING\" is not set",
+            "functions.json: kv_namespaces[1].binding: binding \"KV\" is declared twice",
+            "functions.json: queues[0].consumer.max_batch_size: must be between 1 and 100, got 500",
+            "functions.json: queues[0].consumer.dead_letter_queue: queue \"nowhere\" is not declared",
+            "functions.json: queues[1]: queue \"self\": consumer.dead_letter_queue: a queue cannot be its own dead-letter queue",
+            "functions.json: functions[0].routes[1]: route \"FETCH /b\"",
+            "functions.json: functions[0].routes[2]: route \"GET /a/:other\" clashes with functions[0].routes[0]",
+            "functions.json: functions[0].config.queue: queue \"pay\" is not declared",
+            "functions.json: functions[1].handler: unknown handler \"t.nope\"",
+            "functions.json: functions[2].auth: auth provider \"clerk\" is not declared",
+            "functions.json: functions[2].config.kv: KV binding \"SESSIONS\" is not declared",
+            "functions.json: functions[3].routes: handler \"t.cron\" does not handle HTTP requests",
+            "functions.json: crons[0].schedule:",
+            "functions.json: crons[1].function: function \"r\" (handler \"t.route\") has no scheduled handler",
+            "functions.json: crons[2].function: function \"ghost\" is not declared",
+            "functions.json: queues[0].consumer.function: function \"r\" (handler \"t.route\") does not consume queues",
+        ]
+        for prefix in expected {
+            #expect(lines.contains { $0.hasPrefix(prefix) }, "missing: \(prefix)\nin:\n\(lines.joined(separator: "\n"))")
+        }
+        #expect(lines.count == expected.count, "\(lines.joined(separator: "\n"))")
+    }
+
+    @Test func typeErrorsNameThePath() {
+        let lines = problems(#"{"vars": {"A": 1}, "limits": {"max_body_bytes": "big"}, "functions": {"name": "x"}, "queues": [{"name": "q", "delivery_delay": 90000}]}"#)
+        #expect(lines.contains("functions.json: vars.A: must be a string, not a number"))
+        #expect(lines.contains("functions.json: limits.max_body_bytes: must be an integer, not a string"))
+        #expect(lines.contains("functions.json: functions: must be an array, not an object"))
+        #expect(lines.contains("functions.json: queues[0].delivery_delay: must be between 0 and 86400, got 90000"))
+    }
+
+    @Test func aHandlerNeedingAnUndeclaredSecretSaysWhich() {
+        let lines = problems(#"{"functions": [{"name": "cron", "handler": "t.cron"}]}"#)
+        #expect(lines == ["functions.json: functions[0]: this handler needs secret \"CRON_SECRET\": declare it in secrets"])
+    }
+
+    @Test func notJSONOrNotAnObjectIsOneClearLine() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("functions.json").path
+        try Data("{\"name\": ".utf8).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try ManifestLoader(registry: registry()).load(path: path, environment: [:])
+            Issue.record("should fail")
+        } catch let error as ManifestError {
+            #expect(error.lines.count == 1)
+            #expect(error.lines[0].hasPrefix("functions.json: not valid JSON"))
+        }
+        #expect(problems("[1, 2]") == ["functions.json: the manifest must be a JSON object, not an array"])
+    }
+
+    @Test func envFilesAreParsedAndTheEnvironmentWins() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("envfile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let envFile = dir.appendingPathComponent(".dev.vars").path
+        try Data("# comment\nA=1\nexport B=\"two words\"\n\nC='x=y'\n".utf8).write(to: URL(fileURLWithPath: envFile))
+        #expect(try SecretSource.parseEnvFile(at: envFile) == ["A": "1", "B": "two words", "C": "x=y"])
+        #expect(SecretSource.resolve(["A", "B", "Z"], environment: ["A": "env"], envFile: ["A": "1", "B": "2"]) == ["A": "env", "B": "2"])
+        try Data("A=1\nnot a pair\n".utf8).write(to: URL(fileURLWithPath: envFile))
+        #expect(throws: ManifestError.self) { try SecretSource.parseEnvFile(at: envFile) }
+    }
+
+    @Test(arguments: [
+        ("GET /a/:id/b", "/a/x/b", ["id": "x"]),
+        ("GET /files/*", "/files/a/b", ["*": "a/b"]),
+        ("GET /", "/", [:]),
+    ])
+    func routePatternsMatch(pattern: String, path: String, params: [String: String]) throws {
+        let p = try RoutePattern(parsing: pattern)
+        #expect(p.match(path.split(separator: "/").map(String.init)) == params)
+    }
+
+    @Test func routePatternsRejectBadShapes() {
+        for bad in ["GET", "GET a", "GET /a/*/b", "GET /:", "GET /:a/:a", "get /x", "GET /a b"] {
+            #expect(throws: RoutePatternError.self, "\(bad)") { try RoutePattern(parsing: bad) }
+        }
+        #expect(try! RoutePattern(parsing: "GET /admin/kv/*").basePath == "/admin/kv")
+    }
+}
