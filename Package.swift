@@ -96,6 +96,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "hello-hummingbird",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/hello-hummingbird",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "runtime-bench-server",
+            dependencies: ["EdgeRuntime", "Functions", "KVStore", "Queues", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/runtime-bench-server",
+            exclude: ["functions.json"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "queue-bench",
             dependencies: ["Queues", "KVStore"],
             path: "Benchmarks/queue-bench",

@@ -1,0 +1,62 @@
+// The edge-run side of scripts/bench-runtime: the stock built-ins plus three benchmark handlers,
+// registered the way a user's own binary registers its functions.
+//
+//   .build/release/runtime-bench-server --manifest Benchmarks/runtime-bench-server/functions.json --port 8082 --data DIR
+import EdgeRuntime
+import Foundation
+import Functions
+import KVStore
+import Logging
+import Queues
+
+/// (a) A trivial handler.
+struct HelloFunction: EdgeFunction {
+    init(config: FunctionConfig) throws {}
+    func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse { .text("hello") }
+}
+
+/// (b) One KV get.
+struct KVGetFunction: EdgeFunction {
+    init(config: FunctionConfig) throws {}
+    func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+        guard let value = try await env.kv("KV").get("bench-key") else { throw EdgeHTTPError(.notFound, "seed the key first") }
+        return EdgeResponse(status: 200, headers: ["Content-Type": "application/octet-stream"], body: value)
+    }
+}
+
+/// (c) One durable queue send.
+struct EnqueueFunction: EdgeFunction {
+    init(config: FunctionConfig) throws {}
+    func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+        let id = try await env.queue("bench").send(body: Data(#"{"event":"bench"}"#.utf8), contentType: .json)
+        return .json(["id": .string(id)], status: 202)
+    }
+}
+
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+var manifestPath = "Benchmarks/runtime-bench-server/functions.json", port = 8082, data = ".build/bench-runtime-data"
+while let arg = arguments.next() {
+    switch arg {
+    case "--manifest": manifestPath = arguments.next()!
+    case "--port": port = Int(arguments.next()!)!
+    case "--data": data = arguments.next()!
+    default: fatalError("unknown argument \(arg)")
+    }
+}
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .notice
+    return handler
+}
+let registry = BuiltinFunctions.registry()
+registry.register("bench.hello", HelloFunction.self)
+registry.register("bench.kvget", KVGetFunction.self)
+registry.register("bench.enqueue", EnqueueFunction.self)
+let (manifest, secrets) = try ManifestLoader(registry: registry).load(path: manifestPath)
+var options = ServeOptions()
+options.port = port
+options.dataDirectory = data
+let server = try await EdgeServer(manifest: manifest, secrets: secrets, registry: registry, options: options, logger: Logger(label: "edge-run"))
+try await server.kvStores["KV"]!.put("bench-key", value: Data(repeating: 0x61, count: 100))
+try await server.run()
