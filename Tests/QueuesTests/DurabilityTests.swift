@@ -104,6 +104,22 @@ struct DurabilityTests {
         #expect(stats.pending == 0 && stats.inFlight == 0)
     }
 
+    @Test("a message sent by another process (no in-process notification) is still delivered")
+    func foreignSend() async throws {
+        let f = try QueueFixture()
+        let server = try await f.broker([.consumed("jobs")])
+        let recorder = Recorder()
+        let consumer = try server.consumer(for: "jobs") { recorder.record($0) }
+        try await running(consumer) {
+            _ = try await server.send(.text("local"), to: "jobs")
+            try await eventually("local message") { recorder.count == 1 }
+            let cli = try await LMDBQueueBroker.openExisting(environment: f.environment, clock: f.clock)
+            _ = try await cli.send(.text("from the CLI"), to: "jobs")
+            try await eventually("the CLI's message") { recorder.count == 2 }
+        }
+        #expect(recorder.deliveries.map(\.text) == ["local", "from the CLI"])
+    }
+
     @Test("one consumer per queue")
     func oneConsumer() async throws {
         let f = try QueueFixture()

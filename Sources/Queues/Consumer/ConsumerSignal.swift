@@ -22,13 +22,18 @@ final class ConsumerSignal: Sendable {
         waiter?.resume()
     }
 
-    /// Returns on a notification, at `deadline` on `clock` (unix seconds), or on cancellation.
-    func wait(until deadline: Double?, clock: any QueueClock) async {
+    /// Returns on a notification, at `deadline` on `clock` (unix seconds), after `recheck` of
+    /// real time, or on cancellation.
+    ///
+    /// `recheck` exists for writes made by another process (the CLI sending to a queue a server
+    /// consumes), which no in-process notification announces.
+    func wait(until deadline: Double?, clock: any QueueClock, recheck: Duration?) async {
         if state.withLock({ s -> Bool in defer { s.pending = false }; return s.pending }) { return }
-        guard let deadline else { return await waitForNotification() }
+        if deadline == nil && recheck == nil { return await waitForNotification() }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForNotification() }
-            group.addTask { try? await clock.sleep(until: deadline) }
+            if let deadline { group.addTask { try? await clock.sleep(until: deadline) } }
+            if let recheck { group.addTask { try? await Task.sleep(for: recheck) } }
             await group.next()
             group.cancelAll()
         }

@@ -16,7 +16,9 @@ struct ConsumerStateMachine {
             maxBatchSize = config.maxBatchSize
             maxBatchTimeoutMillis = Int64((config.maxBatchTimeout * 1000).rounded())
             maxConcurrency = config.maxConcurrency
-            maxUnsettledBatches = config.maxConcurrency + 4
+            // Settling takes two grouped commits (lease, outcome) of a few ms each: keep enough
+            // batches settling behind the running ones that commits, not fsync latency, bound throughput.
+            maxUnsettledBatches = config.maxConcurrency + 16
         }
     }
 

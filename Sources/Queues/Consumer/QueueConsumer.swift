@@ -12,7 +12,8 @@ import Synchronization
 /// is committed while its handler runs, and its outcome is committed afterwards; both join the
 /// environment's grouped commits. A message whose lease did not commit before a crash is still
 /// waiting; one whose lease did is reclaimed when the next process opens the broker. Either way
-/// it is delivered again (at least once).
+/// it is delivered again (at least once). Messages sent by another process (the CLI) are not
+/// announced in-process: an idle loop rescans after ``foreignWriteRecheck`` of real time.
 public final class QueueConsumer: Service, Sendable {
     /// The queue consumed.
     public var queue: String { storage.name }
@@ -26,6 +27,9 @@ public final class QueueConsumer: Service, Sendable {
     let deadLetterSignal: ConsumerSignal?
     let logger: Logger
     private let machine: Mutex<ConsumerStateMachine>
+
+    /// How soon an idle consumer notices messages that another process sent.
+    public static let foreignWriteRecheck: Duration = .seconds(2)
 
     init(broker: LMDBQueueBroker, storage: QueueStorage, settings: ConsumerConfig, deadLetterQueue: QueueStorage?, handler: @escaping QueueHandler) {
         self.storage = storage
@@ -71,7 +75,7 @@ public final class QueueConsumer: Service, Sendable {
                 }
             } catch {
                 logger.error("cannot read the queue; retrying in 1 s", metadata: ["error": "\(error)"])
-                await signal.wait(until: Double(now) / 1000 + 1, clock: clock)
+                await signal.wait(until: Double(now) / 1000 + 1, clock: clock, recheck: .seconds(1))
                 continue
             }
             let plan = machine.withLock {
@@ -82,9 +86,9 @@ public final class QueueConsumer: Service, Sendable {
             case .stop:
                 return
             case .waitForCapacity:
-                await signal.wait(until: nil, clock: clock)
+                await signal.wait(until: nil, clock: clock, recheck: nil)
             case .sleep(let until):
-                await signal.wait(until: until.map { Double($0) / 1000 }, clock: clock)
+                await signal.wait(until: until.map { Double($0) / 1000 }, clock: clock, recheck: Self.foreignWriteRecheck)
             case .deliver(let count):
                 await deliver(Array(availability.available.prefix(count)), at: now, in: &group)
             }

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import KVStore
+import Logging
+import Queues
+
+/// `edge-run queues list|peek|send|redrive`: the queues of a data directory, also while a
+/// server runs on it (the CLI never takes over the server's in-flight messages).
+struct QueuesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queues",
+        abstract: "Inspect and operate the durable queues of a data directory.",
+        subcommands: [List.self, Peek.self, Send.self, Redrive.self]
+    )
+}
+
+/// The data directory option every `queues` subcommand takes.
+struct QueuesDataOptions: ParsableArguments {
+    @Option(name: .long, help: "The data directory (the LMDB environment is <data>/lmdb).")
+    var data: String = ".edge-data"
+
+    /// Opens the queues a server declared in this directory.
+    func openBroker() async throws -> LMDBQueueBroker {
+        let environment = try LMDBEnvironment(path: URL(fileURLWithPath: data).appendingPathComponent("lmdb").path)
+        var logger = Logger(label: "edge-run.queues")
+        logger.logLevel = .warning
+        return try await LMDBQueueBroker.openExisting(environment: environment, logger: logger)
+    }
+}
+
+extension QueuesCommand {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print each queue with its counts.")
+
+        @OptionGroup var options: QueuesDataOptions
+        @Flag(help: "Print a JSON array of the counts.") var json = false
+
+        func run() async throws {
+            let broker = try await options.openBroker()
+            let all = try await broker.allStats()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(all), as: UTF8.self))
+                return
+            }
+            if all.isEmpty { print("no queues in \(options.data)") }
+            let width = all.map(\.name.count).max() ?? 0
+            for s in all {
+                let name = s.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                var line = "\(name)  pending=\(s.pending) delayed=\(s.delayed) in_flight=\(s.inFlight) dead_lettered=\(s.deadLettered)"
+                line += " delivered=\(s.delivered) retried=\(s.retried)"
+                if s.deadLetterStore > 0 { line += " dead_letter_store=\(s.deadLetterStore)" }
+                if s.expired > 0 { line += " expired=\(s.expired)" }
+                print(line)
+            }
+        }
+    }
+
+    struct Peek: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a queue's messages as JSON lines, without consuming them.")
+
+        @OptionGroup var options: QueuesDataOptions
+        @Argument(help: "The queue (for example a dead-letter queue).") var name: String
+        @Option(help: "How many messages, 1…1000.") var limit: Int = 10
+        @Flag(help: "Show the queue's built-in dead-letter store (used when it has no dead_letter_queue).")
+        var deadLetters = false
+
+        func run() async throws {
+            let broker = try await options.openBroker()
+            for message in try await broker.peek(name, limit: limit, deadLetters: deadLetters) {
+                print(message.jsonLine)
+            }
+        }
+    }
+
+    struct Send: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send a JSON message; prints its id.")
+
+        @OptionGroup var options: QueuesDataOptions
+        @Argument(help: "The queue.") var name: String
+        @Argument(help: "The body: JSON text.") var json: String
+        @Option(help: "Delay in seconds, 0…86400 (default: the queue's delivery_delay).") var delay: Int?
+
+        func run() async throws {
+            let broker = try await options.openBroker()
+            print(try await broker.send(.json(text: json), to: name, delaySeconds: delay))
+        }
+    }
+
+    struct Redrive: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move dead letters back to a queue: a dead-letter queue's messages, or a queue's built-in dead-letter store (redrive Q --to Q).")
+
+        @OptionGroup var options: QueuesDataOptions
+        @Argument(help: "The dead-letter queue (or a queue with a built-in dead-letter store).") var dlq: String
+        @Option(help: "The queue to move the messages to.") var to: String
+
+        func run() async throws {
+            let broker = try await options.openBroker()
+            let moved = try await broker.redrive(from: dlq, to: to)
+            print("moved \(moved)")
+        }
+    }
+}
