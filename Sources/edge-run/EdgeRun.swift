@@ -9,7 +9,7 @@ struct EdgeRun: AsyncParsableCommand {
         commandName: "edge-run",
         abstract: "A Workers-style function runtime: HTTP routes, durable KV and queues, built-in integrations.",
         version: "edge-run \(version)",
-        subcommands: [ServeCommand.self, CheckCommand.self, RoutesCommand.self, KVCommand.self]
+        subcommands: [ServeCommand.self, CheckCommand.self, RoutesCommand.self, KVCommand.self, QueuesCommand.self]
     )
 }
 

@@ -10,8 +10,13 @@ import Synchronization
 public final class EdgeMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
-    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
-    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
+    /// Cached metric handles, keyed without building strings on the hot path.
+    private struct RequestKey: Hashable { let route: String; let method: String; let status: Int }
+    private struct RouteKey: Hashable { let route: String; let method: String }
+    private struct KVKey: Hashable { let binding: String; let operation: String }
+    private let requestCounters = Mutex<[RequestKey: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[RouteKey: CoreMetrics.Timer]>([:])
+    private let kvCounters = Mutex<[KVKey: CoreMetrics.Counter]>([:])
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -26,8 +31,8 @@ public final class EdgeMetrics: Sendable {
 
     /// Counts one answered request and its latency.
     public func recordRequest(route: String, method: String, status: Int, nanoseconds: Int64) {
-        let key = "\(method) \(route) \(status)"
-        let counter = counters.withLock { cache in
+        let key = RequestKey(route: route, method: method, status: status)
+        let counter = requestCounters.withLock { cache in
             if let c = cache[key] { return c }
             let c = CoreMetrics.Counter(label: "edge_requests_total",
                                         dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory)
@@ -35,7 +40,7 @@ public final class EdgeMetrics: Sendable {
             return c
         }
         counter.increment()
-        let timerKey = "\(method) \(route)"
+        let timerKey = RouteKey(route: route, method: method)
         let timer = timers.withLock { cache in
             if let t = cache[timerKey] { return t }
             let t = CoreMetrics.Timer(label: "edge_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
@@ -47,8 +52,8 @@ public final class EdgeMetrics: Sendable {
 
     /// Counts one KV operation (`get`, `put`, `delete`, `list`, …) on `binding`.
     public func recordKV(binding: String, operation: String) {
-        let key = "kv \(binding) \(operation)"
-        let counter = counters.withLock { cache in
+        let key = KVKey(binding: binding, operation: operation)
+        let counter = kvCounters.withLock { cache in
             if let c = cache[key] { return c }
             let c = CoreMetrics.Counter(label: "edge_kv_operations_total", dimensions: [("binding", binding), ("op", operation)], factory: factory)
             cache[key] = c

@@ -21,6 +21,7 @@ struct RequestPipeline: Sendable {
     let metrics: EdgeMetrics
     let authenticators: [String: any RequestAuthenticator]
     let background: BackgroundWork
+    let deadlines = DeadlineWatch()
     let logger: Logger
     /// Runs the crons with `schedule` (all when nil) now; `nil` when `--test-scheduled` is off.
     let runScheduled: (@Sendable (String?) async throws -> Int)?
@@ -81,7 +82,7 @@ struct RequestPipeline: Sendable {
             let instance = function.instance
             let request = edgeRequest
             do {
-                return try await withDeadline(seconds: function.spec.limits.handlerTimeoutSeconds) {
+                return try await withDeadline(seconds: function.spec.limits.handlerTimeoutSeconds, watch: deadlines) {
                     try await instance.fetch(request, env: env, context: context)
                 }
             } catch is TimeoutError {
