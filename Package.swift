@@ -145,6 +145,8 @@ let package = Package(
         .testTarget(
             name: "FunctionsTests",
             dependencies: ["Functions", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues"],
+            exclude: ["Fixtures/make_auth_webhook_fixtures.py"],
+            resources: [.copy("Fixtures/auth-webhooks.json")],
             swiftSettings: swiftSettings
         ),
     ]

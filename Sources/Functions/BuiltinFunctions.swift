@@ -8,6 +8,9 @@ public enum BuiltinFunctions {
         registry.register("queues.api", QueuesAPIFunction.self)
         registry.register("webhooks.deliver", WebhooksDeliverFunction.self)
         registry.register("cron.enqueue", CronEnqueueFunction.self)
+        registry.register("clerk.webhook", ClerkWebhookFunction.self)
+        registry.register("supabase.webhook", SupabaseWebhookFunction.self)
+        registry.register("auth.events", AuthEventsFunction.self)
     }
 
     /// A registry holding the built-in catalogue.

@@ -82,6 +82,7 @@ public struct ManifestLoader {
                 p.unknownKeys(ns, at: "kv_namespaces[\(i)]", allowed: ["binding", "id"])
                 guard let binding = p.string(ns["binding"], at: "kv_namespaces[\(i)].binding", required: true) else { continue }
                 if !Self.isIdentifier(binding) { p.add("kv_namespaces[\(i)].binding", "\"\(binding)\" must be letters, digits and _"); continue }
+                if binding.hasPrefix("__") { p.add("kv_namespaces[\(i)].binding", "names starting with __ are reserved for the runtime"); continue }
                 if manifest.kvBindings.contains(binding) { p.add("kv_namespaces[\(i)].binding", "binding \"\(binding)\" is declared twice"); continue }
                 manifest.kvBindings.append(binding)
             }

@@ -46,6 +46,9 @@ public final class EdgeServer: Sendable {
     private let group = Mutex<ServiceGroup?>(nil)
     private let stopRequested = Mutex(false)
 
+    /// The runtime's own KV namespace (manifest bindings may not start with `__`).
+    public static let internalBinding = "__edge"
+
     /// Opens the data directory and builds every function of `manifest`.
     /// - Throws: storage errors, or a function's config error.
     public init(manifest: Manifest, secrets: [String: String], registry: FunctionRegistry, options: ServeOptions, logger: Logger) async throws {
@@ -70,7 +73,10 @@ public final class EdgeServer: Sendable {
             ownedFetcher = curl
         }
         let metered = stores.mapValues { MeteredKVStore(base: $0, metrics: metrics) as any KVStore }
-        env = Env(vars: manifest.vars, secrets: secrets, kvStores: metered, queues: broker, fetcher: fetcher, clock: options.clock, logger: logger)
+        let internalKV = try await LMDBKVStore.open(
+            environment: environment, binding: Self.internalBinding, limits: KVLimits(minTTLSeconds: 1), clock: options.clock)
+        env = Env(vars: manifest.vars, secrets: secrets, kvStores: metered, queues: broker, fetcher: fetcher, clock: options.clock,
+                  logger: logger, internalKV: internalKV)
         var loaded: [LoadedFunction] = []
         for spec in manifest.functions {
             guard let type = registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }

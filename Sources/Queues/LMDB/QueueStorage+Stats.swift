@@ -139,7 +139,20 @@ func jsonString(_ text: String) -> String {
 
 /// ISO 8601 UTC with milliseconds (`2026-11-23T18:00:00.000Z`), as every time in the contract's JSON.
 public enum ISO8601Millis {
+    /// Formats `date`, rounded to the nearest millisecond.
     public static func format(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+        format(millis: Int64((date.timeIntervalSince1970 * 1000).rounded()))
+    }
+
+    /// Formats unix milliseconds exactly (a `Double` of seconds cannot hold every millisecond).
+    public static func format(millis: Int64) -> String {
+        let seconds = millis.quotientAndRemainder(dividingBy: 1000)
+        var whole = seconds.quotient
+        var ms = seconds.remainder
+        if ms < 0 { whole -= 1; ms += 1000 }
+        let base = Date(timeIntervalSince1970: Double(whole))
+            .formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: false, timeZone: .gmt))
+        // "2026-11-23T18:00:00Z" → "2026-11-23T18:00:00.000Z"
+        return String(base.dropLast()) + "." + String(ms + 1000).dropFirst() + "Z"
     }
 }
