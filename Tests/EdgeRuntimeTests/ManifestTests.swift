@@ -164,3 +164,15 @@ struct ManifestTests {
         #expect(try! RoutePattern(parsing: "GET /admin/kv/*").basePath == "/admin/kv")
     }
 }
+
+@Suite("JSONValue")
+struct JSONValueTests {
+    @Test func serializesCompactSortedAndEscaped() throws {
+        let value: JSONValue = ["b": [1, 2.5, true, nil], "a": "quote \" back \\ nl \n tab \t ctl \u{1} é", "n": -7, "big": 1e300, "whole": 3.0]
+        let text = value.serializedString
+        #expect(text == #"{"a":"quote \" back \\ nl \n tab \t ctl \u0001 é","b":[1,2.5,true,null],"big":1e+300,"n":-7,"whole":3}"#)
+        // Foundation's parser reads it back to the same value.
+        #expect(try JSONValue.parse(text) == ["b": [1, 2.5, true, nil], "a": "quote \" back \\ nl \n tab \t ctl \u{1} é", "n": -7, "big": 1e300, "whole": 3])
+        #expect(JSONValue.number(.infinity).serializedString == "null")
+    }
+}
