@@ -11,6 +11,7 @@ public enum BuiltinFunctions {
         registry.register("clerk.webhook", ClerkWebhookFunction.self)
         registry.register("supabase.webhook", SupabaseWebhookFunction.self)
         registry.register("auth.events", AuthEventsFunction.self)
+        registry.register("auth.whoami", WhoAmIFunction.self)
     }
 
     /// A registry holding the built-in catalogue.

@@ -13,12 +13,16 @@ public struct FunctionConfig: Sendable {
     public let declarations: ManifestDeclarations
     /// The function's `"auth"` provider name, if any.
     public let authProvider: String?
+    /// That provider's `auth_providers` entry, as written in the manifest.
+    public let authProviderSettings: [String: JSONValue]?
 
-    public init(functionName: String, values: [String: JSONValue], declarations: ManifestDeclarations, authProvider: String? = nil) {
+    public init(functionName: String, values: [String: JSONValue], declarations: ManifestDeclarations, authProvider: String? = nil,
+                authProviderSettings: [String: JSONValue]? = nil) {
         self.functionName = functionName
         self.values = values
         self.declarations = declarations
         self.authProvider = authProvider
+        self.authProviderSettings = authProviderSettings
     }
 
     public subscript(key: String) -> JSONValue? { values[key] }

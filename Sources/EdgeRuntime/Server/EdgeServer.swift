@@ -80,7 +80,8 @@ public final class EdgeServer: Sendable {
         var loaded: [LoadedFunction] = []
         for spec in manifest.functions {
             guard let type = registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }
-            let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth)
+            let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
+                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] })
             loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
         }
         var routes: [Router.Entry] = []
