@@ -19,12 +19,18 @@ public struct EdgeRequest: Sendable {
     public var claims: JSONValue?
     /// The request id answered in `X-Request-Id` and in error bodies.
     public var requestID: String
-    /// The peer address, when known.
-    public var remoteAddress: String?
+    /// The peer address, when known (looked up on first use).
+    public var remoteAddress: String? {
+        get { remoteAddressOverride ?? remoteAddressLookup?() }
+        set { remoteAddressOverride = newValue; remoteAddressLookup = nil }
+    }
+    private var remoteAddressOverride: String?
+    private var remoteAddressLookup: (@Sendable () -> String?)?
 
     public init(
         method: String, path: String, query: String = "", headers: EdgeHeaders = EdgeHeaders(), body: Data = Data(),
-        params: [String: String] = [:], claims: JSONValue? = nil, requestID: String = "", remoteAddress: String? = nil
+        params: [String: String] = [:], claims: JSONValue? = nil, requestID: String = "", remoteAddress: String? = nil,
+        remoteAddressLookup: (@Sendable () -> String?)? = nil
     ) {
         self.method = method
         self.path = path
@@ -34,7 +40,8 @@ public struct EdgeRequest: Sendable {
         self.params = params
         self.claims = claims
         self.requestID = requestID
-        self.remoteAddress = remoteAddress
+        self.remoteAddressOverride = remoteAddress
+        self.remoteAddressLookup = remoteAddress == nil ? remoteAddressLookup : nil
     }
 
     /// Query parameters in order, percent-decoded (`+` as space).

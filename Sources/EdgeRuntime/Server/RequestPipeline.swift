@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Queues
+import Synchronization
 import Logging
 import NIOCore
 
@@ -28,12 +29,13 @@ struct RequestPipeline: Sendable {
 
     func respond(to request: Request, context: EdgeRequestContext) async -> Response {
         let started = DispatchTime.now().uptimeNanoseconds
-        let requestID = Self.requestID(from: request.headers[values: HTTPField.Name("X-Request-Id")!].first)
+        let requestID = Self.requestID(from: request.headers[Self.requestIDField])
         let method = request.method.rawValue
         var route = "unmatched"
         var answer: EdgeResponse
         do {
-            answer = try await handle(request, method: method, requestID: requestID, remote: context.remoteAddress, route: &route)
+            let channel = context.channel
+            answer = try await handle(request, method: method, requestID: requestID, remote: { channel.remoteAddress?.ipAddress }, route: &route)
         } catch {
             let mapped = ErrorMapping.response(for: error)
             if mapped.internal {
@@ -52,7 +54,9 @@ struct RequestPipeline: Sendable {
         return Self.makeResponse(answer, requestID: requestID, head: method == "HEAD")
     }
 
-    private func handle(_ request: Request, method: String, requestID: String, remote: String?, route: inout String) async throws -> EdgeResponse {
+    private func handle(
+        _ request: Request, method: String, requestID: String, remote: @escaping @Sendable () -> String?, route: inout String
+    ) async throws -> EdgeResponse {
         let rawPath = request.uri.path
         if let builtin = try await builtinEndpoint(request, method: method, path: rawPath) {
             route = rawPath
@@ -72,7 +76,7 @@ struct RequestPipeline: Sendable {
             for field in request.headers { headers.add(name: field.name.rawName, value: field.value) }
             var edgeRequest = EdgeRequest(
                 method: method, path: rawPath, query: request.uri.query ?? "", headers: headers, body: body,
-                params: params, requestID: requestID, remoteAddress: remote)
+                params: params, requestID: requestID, remoteAddressLookup: remote)
             if let provider = function.spec.auth {
                 let authenticator = authenticators[provider] ?? RejectingAuthenticator()
                 edgeRequest.claims = try await authenticator.authenticate(edgeRequest)
@@ -126,13 +130,20 @@ struct RequestPipeline: Sendable {
         return Data(collected.readableBytesView)
     }
 
+    static let requestIDField = HTTPField.Name("X-Request-Id")!
+
+    /// A random per-process prefix and a counter: unique, cheap, and not guessable across restarts.
+    static let requestIDPrefix = Crypto.randomID(byteCount: 6)
+    static let requestCounter = Atomic<UInt64>(0)
+
     /// A client's `X-Request-Id` when it is short and plain, otherwise a new one.
     static func requestID(from header: String?) -> String {
         if let header, (1...128).contains(header.utf8.count),
            header.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }) {
             return header
         }
-        return Crypto.randomID(byteCount: 12)
+        let n = requestCounter.add(1, ordering: .relaxed).newValue
+        return requestIDPrefix + String(n, radix: 16)
     }
 
     static func makeResponse(_ answer: EdgeResponse, requestID: String, head: Bool) -> Response {
@@ -142,7 +153,7 @@ struct RequestPipeline: Sendable {
             if name == .contentLength { continue }
             fields.append(HTTPField(name: name, value: field.value))
         }
-        fields[HTTPField.Name("X-Request-Id")!] = requestID
+        fields[requestIDField] = requestID
         if head {
             fields[.contentLength] = String(answer.body.count)
             return Response(status: .init(code: answer.status), headers: fields, body: ResponseBody())
@@ -154,10 +165,13 @@ struct RequestPipeline: Sendable {
 /// The request context: Hummingbird's core storage plus the peer address.
 public struct EdgeRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    public let remoteAddress: String?
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        remoteAddress = source.channel.remoteAddress?.ipAddress
+        channel = source.channel
     }
+
+    /// The peer's address (looked up only when asked for).
+    public var remoteAddress: SocketAddress? { channel.remoteAddress }
 }
