@@ -34,6 +34,9 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
+        // C helpers for JWT verification (OSSL_PARAM building must happen in C; see STYLE.md).
+        .target(name: "CEdgeCrypto", dependencies: ["COpenSSL"]),
+
         .target(
             name: "KVStore",
             dependencies: [
@@ -55,7 +58,7 @@ let package = Package(
         .target(
             name: "EdgeRuntime",
             dependencies: [
-                "KVStore", "Queues", "CCurl", "COpenSSL",
+                "KVStore", "Queues", "CCurl", "COpenSSL", "CEdgeCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -14,36 +14,45 @@ import Synchronization
 /// - `/flaky/<key>/<failures>/<status>`: `status` for the first `failures` hits, then 200 `ok`.
 /// - `/retry-after/<key>?value=<v>`: the first hit 503 with `Retry-After: v`, then 200 `ok`.
 /// - `/status/<code>`: that status.
+/// - `/scripted/<name>`: the response last set with ``script(_:status:headers:body:)`` (404 until then).
 final class TestHTTPServer: Sendable {
     let port: Int
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     private let hitCounts: HitCounter
+    private let scripts: ScriptedResponses
 
     static func start() async throws -> TestHTTPServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let hits = HitCounter()
+        let scripts = ScriptedResponses()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(Handler(hits: hits))
+                    try channel.pipeline.syncOperations.addHandler(Handler(hits: hits, scripts: scripts))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return TestHTTPServer(group: group, channel: channel, hits: hits)
+        return TestHTTPServer(group: group, channel: channel, hits: hits, scripts: scripts)
     }
 
-    private init(group: MultiThreadedEventLoopGroup, channel: any Channel, hits: HitCounter) {
+    private init(group: MultiThreadedEventLoopGroup, channel: any Channel, hits: HitCounter, scripts: ScriptedResponses) {
         self.group = group
         self.channel = channel
         self.hitCounts = hits
+        self.scripts = scripts
         port = channel.localAddress!.port!
     }
 
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    /// Sets what `/scripted/<name>` answers from now on.
+    func script(_ name: String, status: Int = 200, headers: [(String, String)] = [], body: [UInt8]) {
+        scripts.set(name, ScriptedResponse(status: status, headers: headers, body: body))
+    }
 
     /// Requests seen for `path` (without query).
     func hits(_ path: String) -> Int { hitCounts.count(path) }
@@ -64,6 +73,18 @@ final class TestHTTPServer: Sendable {
     }
 }
 
+struct ScriptedResponse: Sendable {
+    var status: Int
+    var headers: [(String, String)]
+    var body: [UInt8]
+}
+
+final class ScriptedResponses: Sendable {
+    private let responses = Mutex<[String: ScriptedResponse]>([:])
+    func set(_ name: String, _ response: ScriptedResponse) { responses.withLock { $0[name] = response } }
+    func get(_ name: String) -> ScriptedResponse? { responses.withLock { $0[name] } }
+}
+
 final class HitCounter: Sendable {
     private let counts = Mutex<[String: Int]>([:])
     func hit(_ path: String) -> Int { counts.withLock { $0[path, default: 0] += 1; return $0[path]! } }
@@ -75,10 +96,14 @@ private final class Handler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let hits: HitCounter
+    private let scripts: ScriptedResponses
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
 
-    init(hits: HitCounter) { self.hits = hits }
+    init(hits: HitCounter, scripts: ScriptedResponses) {
+        self.hits = hits
+        self.scripts = scripts
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -131,6 +156,13 @@ private final class Handler: ChannelInboundHandler {
             } else {
                 send(context, .ok, headers, Array("ok".utf8))
             }
+        case "scripted":
+            guard segments.count > 1, let scripted = scripts.get(segments[1]) else {
+                send(context, .notFound, headers, [])
+                return
+            }
+            for (name, value) in scripted.headers { headers.add(name: name, value: value) }
+            send(context, HTTPResponseStatus(statusCode: scripted.status), headers, scripted.body)
         case "status":
             send(context, HTTPResponseStatus(statusCode: Int(segments[1]) ?? 500), headers, Array("status".utf8))
         default:
