@@ -88,7 +88,11 @@ public struct ManifestLoader {
             }
         }
         if let providers = p.object(root["auth_providers"], at: "auth_providers") {
-            for (name, v) in providers { if let o = p.object(v, at: "auth_providers.\(name)") { manifest.authProviders[name] = o } }
+            for (name, v) in providers.sorted(by: { $0.key < $1.key }) {
+                guard let o = p.object(v, at: "auth_providers.\(name)") else { continue }
+                do { _ = try AuthProviderConfig(json: o) } catch { p.add("auth_providers.\(name).\(error.key)", error.message) }
+                manifest.authProviders[name] = o
+            }
         }
         manifest.queues = parseQueues(root["queues"], p: &p)
         manifest.functions = parseFunctions(root["functions"], manifest: manifest, p: &p)

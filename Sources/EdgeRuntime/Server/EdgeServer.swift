@@ -110,8 +110,14 @@ public final class EdgeServer: Sendable {
         }
         let background = BackgroundWork()
         self.background = background
+        // One JWT verifier per declared provider (tests may substitute their own).
+        var authenticators = options.authenticators
+        for (name, settings) in manifest.authProviders where authenticators[name] == nil {
+            let config = try AuthProviderConfig(json: settings)
+            authenticators[name] = JWTAuthenticator(name: name, config: config, fetcher: fetcher, kv: internalKV, clock: options.clock)
+        }
         pipeline = RequestPipeline(
-            router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: options.authenticators,
+            router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
             background: background, logger: logger, runScheduled: runScheduled)
     }
 
