@@ -112,6 +112,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "jwt-bench",
+            dependencies: ["EdgeRuntime", "KVStore"],
+            path: "Benchmarks/jwt-bench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "queue-bench",
             dependencies: ["Queues", "KVStore"],
             path: "Benchmarks/queue-bench",

@@ -33,6 +33,19 @@ struct EnqueueFunction: EdgeFunction {
     }
 }
 
+/// Serves a JWKS file (`config.path`, relative to the working directory) for the bench's own auth provider.
+struct JWKSFileFunction: EdgeFunction {
+    let body: Data
+    init(config: FunctionConfig) throws {
+        let path = try config.requiredString("path")
+        guard let data = FileManager.default.contents(atPath: path) else { throw FunctionConfigError("path", "cannot read \(path)") }
+        body = try JSONValue.parse(data)["jwks"]?.serialized() ?? data
+    }
+    func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+        EdgeResponse(status: 200, headers: ["Content-Type": "application/json"], body: body)
+    }
+}
+
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 var manifestPath = "Benchmarks/runtime-bench-server/functions.json", port = 8082, data = ".build/bench-runtime-data"
 while let arg = arguments.next() {
@@ -53,6 +66,7 @@ let registry = BuiltinFunctions.registry()
 registry.register("bench.hello", HelloFunction.self)
 registry.register("bench.kvget", KVGetFunction.self)
 registry.register("bench.enqueue", EnqueueFunction.self)
+registry.register("bench.jwks", JWKSFileFunction.self)
 let (manifest, secrets) = try ManifestLoader(registry: registry).load(path: manifestPath)
 var options = ServeOptions()
 options.port = port

@@ -44,8 +44,9 @@ final class VerifiedTokenCache: Sendable {
     let capacity: Int
     private let state = Mutex(State())
 
+    /// - Parameter capacity: the most tokens kept; 0 keeps none (every token is verified in full).
     init(capacity: Int = 10_000) {
-        precondition(capacity > 0, "VerifiedTokenCache needs a positive capacity")
+        precondition(capacity >= 0, "VerifiedTokenCache needs a capacity of at least 0")
         self.capacity = capacity
     }
 
@@ -66,6 +67,7 @@ final class VerifiedTokenCache: Sendable {
 
     /// Remembers a verified token.
     func insert(_ digest: Digest, _ entry: Entry, now: Double) {
+        guard capacity > 0 else { return }
         state.withLock { s in
             if s.entries.updateValue(entry, forKey: digest) != nil { return }
             s.order.append(digest)
