@@ -8,6 +8,11 @@ public enum BuiltinFunctions {
         registry.register("queues.api", QueuesAPIFunction.self)
         registry.register("webhooks.deliver", WebhooksDeliverFunction.self)
         registry.register("cron.enqueue", CronEnqueueFunction.self)
+        registry.register("resend.send", ResendSendFunction.self)
+        registry.register("resend.batch", ResendBatchFunction.self)
+        registry.register("resend.webhook", ResendWebhookFunction.self)
+        registry.register("twilio.sms", TwilioSMSFunction.self)
+        registry.register("twilio.status", TwilioStatusFunction.self)
     }
 
     /// A registry holding the built-in catalogue.
