@@ -40,6 +40,49 @@ struct EmailRequest: Sendable, Equatable {
             tags: try EmailTag.parseList(object["tags"]))
     }
 
+    /// Validates and normalises JSON text. The common shape is decoded into typed fields (much
+    /// cheaper than a generic ``JSONValue`` tree); anything unusual takes the generic path,
+    /// which gives the precise error.
+    /// - Throws: ``EmailValidationError``.
+    static func parse(json data: Data, knownTemplates: Set<String>) throws(EmailValidationError) -> EmailRequest {
+        if let wire = try? JSONDecoder().decode(Wire.self, from: data) {
+            return try parse(wire.value, knownTemplates: knownTemplates)
+        }
+        guard let value = try? JSONValue.parse(data) else { throw EmailValidationError("body is not valid JSON") }
+        return try parse(value, knownTemplates: knownTemplates)
+    }
+
+    /// The typed fast path of ``parse(json:knownTemplates:)``: fails on any other shape.
+    private struct Wire: Decodable {
+        struct Tag: Decodable { let name: String; let value: String }
+        enum Recipients: Decodable {
+            case one(String), many([String])
+            init(from decoder: any Decoder) throws {
+                let c = try decoder.singleValueContainer()
+                if let list = try? c.decode([String].self) { self = .many(list) } else { self = .one(try c.decode(String.self)) }
+            }
+        }
+        let to: Recipients?
+        let subject: String?
+        let template: String?
+        let data: [String: JSONValue]?
+        let tags: [Tag]?
+
+        var value: JSONValue {
+            var object: [String: JSONValue] = [:]
+            switch to {
+            case .one(let s)?: object["to"] = .string(s)
+            case .many(let list)?: object["to"] = .array(list.map(JSONValue.string))
+            case nil: break
+            }
+            object["subject"] = subject.map(JSONValue.string)
+            object["template"] = template.map(JSONValue.string)
+            object["data"] = data.map(JSONValue.object)
+            object["tags"] = tags.map { .array($0.map { ["name": .string($0.name), "value": .string($0.value)] }) }
+            return .object(object)
+        }
+    }
+
     /// The normalised JSON (the queue message body).
     var json: JSONValue {
         var object: [String: JSONValue] = [

@@ -78,8 +78,7 @@ public struct ResendBatchFunction: EdgeFunction {
     /// Validates and renders one message; dead-letters it (and returns `nil`) when it cannot be sent.
     private func prepare(_ message: Message, env: Env) -> Prepared? {
         do {
-            guard let value = try? JSONValue.parse(message.body.data) else { throw EmailValidationError("message body is not JSON") }
-            let email = try EmailRequest.parse(value, knownTemplates: templates.names)
+            let email = try EmailRequest.parse(json: message.body.data, knownTemplates: templates.names)
             guard let html = templates.render(email.template, data: email.data) else {
                 throw EmailValidationError("unknown template \"\(email.template)\"", unknownTemplate: true)
             }

@@ -50,7 +50,11 @@ enum ResendBatchPlan {
         let message = errorMessage(response)
         switch response.status {
         case 200..<300:
-            let ids = (try? JSONValue.parse(Data(response.body)))?["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            struct Answer: Decodable {
+                struct Sent: Decodable { let id: String }
+                let data: [Sent]
+            }
+            let ids = (try? JSONDecoder().decode(Answer.self, from: Data(response.body)))?.data.map(\.id) ?? []
             return .sent(ids: ids)
         case 429:
             let after = response.headers["Retry-After"].flatMap { RetryAfter.delay($0, now: now) }

@@ -19,7 +19,7 @@ public struct ResendSendFunction: EdgeFunction {
 
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
         let email: EmailRequest
-        do { email = try EmailRequest.parse(try request.json(), knownTemplates: templates.names) } catch let error as EmailValidationError {
+        do { email = try EmailRequest.parse(json: request.body, knownTemplates: templates.names) } catch {
             throw EdgeHTTPError(.badRequest, error.message)
         }
         let id = try await env.queue(queue).send(body: email.json.serialized(), contentType: .json)
