@@ -83,6 +83,22 @@ struct EmailRequest: Sendable, Equatable {
         }
     }
 
+    /// The normalised JSON text (the queue message body): ``json`` encoded through typed
+    /// fields, cheaper than serialising the generic tree.
+    var serialized: Data {
+        struct Body: Encodable {
+            let data: JSONValue
+            let subject: String
+            let tags: [EmailTag]?
+            let template: String
+            let to: [String]
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = Body(data: data, subject: subject, tags: tags.isEmpty ? nil : tags, template: template, to: to)
+        return (try? encoder.encode(body)) ?? json.serialized()
+    }
+
     /// The normalised JSON (the queue message body).
     var json: JSONValue {
         var object: [String: JSONValue] = [
@@ -116,7 +132,7 @@ struct EmailRequest: Sendable, Equatable {
 
 /// A Resend tag: `name` and `value` of 1…256 ASCII letters, digits, `_` and `-` (Resend's rule;
 /// checked here so one bad tag cannot fail a whole batch call).
-struct EmailTag: Sendable, Equatable {
+struct EmailTag: Sendable, Equatable, Encodable {
     var name: String
     var value: String
 

@@ -45,7 +45,16 @@ public struct ResendBatchFunction: EdgeFunction {
         let message: Message
         let email: EmailRequest
         /// The email object of Resend's batch body.
-        let payload: JSONValue
+        let payload: ResendEmail
+    }
+
+    /// One email of `POST /emails/batch` (keys in sorted order, as the rest of edge-run's JSON).
+    struct ResendEmail: Encodable {
+        let from: String
+        let html: String
+        let subject: String
+        let tags: [EmailTag]?
+        let to: [String]
     }
 
     public func queue(_ batch: MessageBatch, env: Env) async throws {
@@ -82,11 +91,8 @@ public struct ResendBatchFunction: EdgeFunction {
             guard let html = templates.render(email.template, data: email.data) else {
                 throw EmailValidationError("unknown template \"\(email.template)\"", unknownTemplate: true)
             }
-            var payload: [String: JSONValue] = [
-                "from": .string(from), "to": .array(email.to.map(JSONValue.string)), "subject": .string(email.subject), "html": .string(html),
-            ]
-            if !email.tags.isEmpty { payload["tags"] = .array(email.tags.map(\.json)) }
-            return Prepared(message: message, email: email, payload: .object(payload))
+            let payload = ResendEmail(from: from, html: html, subject: email.subject, tags: email.tags.isEmpty ? nil : email.tags, to: email.to)
+            return Prepared(message: message, email: email, payload: payload)
         } catch {
             env.logger.error("email dead-lettered", metadata: ["message": "\(message.id)", "reason": "\(error)"])
             message.deadLetter(reason: "\(error)")
@@ -96,7 +102,9 @@ public struct ResendBatchFunction: EdgeFunction {
 
     /// Sends one call; transport failures become a retry after `retry_delay`.
     private func send(_ call: [Prepared], url: String, apiKey: String, env: Env) async -> ResendBatchPlan.Outcome {
-        var request = FetchRequest(method: "POST", url: url, body: Array(JSONValue.array(call.map(\.payload)).serialized()))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var request = FetchRequest(method: "POST", url: url, body: Array((try? encoder.encode(call.map(\.payload))) ?? Data("[]".utf8)))
         request.headers["Authorization"] = "Bearer \(apiKey)"
         request.headers["Content-Type"] = "application/json"
         request.headers["Idempotency-Key"] = ResendBatchPlan.idempotencyKey(messageIDs: call.map(\.message.id))

@@ -22,7 +22,7 @@ public struct ResendSendFunction: EdgeFunction {
         do { email = try EmailRequest.parse(json: request.body, knownTemplates: templates.names) } catch {
             throw EdgeHTTPError(.badRequest, error.message)
         }
-        let id = try await env.queue(queue).send(body: email.json.serialized(), contentType: .json)
+        let id = try await env.queue(queue).send(body: email.serialized, contentType: .json)
         return .json(["id": .string(id)], status: 202)
     }
 }
