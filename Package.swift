@@ -118,6 +118,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "messaging-bench",
+            dependencies: [
+                "EdgeRuntime", "Functions", "KVStore", "Queues",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/messaging-bench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "queue-bench",
             dependencies: ["Queues", "KVStore"],
             path: "Benchmarks/queue-bench",
@@ -154,8 +166,7 @@ let package = Package(
         .testTarget(
             name: "FunctionsTests",
             dependencies: ["Functions", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues"],
-            exclude: ["Fixtures/make_auth_webhook_fixtures.py"],
-            resources: [.copy("Fixtures/auth-webhooks.json")],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -12,6 +12,11 @@ public enum BuiltinFunctions {
         registry.register("supabase.webhook", SupabaseWebhookFunction.self)
         registry.register("auth.events", AuthEventsFunction.self)
         registry.register("auth.whoami", WhoAmIFunction.self)
+        registry.register("resend.send", ResendSendFunction.self)
+        registry.register("resend.batch", ResendBatchFunction.self)
+        registry.register("resend.webhook", ResendWebhookFunction.self)
+        registry.register("twilio.sms", TwilioSMSFunction.self)
+        registry.register("twilio.status", TwilioStatusFunction.self)
     }
 
     /// A registry holding the built-in catalogue.

@@ -13,7 +13,7 @@ struct AuthWebhookTests {
     struct Fixtures: Decodable { let secret: String; let now: Double; let deliveries: [String: Delivery] }
 
     static let fixtures: Fixtures = {
-        let url = Bundle.module.url(forResource: "auth-webhooks", withExtension: "json")!
+        let url = Bundle.module.url(forResource: "auth-webhooks", withExtension: "json", subdirectory: "Fixtures")!
         return try! JSONDecoder().decode(Fixtures.self, from: Data(contentsOf: url))
     }()
 

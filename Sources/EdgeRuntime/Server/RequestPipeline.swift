@@ -73,6 +73,9 @@ struct RequestPipeline: Sendable {
             let function = functions[index]
             let body = try await Self.collectBody(request, limit: function.spec.limits.maxBodyBytes)
             var headers = EdgeHeaders()
+            // HTTP/1's Host travels as the request's authority; handlers see it as a header
+            // (twilio.status rebuilds the signed URL from it).
+            if let authority = request.head.authority { headers.add(name: "Host", value: authority) }
             for field in request.headers { headers.add(name: field.name.rawName, value: field.value) }
             var edgeRequest = EdgeRequest(
                 method: method, path: rawPath, query: request.uri.query ?? "", headers: headers, body: body,
