@@ -176,3 +176,34 @@ struct JSONValueTests {
         #expect(JSONValue.number(.infinity).serializedString == "null")
     }
 }
+
+@Suite("JSON parsing")
+struct JSONParserTests {
+    @Test func parsesEveryKindOfValue() throws {
+        let text = #" { "s": "a\"b\\c\/d\n\u00e9\ud83d\ude00", "i": -42, "big": 9223372036854775808, "d": 1.5e3, "z": 0, "t": true, "f": false, "n": null, "a": [1, [], {}] } "#
+        let v = try JSONValue.parse(text)
+        #expect(v["s"] == "a\"b\\c/d\né😀")
+        #expect(v["i"] == .integer(-42))
+        #expect(v["big"] == .number(9223372036854775808))
+        #expect(v["d"] == .number(1500))
+        #expect(v["z"] == .integer(0))
+        #expect(v["t"] == true && v["f"] == false && v["n"] == .null)
+        #expect(v["a"] == [1, [], [:]])
+        // What Foundation's own parser reads from the same text agrees.
+        let foundation = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        #expect(foundation["s"] as? String == v["s"]?.stringValue)
+    }
+
+    @Test(arguments: ["", " ", "{", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "01", "1.", "-", "1e", "tru", "nul", "\"abc", "\"\\x\"",
+                      "\"\\ud83d\"", "\"a\u{1}b\"", "[1] x", "{'a':1}", "NaN", "\"\\u12\""])
+    func rejectsMalformedInput(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
+    }
+
+    @Test func refusesHostileNesting() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(deep) }
+        let ok = String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
+        #expect((try? JSONValue.parse(ok)) != nil)
+    }
+}

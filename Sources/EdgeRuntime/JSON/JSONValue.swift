@@ -13,9 +13,9 @@ public enum JSONValue: Sendable, Hashable {
     case object([String: JSONValue])
 
     /// Parses JSON text (any value at the top level).
-    /// - Throws: `DecodingError` with the parser's reason when `data` is not JSON.
+    /// - Throws: ``JSONParseError`` saying what is wrong and where.
     public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        try JSONParser.parse(data)
     }
 
     public static func parse(_ text: String) throws -> JSONValue { try parse(Data(text.utf8)) }

@@ -30,6 +30,7 @@ public struct ManifestLoader {
     }
 
     static func jsonReason(_ error: any Error) -> String {
+        if let error = error as? JSONParseError { return error.description }
         if case DecodingError.dataCorrupted(let context) = error {
             let underlying = (context.underlyingError as NSError?)?.userInfo["NSDebugDescription"] as? String
             return underlying ?? context.debugDescription
