@@ -12,6 +12,11 @@ public enum BuiltinFunctions {
         registry.register("supabase.webhook", SupabaseWebhookFunction.self)
         registry.register("auth.events", AuthEventsFunction.self)
         registry.register("auth.whoami", WhoAmIFunction.self)
+        registry.register("mixpanel.track", MixpanelTrackFunction.self)
+        registry.register("mixpanel.engage", MixpanelEngageFunction.self)
+        registry.register("posthog.capture", PostHogCaptureFunction.self)
+        registry.register("posthog.flags", PostHogFlagsFunction.self)
+        registry.register("analytics.retry", AnalyticsRetryFunction.self)
     }
 
     /// A registry holding the built-in catalogue.

@@ -1,0 +1,161 @@
+import EdgeRuntime
+import Foundation
+import Logging
+import Queues
+import Synchronization
+
+/// A bounded, concurrency-safe event buffer in front of one provider endpoint.
+///
+/// Events are appended under a lock; once `flushAt` are buffered a send starts in the
+/// background (at most ``maxInFlight`` at a time, each taking up to `maxBatch` events, so a
+/// backlog is sent in fewer, larger calls). A failed send spills its batch to the analytics
+/// queue. Past ``maxBuffered`` events (the provider is slow or down) the oldest are spilled
+/// to the queue at once instead of growing memory. ``flush(env:)`` sends everything and waits.
+final class AnalyticsBatcher: Sendable {
+    let kind: AnalyticsKind
+    let flushAt: Int
+    let maxBatch: Int
+    let queue: String?
+    let maxInFlight = 4
+    let maxBuffered: Int
+
+    private struct State {
+        var events: [JSONValue] = []
+        var inFlight = 0
+        var tasks: [UInt64: Task<Void, Never>] = [:]
+        var nextID: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    init(kind: AnalyticsKind, flushAt: Int, maxBatch: Int, queue: String?, maxBuffered: Int = 10_000) {
+        self.kind = kind
+        self.flushAt = flushAt
+        self.maxBatch = max(maxBatch, flushAt)
+        self.queue = queue
+        self.maxBuffered = maxBuffered
+    }
+
+    /// How many events wait in memory.
+    var buffered: Int { state.withLock { $0.events.count } }
+
+    /// Buffers `events`; spills the oldest to the queue when the buffer is over its bound.
+    func add(_ events: [JSONValue], env: Env) async {
+        let overflow = append(events)
+        for chunk in overflow { await spill(chunk, reason: "analytics buffer full", env: env) }
+        pump(env: env)
+    }
+
+    /// Buffers `events` without waiting (the analytics middleware); an overflow spill runs in the background.
+    func record(_ events: [JSONValue], env: Env) {
+        let overflow = append(events)
+        if !overflow.isEmpty {
+            track { [self] in for chunk in overflow { await self.spill(chunk, reason: "analytics buffer full", env: env) } }
+        }
+        pump(env: env)
+    }
+
+    private func append(_ events: [JSONValue]) -> [[JSONValue]] {
+        state.withLock { s in
+            s.events.append(contentsOf: events)
+            var overflow: [[JSONValue]] = []
+            while s.events.count > maxBuffered {
+                let n = min(maxBatch, s.events.count - maxBuffered)
+                overflow.append(Array(s.events.prefix(n)))
+                s.events.removeFirst(n)
+            }
+            return overflow
+        }
+    }
+
+    /// Starts sends while `flushAt` events wait and fewer than ``maxInFlight`` run.
+    private func pump(env: Env) {
+        state.withLock { s in
+            while s.inFlight < maxInFlight && s.events.count >= flushAt {
+                let batch = Array(s.events.prefix(maxBatch))
+                s.events.removeFirst(batch.count)
+                s.inFlight += 1
+                let id = s.nextID
+                s.nextID += 1
+                s.tasks[id] = Task { [self] in
+                    await self.deliver(batch, env: env)
+                    self.state.withLock { s in
+                        s.inFlight -= 1
+                        s.tasks.removeValue(forKey: id)
+                    }
+                    self.pump(env: env)
+                }
+            }
+        }
+    }
+
+    private func track(_ work: @escaping @Sendable () async -> Void) {
+        state.withLock { s in
+            let id = s.nextID
+            s.nextID += 1
+            s.tasks[id] = Task { [self] in
+                await work()
+                _ = self.state.withLock { $0.tasks.removeValue(forKey: id) }
+            }
+        }
+    }
+
+    /// Sends everything buffered, then waits for every send and spill in flight.
+    func flush(env: Env) async {
+        while true {
+            let batch = state.withLock { s -> [JSONValue] in
+                let b = Array(s.events.prefix(maxBatch))
+                s.events.removeFirst(b.count)
+                return b
+            }
+            if batch.isEmpty { break }
+            await deliver(batch, env: env)
+        }
+        while true {
+            let tasks = state.withLock { Array($0.tasks.values) }
+            if tasks.isEmpty { return }
+            for task in tasks { await task.value }
+        }
+    }
+
+    /// Sends one batch; a retryable failure spills it to the queue, a rejection is logged.
+    func deliver(_ batch: [JSONValue], env: Env) async {
+        switch await AnalyticsPayloads.send(kind: kind, items: batch, env: env) {
+        case .sent:
+            break
+        case .retry(let reason, _):
+            await spill(batch, reason: reason, env: env)
+        case .reject(let reason):
+            env.logger.error("analytics batch rejected, not retried", metadata: [
+                "kind": "\(kind.rawValue)", "events": "\(batch.count)", "error": "\(reason)",
+            ])
+        }
+    }
+
+    /// Writes `batch` durably to the analytics queue (split so each message stays under 128 KB).
+    func spill(_ batch: [JSONValue], reason: String, env: Env) async {
+        guard let queue else {
+            env.logger.error("analytics batch lost: no analytics queue configured", metadata: [
+                "kind": "\(kind.rawValue)", "events": "\(batch.count)", "error": "\(reason)",
+            ])
+            return
+        }
+        await Self.enqueue(SpilledBatch(kind: kind, items: batch, error: reason), queue: queue, env: env)
+    }
+
+    static func enqueue(_ spilled: SpilledBatch, queue: String, env: Env) async {
+        do {
+            let body = try JSONEncoder().encode(spilled)
+            if body.count > 120_000 && spilled.items.count > 1 {
+                let half = spilled.items.count / 2
+                await enqueue(SpilledBatch(kind: spilled.kind, items: Array(spilled.items[..<half]), error: spilled.error), queue: queue, env: env)
+                await enqueue(SpilledBatch(kind: spilled.kind, items: Array(spilled.items[half...]), error: spilled.error), queue: queue, env: env)
+                return
+            }
+            _ = try await env.queue(queue).send(body: body, contentType: .json)
+        } catch {
+            env.logger.error("analytics batch lost: could not enqueue it", metadata: [
+                "kind": "\(spilled.kind.rawValue)", "events": "\(spilled.items.count)", "error": "\(error)",
+            ])
+        }
+    }
+}
