@@ -30,7 +30,11 @@ enum AnalyticsOutcome: Sendable, Equatable {
 ///   or `{"status": 0, "error": …}`.
 /// - posthog-python (`posthog/client.py` `Client.capture`/`_enqueue`, `posthog/request.py`
 ///   `batch_post`): `POST /batch/` JSON `{api_key, batch: [{event, distinct_id, properties:
-///   {$lib, $lib_version, …}, timestamp, uuid, type: "capture"}], sent_at}`.
+///   {$lib, $lib_version, …}, timestamp, uuid, type: "capture"}], sentAt}`. We send `sent_at`
+///   (the contract; PostHog's capture endpoint reads it) where request.py writes `sentAt`.
+/// - mixpanel-python's `time` is unix seconds (`int(time.time())`) and its `$insert_id` is
+///   `uuid4().hex`; we send milliseconds (Mixpanel accepts both; ms keeps ordering within a second)
+///   and the same 32-hex-digit form.
 enum AnalyticsPayloads {
     static let libName = "edge-run"
     static let libVersion = "0.1.0"
@@ -82,7 +86,7 @@ enum AnalyticsPayloads {
         p["token"] = .string(token)
         p["distinct_id"] = .string(distinctID ?? "anonymous")
         if p["time"]?.doubleValue == nil { p["time"] = .integer(nowMillis) }
-        if !(p["$insert_id"]?.stringValue.map(isValidInsertID) ?? false) { p["$insert_id"] = .string(UUID().uuidString.lowercased()) }
+        if !(p["$insert_id"]?.stringValue.map(isValidInsertID) ?? false) { p["$insert_id"] = .string(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")) }
         p["mp_lib"] = .string(libName)
         p["$lib_version"] = .string(libVersion)
         return ["event": .string(name), "properties": .object(p)]
@@ -116,7 +120,8 @@ enum AnalyticsPayloads {
                 "api_key": .string(env.secret("POSTHOG_API_KEY") ?? ""), "batch": .array(items),
                 "sent_at": .string(ISO8601Millis.format(Date(timeIntervalSince1970: env.clock.now()))),
             ]
-            request = FetchRequest(method: "POST", url: posthogHost(env) + "/batch/", headers: ["Content-Type": "application/json"],
+            request = FetchRequest(method: "POST", url: posthogHost(env) + "/batch/",
+                                   headers: ["Content-Type": "application/json", "User-Agent": "\(libName)/\(libVersion)"],
                                    body: Array(body.serialized()))
         }
         request.timeout = .seconds(10)
