@@ -2,6 +2,7 @@ import EdgeRuntime
 import EdgeTestSupport
 import Foundation
 import KVStore
+import Queues
 import Synchronization
 import Testing
 
@@ -264,6 +265,44 @@ struct AnalyticsTests {
         #expect(p["ip"] == "203.0.113.9")
         #expect((p["duration"]?.doubleValue ?? -1) >= 0)
         s.data.cleanup()
+        try await fake.stop()
+    }
+
+    @Test func usageIsCountedPerDayAndWarnsOncePerServiceAt80Percent() async throws {
+        let fake = try await FakeProvider.start { _ in .json(["status": "Ok"]) }
+        let usage: JSONValue = ["kv": "KV", "daily_limit": 10, "warn_queue": "email", "warn_to": "ops@example.com"]
+        let m: JSONValue = [
+            "vars": ["POSTHOG_HOST": .string(fake.url())], "secrets": ["POSTHOG_API_KEY", "ADMIN_TOKEN"],
+            "kv_namespaces": [["binding": "KV"]], "queues": [["name": "email"]],
+            "functions": [
+                ["name": "capture", "handler": "posthog.capture", "routes": ["POST /capture"],
+                 "config": ["flush_at": 4, "flush_interval_seconds": 3600, "usage": usage]],
+                ["name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
+            ],
+        ]
+        let s = try await RunningServer.start(manifest: m, secrets: Self.secrets)
+        let four: JSONValue = .array((0..<4).map { _ in ["event": "e", "distinct_id": "d"] })
+        let kv = try s.server.env.kv("KV")
+        let key = "usage:posthog:capture:" + String(ISO8601Millis.format(Date()).prefix(10))
+        _ = try await s.client.request("POST", "/capture", json: four)
+        #expect(await eventually { (try? await kv.get(key)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } == "4" })
+        #expect(try await s.client.get("/q/email/messages", headers: Self.auth).json["messages"]?.arrayValue?.isEmpty == true)
+        _ = try await s.client.request("POST", "/capture", json: four)  // 8 of 10: the warning
+        #expect(await eventually {
+            (try? await s.client.get("/q/email/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
+        })
+        _ = try await s.client.request("POST", "/capture", json: four)  // 12: no second warning today
+        #expect(await eventually { (try? await kv.get(key)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } == "12" })
+        try await Task.sleep(for: .milliseconds(100))
+        let mail = try await s.client.get("/q/email/messages", headers: Self.auth).json["messages"]?.arrayValue ?? []
+        #expect(mail.count == 1)
+        #expect(mail.first?["body"]?["to"] == "ops@example.com")
+        #expect(mail.first?["body"]?["template"] == "usage-warning")
+        #expect(mail.first?["body"]?["data"]?["service"] == "posthog")
+        #expect(mail.first?["body"]?["data"]?["limit"] == 10)
+        let expiration = try #require(try await kv.getWithMetadata(key)?.expiration)
+        #expect(abs(Double(expiration) - Date().timeIntervalSince1970 - 7 * 86_400) < 10)
+        try await s.stopAndClean()
         try await fake.stop()
     }
 }

@@ -18,6 +18,7 @@ final class AnalyticsBatcher: Sendable {
     let queue: String?
     let maxInFlight = 4
     let maxBuffered: Int
+    let usage: UsageTracker?
 
     private struct State {
         var events: [JSONValue] = []
@@ -27,7 +28,8 @@ final class AnalyticsBatcher: Sendable {
     }
     private let state = Mutex(State())
 
-    init(kind: AnalyticsKind, flushAt: Int, maxBatch: Int, queue: String?, maxBuffered: Int = 10_000) {
+    init(kind: AnalyticsKind, flushAt: Int, maxBatch: Int, queue: String?, maxBuffered: Int = 10_000, usage: UsageTracker? = nil) {
+        self.usage = usage
         self.kind = kind
         self.flushAt = flushAt
         self.maxBatch = max(maxBatch, flushAt)
@@ -121,7 +123,7 @@ final class AnalyticsBatcher: Sendable {
     func deliver(_ batch: [JSONValue], env: Env) async {
         switch await AnalyticsPayloads.send(kind: kind, items: batch, env: env) {
         case .sent:
-            break
+            await usage?.record(service: kind.usage.service, operation: kind.usage.operation, count: batch.count, env: env)
         case .retry(let reason, _):
             await spill(batch, reason: reason, env: env)
         case .reject(let reason):

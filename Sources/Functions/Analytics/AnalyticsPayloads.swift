@@ -11,6 +11,15 @@ enum AnalyticsKind: String, Sendable, Codable {
     case mixpanelEngage = "mixpanel.engage"
     /// PostHog `/batch/` events.
     case posthogCapture = "posthog.capture"
+
+    /// The usage counter's service and operation.
+    var usage: (service: String, operation: String) {
+        switch self {
+        case .mixpanelTrack: ("mixpanel", "track")
+        case .mixpanelEngage: ("mixpanel", "engage")
+        case .posthogCapture: ("posthog", "capture")
+        }
+    }
 }
 
 /// What a send to the provider came to.

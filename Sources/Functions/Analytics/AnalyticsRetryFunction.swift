@@ -10,7 +10,11 @@ import Queues
 public struct AnalyticsRetryFunction: EdgeFunction {
     public static let kinds: FunctionKinds = .queue
 
-    public init(config: FunctionConfig) throws {}
+    let usage: UsageTracker?
+
+    public init(config: FunctionConfig) throws {
+        usage = try UsageTracker.from(config)
+    }
 
     public func queue(_ batch: MessageBatch, env: Env) async throws {
         for message in batch.messages {
@@ -21,6 +25,7 @@ public struct AnalyticsRetryFunction: EdgeFunction {
             switch await AnalyticsPayloads.send(kind: spilled.kind, items: spilled.items, env: env) {
             case .sent:
                 message.ack()
+                await usage?.record(service: spilled.kind.usage.service, operation: spilled.kind.usage.operation, count: spilled.items.count, env: env)
             case .retry(let reason, let retryAfter):
                 env.logger.warning("analytics batch failed again", metadata: ["kind": "\(spilled.kind.rawValue)", "attempts": "\(message.attempts)", "error": "\(reason)"])
                 message.retry(delaySeconds: retryAfter ?? Self.backoff(attempts: message.attempts))

@@ -8,8 +8,11 @@ import KVStore
 public struct MixpanelEngageFunction: EdgeFunction {
     public static let kinds: FunctionKinds = .fetch
 
+    let usage: UsageTracker?
+
     public init(config: FunctionConfig) throws {
         try config.requireSecret("MIXPANEL_TOKEN")
+        usage = try UsageTracker.from(config)
     }
 
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
@@ -26,6 +29,7 @@ public struct MixpanelEngageFunction: EdgeFunction {
         ]
         switch await AnalyticsPayloads.send(kind: .mixpanelEngage, items: [update], env: env) {
         case .sent:
+            await usage?.record(service: "mixpanel", operation: "engage", count: 1, env: env)
             return .json(["status": 1])
         case .retry(let reason, _), .reject(let reason):
             throw EdgeHTTPError(.badGateway, "Mixpanel did not accept the profile update (\(reason))")

@@ -18,7 +18,7 @@ public struct MixpanelTrackFunction: EdgeFunction, FunctionLifecycle, RequestAna
         flushIntervalSeconds = try config.double("flush_interval_seconds", default: 5, in: 0.05...3600)
         batcher = AnalyticsBatcher(kind: .mixpanelTrack, flushAt: flushAt, maxBatch: AnalyticsPayloads.mixpanelMaxBatch,
                                    queue: try config.queue("queue", required: false),
-                                   maxBuffered: try config.int("max_buffered", default: 10_000, in: 100...1_000_000))
+                                   maxBuffered: try config.int("max_buffered", default: 10_000, in: 100...1_000_000), usage: try UsageTracker.from(config))
     }
 
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
@@ -60,7 +60,7 @@ public struct PostHogCaptureFunction: EdgeFunction, FunctionLifecycle, RequestAn
         flushIntervalSeconds = try config.double("flush_interval_seconds", default: 10, in: 0.05...3600)
         batcher = AnalyticsBatcher(kind: .posthogCapture, flushAt: flushAt, maxBatch: AnalyticsPayloads.posthogMaxBatch,
                                    queue: try config.queue("queue", required: false),
-                                   maxBuffered: try config.int("max_buffered", default: 10_000, in: 100...1_000_000))
+                                   maxBuffered: try config.int("max_buffered", default: 10_000, in: 100...1_000_000), usage: try UsageTracker.from(config))
     }
 
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {

@@ -10,10 +10,12 @@ public struct PostHogFlagsFunction: EdgeFunction {
     static let cacheSeconds: Int64 = 300
     let kvBinding: String
     let decide: Bool
+    let usage: UsageTracker?
 
     public init(config: FunctionConfig) throws {
         try config.requireSecret("POSTHOG_API_KEY")
         kvBinding = try config.kvBinding()
+        usage = try UsageTracker.from(config)
         switch try config.string("endpoint") ?? "flags" {
         case "flags": decide = false
         case "decide": decide = true
@@ -41,6 +43,7 @@ public struct PostHogFlagsFunction: EdgeFunction {
                                body: Array(payload.serialized()))
         req.timeout = .seconds(10)
         let response = try await env.fetch(req)
+        await usage?.record(service: "posthog", operation: "flags", count: 1, env: env)
         guard response.ok, let json = try? JSONValue.parse(Data(response.body)) else {
             throw EdgeHTTPError(.badGateway, "PostHog flags request failed (HTTP \(response.status))")
         }
