@@ -43,7 +43,7 @@ final class AnalyticsBatcher: Sendable {
     /// Buffers `events`; spills the oldest to the queue when the buffer is over its bound.
     func add(_ events: [JSONValue], env: Env) async {
         let overflow = append(events)
-        for chunk in overflow { await spill(chunk, reason: "analytics buffer full", env: env) }
+        if !overflow.isEmpty { await spill(batches: overflow, reason: "analytics buffer full", env: env) }
         pump(env: env)
     }
 
@@ -51,7 +51,7 @@ final class AnalyticsBatcher: Sendable {
     func record(_ events: [JSONValue], env: Env) {
         let overflow = append(events)
         if !overflow.isEmpty {
-            track { [self] in for chunk in overflow { await self.spill(chunk, reason: "analytics buffer full", env: env) } }
+            track { [self] in await self.spill(batches: overflow, reason: "analytics buffer full", env: env) }
         }
         pump(env: env)
     }
@@ -59,13 +59,13 @@ final class AnalyticsBatcher: Sendable {
     private func append(_ events: [JSONValue]) -> [[JSONValue]] {
         state.withLock { s in
             s.events.append(contentsOf: events)
-            var overflow: [[JSONValue]] = []
-            while s.events.count > maxBuffered {
-                let n = min(maxBatch, s.events.count - maxBuffered)
-                overflow.append(Array(s.events.prefix(n)))
-                s.events.removeFirst(n)
-            }
-            return overflow
+            guard s.events.count > maxBuffered else { return [] }
+            // Spill a tenth of the bound at once (in provider-sized batches), not one event per
+            // call: each spill is a durable LMDB commit.
+            let n = min(s.events.count, s.events.count - maxBuffered + maxBuffered / 10)
+            let oldest = s.events.prefix(n)
+            s.events.removeFirst(n)
+            return stride(from: oldest.startIndex, to: oldest.endIndex, by: maxBatch).map { Array(oldest[$0..<min($0 + maxBatch, oldest.endIndex)]) }
         }
     }
 
@@ -142,6 +142,36 @@ final class AnalyticsBatcher: Sendable {
             return
         }
         await Self.enqueue(SpilledBatch(kind: kind, items: batch, error: reason), queue: queue, env: env)
+    }
+
+    /// Writes several batches in as few commits as the queue's batch limits allow.
+    func spill(batches: [[JSONValue]], reason: String, env: Env) async {
+        guard let queue else {
+            for batch in batches { await spill(batch, reason: reason, env: env) }
+            return
+        }
+        var pending: [OutgoingMessage] = []
+        var bytes = 0
+        for batch in batches {
+            guard let body = try? JSONEncoder().encode(SpilledBatch(kind: kind, items: batch, error: reason)), body.count <= 120_000 else {
+                await spill(batch, reason: reason, env: env)
+                continue
+            }
+            if pending.count == 100 || bytes + body.count > 250_000 {
+                await Self.sendBatch(pending, queue: queue, env: env)
+                pending = []
+                bytes = 0
+            }
+            pending.append(OutgoingMessage(body: body, contentType: .json))
+            bytes += body.count
+        }
+        if !pending.isEmpty { await Self.sendBatch(pending, queue: queue, env: env) }
+    }
+
+    private static func sendBatch(_ messages: [OutgoingMessage], queue: String, env: Env) async {
+        do { _ = try await env.queue(queue).sendBatch(messages) } catch {
+            env.logger.error("analytics batches lost: could not enqueue them", metadata: ["messages": "\(messages.count)", "error": "\(error)"])
+        }
     }
 
     static func enqueue(_ spilled: SpilledBatch, queue: String, env: Env) async {
