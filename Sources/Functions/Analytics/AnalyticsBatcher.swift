@@ -16,7 +16,7 @@ final class AnalyticsBatcher: Sendable {
     let flushAt: Int
     let maxBatch: Int
     let queue: String?
-    let maxInFlight = 4
+    let maxInFlight = 2
     let maxBuffered: Int
     let usage: UsageTracker?
 
