@@ -305,6 +305,51 @@ struct AnalyticsTests {
         try await s.stopAndClean()
         try await fake.stop()
     }
+
+    @Test func concurrentProducersLoseAndDuplicateNothing() async throws {
+        let fake = try await FakeProvider.start(Self.mixpanelOK)
+        let s = try await RunningServer.start(manifest: Self.manifest(base: fake.url(), flushAt: 10), secrets: Self.secrets)
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    let events: JSONValue = .array((0..<5).map { j in ["event": "c", "properties": ["n": .integer(Int64(i * 5 + j))]] })
+                    return try await s.client.request("POST", "/track", json: events).status
+                }
+            }
+            for try await status in group { #expect(status == 202) }
+        }
+        try await s.stop()
+        let numbers = fake.requests.flatMap { Self.mixpanelData($0) }.compactMap { $0["properties"]?["n"]?.intValue }
+        #expect(numbers.count == 1000)
+        #expect(Set(numbers).count == 1000)
+        #expect(fake.requests.allSatisfy { Self.mixpanelData($0).count <= 50 })
+        s.data.cleanup()
+        try await fake.stop()
+    }
+
+    @Test func badConfigsAndAMissingAnalyticsReceiverAreStartupErrors() async throws {
+        var bad = Self.manifest(base: "http://127.0.0.1:9")
+        if case .object(var o) = bad, case .array(var fs) = o["functions"]!, case .object(var track) = fs[0] {
+            track["config"] = ["flush_at": 500]
+            fs[0] = .object(track)
+            o["functions"] = .array(fs)
+            bad = .object(o)
+        }
+        await #expect(throws: (any Error).self) { try await RunningServer.start(manifest: bad, secrets: Self.secrets) }
+        let lonely: JSONValue = [
+            "functions": [["name": "echo", "handler": "test.echo", "routes": ["GET /hello"], "analytics": "mixpanel"]],
+        ]
+        await #expect(throws: (any Error).self) { try await RunningServer.start(manifest: lonely, registry: TestFunctions.registry()) }
+    }
+
+    @Test func nonJSONAndEmptyBodiesAre400() async throws {
+        let s = try await RunningServer.start(manifest: Self.manifest(base: "http://127.0.0.1:9"), secrets: Self.secrets)
+        #expect(try await s.client.request("POST", "/track", body: Data("nope".utf8)).status == 400)
+        #expect(try await s.client.request("POST", "/track", json: []).status == 400)
+        #expect(try await s.client.request("POST", "/capture", json: ["properties": [:]]).status == 400)
+        #expect(try await s.client.request("POST", "/capture", json: ["event": "x", "properties": "no"]).status == 400)
+        try await s.stopAndClean()
+    }
 }
 
 /// The first request to the fake answers differently from the rest (shared counter).
