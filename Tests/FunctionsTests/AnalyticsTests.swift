@@ -350,6 +350,25 @@ struct AnalyticsTests {
         #expect(try await s.client.request("POST", "/capture", json: ["event": "x", "properties": "no"]).status == 400)
         try await s.stopAndClean()
     }
+
+    @Test func a429PausesSendingForItsRetryAfter() async throws {
+        let fake = try await FakeProvider.start { _ in .init(status: 429, headers: ["Retry-After": "30"]) }
+        let s = try await RunningServer.start(manifest: Self.manifest(base: fake.url(), flushAt: 2, retryConsumer: false), secrets: Self.secrets)
+        _ = try await s.client.request("POST", "/track", json: [["event": "a"], ["event": "b"]])
+        #expect(await eventually {
+            let stats = try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "analytics" }
+            return stats?["pending"] == 1
+        })
+        // Within the 30 s the next batch goes to the queue without calling the provider.
+        _ = try await s.client.request("POST", "/track", json: [["event": "c"], ["event": "d"]])
+        #expect(await eventually {
+            let stats = try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "analytics" }
+            return stats?["pending"] == 2
+        })
+        #expect(fake.requests.count == 1)
+        try await s.stopAndClean()
+        try await fake.stop()
+    }
 }
 
 /// The first request to the fake answers differently from the rest (shared counter).

@@ -25,7 +25,17 @@ final class AnalyticsBatcher: Sendable {
         var inFlight = 0
         var tasks: [UInt64: Task<Void, Never>] = [:]
         var nextID: UInt64 = 0
+        /// After a retryable failure (429 with its `Retry-After`, else 5 s): no sends until then (uptime ns).
+        var pausedUntil: UInt64 = 0
     }
+
+    /// The back-off after a retryable failure without `Retry-After`.
+    static let defaultPauseSeconds = 5
+
+    private static func uptime() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// Whether sends are held back after a provider failure.
+    var isPaused: Bool { state.withLock { $0.pausedUntil > Self.uptime() } }
     private let state = Mutex(State())
 
     init(kind: AnalyticsKind, flushAt: Int, maxBatch: Int, queue: String?, maxBuffered: Int = 10_000, usage: UsageTracker? = nil) {
@@ -121,10 +131,17 @@ final class AnalyticsBatcher: Sendable {
 
     /// Sends one batch; a retryable failure spills it to the queue, a rejection is logged.
     func deliver(_ batch: [JSONValue], env: Env) async {
+        if isPaused {
+            // The provider asked us to back off (or just failed): straight to the queue, whose consumer retries later.
+            await spill(batch, reason: "provider backing off", env: env)
+            return
+        }
         switch await AnalyticsPayloads.send(kind: kind, items: batch, env: env) {
         case .sent:
             await usage?.record(service: kind.usage.service, operation: kind.usage.operation, count: batch.count, env: env)
-        case .retry(let reason, _):
+        case .retry(let reason, let retryAfter):
+            let until = Self.uptime() + UInt64(max(retryAfter ?? Self.defaultPauseSeconds, 0)) * 1_000_000_000
+            state.withLock { $0.pausedUntil = max($0.pausedUntil, until) }
             await spill(batch, reason: reason, env: env)
         case .reject(let reason):
             env.logger.error("analytics batch rejected, not retried", metadata: [
