@@ -123,9 +123,10 @@ public final class EdgeServer: Sendable {
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.
         lifecycles = loaded.compactMap { $0.instance as? any FunctionLifecycle }
-        for f in loaded { if let sink = f.instance as? any RequestAnalyticsSink, pipeline.analyticsSinks[sink.analyticsProvider] == nil {
+        for f in loaded {
+            guard let sink = f.instance as? any RequestAnalyticsSink, pipeline.analyticsSinks[sink.analyticsProvider] == nil else { continue }
             pipeline.analyticsSinks[sink.analyticsProvider] = sink
-        } }
+        }
         for (i, f) in loaded.enumerated() {
             if let provider = f.spec.analytics, pipeline.analyticsSinks[provider] == nil {
                 let handler = provider == "mixpanel" ? "mixpanel.track" : "posthog.capture"
