@@ -43,7 +43,7 @@ enum AnalyticsOutcome: Sendable, Equatable {
 ///   (the contract; PostHog's capture endpoint reads it) where request.py writes `sentAt`.
 /// - mixpanel-python's `time` is unix seconds (`int(time.time())`) and its `$insert_id` is
 ///   `uuid4().hex`; we send milliseconds (Mixpanel accepts both; ms keeps ordering within a second)
-///   and the same 32-hex-digit form.
+///   and 32 random hex digits (128 bits from the CSPRNG), the same form.
 enum AnalyticsPayloads {
     static let libName = "edge-run"
     static let libVersion = "0.1.0"
@@ -95,7 +95,7 @@ enum AnalyticsPayloads {
         p["token"] = .string(token)
         p["distinct_id"] = .string(distinctID ?? "anonymous")
         if p["time"]?.doubleValue == nil { p["time"] = .integer(nowMillis) }
-        if !(p["$insert_id"]?.stringValue.map(isValidInsertID) ?? false) { p["$insert_id"] = .string(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")) }
+        if !(p["$insert_id"]?.stringValue.map(isValidInsertID) ?? false) { p["$insert_id"] = .string(Crypto.randomID()) }
         p["mp_lib"] = .string(libName)
         p["$lib_version"] = .string(libVersion)
         return ["event": .string(name), "properties": .object(p)]
