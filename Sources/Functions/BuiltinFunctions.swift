@@ -17,6 +17,11 @@ public enum BuiltinFunctions {
         registry.register("resend.webhook", ResendWebhookFunction.self)
         registry.register("twilio.sms", TwilioSMSFunction.self)
         registry.register("twilio.status", TwilioStatusFunction.self)
+        registry.register("mixpanel.track", MixpanelTrackFunction.self)
+        registry.register("mixpanel.engage", MixpanelEngageFunction.self)
+        registry.register("posthog.capture", PostHogCaptureFunction.self)
+        registry.register("posthog.flags", PostHogFlagsFunction.self)
+        registry.register("analytics.retry", AnalyticsRetryFunction.self)
     }
 
     /// A registry holding the built-in catalogue.

@@ -39,6 +39,7 @@ public final class EdgeServer: Sendable {
     let pipeline: RequestPipeline
     let cron: CronScheduler
     let consumers: [any Service]
+    let lifecycles: [any FunctionLifecycle]
     let background: BackgroundWork
     let options: ServeOptions
     let logger: Logger
@@ -116,9 +117,23 @@ public final class EdgeServer: Sendable {
             let config = try AuthProviderConfig(json: settings)
             authenticators[name] = JWTAuthenticator(name: name, config: config, fetcher: fetcher, kv: internalKV, clock: options.clock)
         }
-        pipeline = RequestPipeline(
+        var pipeline = RequestPipeline(
             router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
             background: background, logger: logger, runScheduled: runScheduled)
+        // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
+        // sink per provider takes the analytics middleware's events.
+        lifecycles = loaded.compactMap { $0.instance as? any FunctionLifecycle }
+        for f in loaded {
+            guard let sink = f.instance as? any RequestAnalyticsSink, pipeline.analyticsSinks[sink.analyticsProvider] == nil else { continue }
+            pipeline.analyticsSinks[sink.analyticsProvider] = sink
+        }
+        for (i, f) in loaded.enumerated() {
+            if let provider = f.spec.analytics, pipeline.analyticsSinks[provider] == nil {
+                let handler = provider == "mixpanel" ? "mixpanel.track" : "posthog.capture"
+                throw FunctionConfigError(nil, "functions[\(i)].analytics: \"\(provider)\" needs a function with handler \"\(handler)\"")
+            }
+        }
+        self.pipeline = pipeline
     }
 
     /// Serves until a shutdown signal or ``shutdown()``; then stops accepting, finishes in-flight
@@ -142,6 +157,8 @@ public final class EdgeServer: Sendable {
             responder: responder, configuration: configuration, onServerRunning: announce, logger: quiet)
         var services: [any Service] = [KVSweeper(stores: Array(kvStores.values), logger: logger), QueueRetentionSweeper(broker: broker, logger: logger)]
         services.append(contentsOf: consumers)
+        // Stopped after the HTTP app and cron (reverse order), before consumers and the data directory.
+        if !lifecycles.isEmpty { services.append(FunctionFlusher(functions: lifecycles, env: env, logger: logger)) }
         services.append(cron)
         services.append(app)
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: options.shutdownSignals, logger: quiet))
@@ -162,6 +179,7 @@ public final class EdgeServer: Sendable {
 
     private func finish() async {
         await background.drain()
+        for function in lifecycles { await function.flush(env: env) }
         ownedFetcher?.shutdown()
         environment.close()
         logger.notice("edge-run stopped")

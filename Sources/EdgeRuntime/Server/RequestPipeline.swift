@@ -26,6 +26,8 @@ struct RequestPipeline: Sendable {
     let logger: Logger
     /// Runs the crons with `schedule` (all when nil) now; `nil` when `--test-scheduled` is off.
     let runScheduled: (@Sendable (String?) async throws -> Int)?
+    /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
+    var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
 
     func respond(to request: Request, context: EdgeRequestContext) async -> Response {
         let started = DispatchTime.now().uptimeNanoseconds
@@ -33,9 +35,11 @@ struct RequestPipeline: Sendable {
         let method = request.method.rawValue
         var route = "unmatched"
         var answer: EdgeResponse
+        var tracked: TrackedRequest?
         do {
             let channel = context.channel
-            answer = try await handle(request, method: method, requestID: requestID, remote: { channel.remoteAddress?.ipAddress }, route: &route)
+            answer = try await handle(request, method: method, requestID: requestID, remote: { channel.remoteAddress?.ipAddress }, route: &route,
+                                      tracked: &tracked)
         } catch {
             let mapped = ErrorMapping.response(for: error)
             if mapped.internal {
@@ -47,6 +51,11 @@ struct RequestPipeline: Sendable {
         }
         let elapsed = Int64(DispatchTime.now().uptimeNanoseconds - started)
         metrics.recordRequest(route: route, method: method, status: answer.status, nanoseconds: elapsed)
+        if let tracked {
+            // The analytics middleware: buffered in memory, sent by the sink's flusher, never awaited here.
+            tracked.sink.record(RequestAnalyticsEvent(path: request.uri.path, method: method, status: answer.status, durationMs: Double(elapsed) / 1e6,
+                                                      userID: tracked.userID, ip: tracked.ip), env: env)
+        }
         logger.info("request", metadata: [
             "request_id": "\(requestID)", "method": "\(method)", "path": "\(request.uri.path)", "route": "\(route)",
             "status": "\(answer.status)", "duration_ms": "\(String(format: "%.2f", Double(elapsed) / 1e6))",
@@ -55,7 +64,8 @@ struct RequestPipeline: Sendable {
     }
 
     private func handle(
-        _ request: Request, method: String, requestID: String, remote: @escaping @Sendable () -> String?, route: inout String
+        _ request: Request, method: String, requestID: String, remote: @escaping @Sendable () -> String?, route: inout String,
+        tracked: inout TrackedRequest?
     ) async throws -> EdgeResponse {
         let rawPath = request.uri.path
         if let builtin = try await builtinEndpoint(request, method: method, path: rawPath) {
@@ -71,6 +81,9 @@ struct RequestPipeline: Sendable {
         case .found(let index, let pattern, let params):
             route = pattern.source
             let function = functions[index]
+            if let provider = function.spec.analytics, let sink = analyticsSinks[provider] {
+                tracked = TrackedRequest(sink: sink, ip: Self.clientIP(request.headers, remote: remote))
+            }
             let body = try await Self.collectBody(request, limit: function.spec.limits.maxBodyBytes)
             var headers = EdgeHeaders()
             // HTTP/1's Host travels as the request's authority; handlers see it as a header
@@ -83,6 +96,7 @@ struct RequestPipeline: Sendable {
             if let provider = function.spec.auth {
                 let authenticator = authenticators[provider] ?? RejectingAuthenticator()
                 edgeRequest.claims = try await authenticator.authenticate(edgeRequest)
+                tracked?.userID = edgeRequest.claims?["sub"]?.stringValue
             }
             let context = ExecutionContext(tracker: background)
             let env = self.env
@@ -134,6 +148,23 @@ struct RequestPipeline: Sendable {
     }
 
     static let requestIDField = HTTPField.Name("X-Request-Id")!
+
+    /// A request the analytics middleware reports once it is answered.
+    struct TrackedRequest {
+        let sink: any RequestAnalyticsSink
+        let ip: String?
+        var userID: String?
+    }
+
+    /// `CF-Connecting-IP`, else the first `X-Forwarded-For` entry, else the peer address.
+    static func clientIP(_ headers: HTTPFields, remote: () -> String?) -> String? {
+        if let cf = HTTPField.Name("CF-Connecting-IP").flatMap({ headers[$0] }), !cf.isEmpty { return cf }
+        if let xff = HTTPField.Name("X-Forwarded-For").flatMap({ headers[$0] }),
+           let first = xff.split(separator: ",").first?.trimmingCharacters(in: .whitespaces), !first.isEmpty {
+            return first
+        }
+        return remote()
+    }
 
     /// A random per-process prefix and a counter: unique, cheap, and not guessable across restarts.
     static let requestIDPrefix = Crypto.randomID(byteCount: 6)
