@@ -145,6 +145,7 @@ let package = Package(
         .testTarget(
             name: "FunctionsTests",
             dependencies: ["Functions", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues"],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
     ]

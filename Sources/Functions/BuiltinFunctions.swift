@@ -8,6 +8,9 @@ public enum BuiltinFunctions {
         registry.register("queues.api", QueuesAPIFunction.self)
         registry.register("webhooks.deliver", WebhooksDeliverFunction.self)
         registry.register("cron.enqueue", CronEnqueueFunction.self)
+        registry.register("stripe.webhook", StripeWebhookFunction.self)
+        registry.register("stripe.events", StripeEventsFunction.self)
+        registry.register("stripe.payment_intent", StripePaymentIntentFunction.self)
     }
 
     /// A registry holding the built-in catalogue.
