@@ -41,6 +41,7 @@ enum StripeAPI {
     /// limiting, 400 for an invalid or idempotency-conflicting request, and 502 for everything
     /// that is not the client's doing (Stripe's own 5xx, our key refused, an unknown shape).
     static func clientStatus(httpStatus: Int, error: APIError?) -> Int {
+        if httpStatus == 401 || httpStatus == 403 || httpStatus >= 500 { return 502 }
         switch error?.type {
         case "card_error": return 402
         case "rate_limit_error": return 429
