@@ -12,7 +12,8 @@ import Queues
 /// without enqueueing. A `pending` marker older than `pending_lease_seconds` was left by a
 /// delivery that died between claim and enqueue (a crash): the next delivery takes it over, so
 /// Stripe's re-send is not lost. A fresh `pending` marker means the same event is being
-/// enqueued right now: 409, and Stripe sends it again later.
+/// enqueued right now: the duplicate waits up to a second for it and answers 200; a claim still
+/// pending after that (its delivery is stuck or died) is 409, and Stripe sends it again later.
 public struct StripeWebhookFunction: EdgeFunction {
     public static var kinds: FunctionKinds { .fetch }
 
@@ -67,29 +68,40 @@ public struct StripeWebhookFunction: EdgeFunction {
     static var received: EdgeResponse { .json(["received": true]) }
 
     /// Claims the event id: the stored marker, or `nil` when the event was enqueued already.
-    /// - Throws: ``EdgeHTTPError`` 409 while another delivery of the same event is enqueueing it.
+    ///
+    /// A concurrent delivery of the same event waits (up to ``inFlightWait``) for the one
+    /// enqueueing it and then answers as a duplicate, so the contract's 200 holds for duplicates.
+    /// - Throws: ``EdgeHTTPError`` 409 when a claim stays `pending` past the wait (its delivery is
+    ///   stuck or died; Stripe's later re-send takes it over once the lease is over).
     private func claim(_ key: String, kv: any KVStore, now: Int64) async throws -> KVCompareAndSetResult? {
         let pending = Marker.pending(at: now)
         let options = KVPutOptions(expirationTtl: dedupeTTL)
+        let waitUntil = ContinuousClock.now + Self.inFlightWait
         var expected: UInt64? = nil
-        for _ in 0..<3 {
+        while true {
             let result = try await kv.compareAndSet(key, value: pending, expectedVersion: expected, options: options)
             if case .stored = result { return result }
             guard let entry = try await kv.getWithMetadata(key) else { expected = nil; continue }
             let marker = try? JSONValue.parse(entry.value)
-            if let state = marker?["state"]?.stringValue, state == "pending" {
-                let at = marker?["at"]?.intValue ?? 0
-                guard now - at >= pendingLease else {
+            switch marker?["state"]?.stringValue {
+            case "enqueued"?:
+                return nil
+            case "pending"? where now - (marker?["at"]?.intValue ?? 0) >= pendingLease:
+                expected = entry.version  // a delivery died between claim and enqueue: take over
+            case "pending"?:
+                guard ContinuousClock.now < waitUntil else {
                     throw EdgeHTTPError(.conflict, "this event is being received by another delivery; retry later")
                 }
-                expected = entry.version  // a delivery died between claim and enqueue: take over
-                continue
+                expected = nil
+                try await Task.sleep(for: .milliseconds(5))
+            default:
+                expected = entry.version  // a released claim ("{}")
             }
-            if marker?["state"]?.stringValue == "enqueued" { return nil }
-            expected = entry.version  // a released claim ("{}")
         }
-        throw EdgeHTTPError(.conflict, "this event is being received by another delivery; retry later")
     }
+
+    /// How long a duplicate waits for the delivery that is enqueueing the same event.
+    static let inFlightWait: Duration = .seconds(1)
 
     /// The dedupe marker's JSON.
     enum Marker {
