@@ -22,6 +22,9 @@ public enum BuiltinFunctions {
         registry.register("posthog.capture", PostHogCaptureFunction.self)
         registry.register("posthog.flags", PostHogFlagsFunction.self)
         registry.register("analytics.retry", AnalyticsRetryFunction.self)
+        registry.register("stripe.webhook", StripeWebhookFunction.self)
+        registry.register("stripe.events", StripeEventsFunction.self)
+        registry.register("stripe.payment_intent", StripePaymentIntentFunction.self)
     }
 
     /// A registry holding the built-in catalogue.
