@@ -77,11 +77,7 @@ public final class JWTAuthenticator: Sendable {
     /// The token of an `Authorization` header value `Bearer <token>` (scheme case-insensitive,
     /// surrounding spaces ignored); `nil` for another scheme or an empty token.
     public static func bearerToken(fromAuthorization header: String?) -> String? {
-        guard let header else { return nil }
-        let trimmed = header.trimmingCharacters(in: .whitespaces)
-        guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = trimmed.dropFirst(7).trimmingCharacters(in: .whitespaces)
-        return token.isEmpty || token.contains(" ") ? nil : token
+        EdgeRequest.bearerToken(fromAuthorization: header)
     }
 
     // MARK: Diagnostics (tests)

@@ -21,8 +21,10 @@ final class VerifiedTokenCache: Sendable {
 
         init(token: String) {
             let bytes = Crypto.sha256(token)
-            func word(_ i: Int) -> UInt64 { bytes[i * 8..<(i + 1) * 8].reduce(0) { $0 << 8 | UInt64($1) } }
-            words = (word(0), word(1), word(2), word(3))
+            words = bytes.withUnsafeBytes { raw in
+                (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                 raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+            }
         }
 
         static func == (a: Digest, b: Digest) -> Bool { a.words == b.words }

@@ -36,7 +36,10 @@ public enum Crypto {
     }
 
     /// The SHA-256 digest of a string's UTF-8 bytes.
-    public static func sha256(_ text: String) -> [UInt8] { sha256(Array(text.utf8)) }
+    public static func sha256(_ text: String) -> [UInt8] {
+        var text = text
+        return text.withUTF8 { sha256(UnsafeRawBufferPointer($0)) }
+    }
 
     /// Whether `a` and `b` hold the same bytes, in time that depends only on their length
     /// (`CRYPTO_memcmp`). Different lengths compare unequal at once: lengths are not secret.

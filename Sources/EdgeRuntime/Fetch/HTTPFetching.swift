@@ -35,7 +35,7 @@ public struct FetchHeaders: Sendable, Equatable, Sequence, ExpressibleByDictiona
     /// The first value of `name` (case-insensitive); setting replaces every field of that name,
     /// `nil` removes them.
     public subscript(_ name: String) -> String? {
-        get { fields.first { $0.name.lowercased() == name.lowercased() }?.value }
+        get { fields.first { Self.sameName($0.name, name) }?.value }
         set {
             remove(name)
             if let newValue { fields.append(Field(name: name, value: newValue)) }
@@ -44,7 +44,7 @@ public struct FetchHeaders: Sendable, Equatable, Sequence, ExpressibleByDictiona
 
     /// Every value of `name` (case-insensitive), in order.
     public func values(for name: String) -> [String] {
-        fields.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
+        fields.filter { Self.sameName($0.name, name) }.map(\.value)
     }
 
     /// Whether a field named `name` is present (case-insensitive).
@@ -54,7 +54,20 @@ public struct FetchHeaders: Sendable, Equatable, Sequence, ExpressibleByDictiona
     public mutating func add(name: String, value: String) { fields.append(Field(name: name, value: value)) }
 
     /// Removes every field named `name` (case-insensitive).
-    public mutating func remove(_ name: String) { fields.removeAll { $0.name.lowercased() == name.lowercased() } }
+    public mutating func remove(_ name: String) { fields.removeAll { Self.sameName($0.name, name) } }
+
+    /// ASCII case-insensitive equality of header names, without allocating.
+    @inline(__always)
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        let x = a.utf8, y = b.utf8
+        guard x.count == y.count else { return false }
+        for (c, d) in zip(x, y) where c != d {
+            let lc = (c >= 0x41 && c <= 0x5A) ? c | 0x20 : c
+            let ld = (d >= 0x41 && d <= 0x5A) ? d | 0x20 : d
+            if lc != ld { return false }
+        }
+        return true
+    }
 
     public func makeIterator() -> IndexingIterator<[Field]> { fields.makeIterator() }
 }

@@ -66,13 +66,28 @@ public struct EdgeRequest: Sendable {
         }
     }
 
-    /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
-    public var bearerToken: String? {
-        guard let value = headers["Authorization"] else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+    /// The token of an `Authorization: Bearer <token>` header (see ``EdgeRequest/bearerToken(fromAuthorization:)``).
+    public var bearerToken: String? { Self.bearerToken(fromAuthorization: headers["Authorization"]) }
+
+    /// The token of an `Authorization` value `Bearer <token>`: scheme case-insensitive, spaces
+    /// around the token ignored; `nil` for another scheme, an empty token or one with a space.
+    /// Works on the UTF-8 bytes (tokens are long; this runs on every authenticated request).
+    public static func bearerToken(fromAuthorization header: String?) -> String? {
+        guard let header else { return nil }
+        let bytes = Array(header.utf8)
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        var start = 0
+        var end = bytes.count
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        let scheme = Array("bearer".utf8)
+        guard end - start > scheme.count + 1 else { return nil }
+        for i in 0..<scheme.count where bytes[start + i] | 0x20 != scheme[i] { return nil }
+        var tokenStart = start + scheme.count
+        guard isSpace(bytes[tokenStart]) else { return nil }
+        while tokenStart < end, isSpace(bytes[tokenStart]) { tokenStart += 1 }
+        guard tokenStart < end, !bytes[tokenStart..<end].contains(where: isSpace) else { return nil }
+        return String(decoding: bytes[tokenStart..<end], as: UTF8.self)
     }
 
     /// Checks `Authorization: Bearer` against `expected` in constant time.
