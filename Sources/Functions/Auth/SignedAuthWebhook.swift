@@ -24,14 +24,7 @@ struct SignedAuthWebhook: Sendable {
     }
 
     func handle(_ request: EdgeRequest, env: Env) async throws -> EdgeResponse {
-        let headers = StandardWebhookSignature.Headers { request.headers[$0] }
-        let verified: StandardWebhookSignature.Verified
-        do {
-            verified = try StandardWebhookSignature.verify(
-                payload: request.body, headers: headers, secret: try env.requiredSecret(secretName), now: env.clock.nowSeconds())
-        } catch let error as WebhookSignatureError {
-            throw EdgeHTTPError(.badRequest, "invalid webhook signature: \(error.message)")
-        }
+        let verified = try SvixWebhook.verify(request, env: env, secretName: secretName)
         let body = try request.json()
         guard try await env.firstDelivery(scope: scope, id: verified.id) else {
             env.logger.info("webhook replay acknowledged", metadata: ["id": "\(verified.id)", "function": "\(scope)"])

@@ -22,16 +22,7 @@ public struct ResendWebhookFunction: EdgeFunction {
     }
 
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
-        let secret = try env.requiredSecret(Self.secretName)
-        do {
-            _ = try StandardWebhookSignature.verify(
-                payload: request.body, headers: .init(lookup: { request.headers[$0] }), secret: secret, now: env.clock.nowSeconds())
-        } catch let error where error.code == .invalidSecret {
-            env.logger.error("RESEND_WEBHOOK_SECRET is not whsec_ followed by base64")
-            throw EdgeHTTPError(.internalError, "server misconfigured")
-        } catch {
-            throw EdgeHTTPError(.badRequest, error.message)
-        }
+        _ = try SvixWebhook.verify(request, env: env, secretName: Self.secretName)
         let event = try request.json()
         guard let type = event["type"]?.stringValue, type.hasPrefix("email."),
             let emailID = event["data"]?["email_id"]?.stringValue, !emailID.isEmpty
