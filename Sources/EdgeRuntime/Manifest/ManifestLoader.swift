@@ -67,7 +67,7 @@ public struct ManifestLoader {
                 guard let name = p.string(v, at: "secrets[\(i)]") else { continue }
                 if manifest.secrets.contains(name) { p.add("secrets[\(i)]", "secret \"\(name)\" is declared twice"); continue }
                 manifest.secrets.append(name)
-                if let value = environment[name] ?? envFile[name] { secretValues[name] = value }
+                if let value = SecretSource.value(of: name, environment: environment, envFile: envFile) { secretValues[name] = value }
                 else if requireSecrets { p.add("secrets[\(i)]", "secret \"\(name)\" is not set (set it in the environment or the --env-file)") }
             }
         }

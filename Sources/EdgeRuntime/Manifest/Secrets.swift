@@ -37,11 +37,16 @@ public enum SecretSource {
         return values
     }
 
-    /// The values of `names` from `environment`, then `envFile`; missing names are left out.
+    /// The value of secret `name`: the environment's, else the env file's.
+    public static func value(of name: String, environment: [String: String], envFile: [String: String]) -> String? {
+        environment[name] ?? envFile[name]
+    }
+
+    /// The values of `names` (see ``value(of:environment:envFile:)``); missing names are left out.
     public static func resolve(_ names: [String], environment: [String: String], envFile: [String: String]) -> [String: String] {
         var out: [String: String] = [:]
         for name in names {
-            if let v = environment[name] ?? envFile[name] { out[name] = v }
+            if let v = value(of: name, environment: environment, envFile: envFile) { out[name] = v }
         }
         return out
     }

@@ -37,8 +37,7 @@ struct RequestPipeline: Sendable {
         var answer: EdgeResponse
         var tracked: TrackedRequest?
         do {
-            let channel = context.channel
-            answer = try await handle(request, method: method, requestID: requestID, remote: { channel.remoteAddress?.ipAddress }, route: &route,
+            answer = try await handle(request, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress }, route: &route,
                                       tracked: &tracked)
         } catch {
             let mapped = ErrorMapping.response(for: error)
