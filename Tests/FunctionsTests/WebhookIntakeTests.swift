@@ -62,7 +62,7 @@ struct WebhookIntakeTests {
         let id = Auth.fixtures.deliveries["created"]!.id
         try await Self.markers(s).put("replay:clerk:\(id)", value: Data(#"{"at":\#(now - 600),"state":"pending"}"#.utf8), options: KVPutOptions())
         #expect(try await Auth.post(s, "created").status == 200)
-        #expect(await eventually { (try? await Auth.user(s)) != nil })
+        #expect(await eventually { (try? await Auth.user(s))?["email"] == "ada@example.com" })
         try await s.stopAndClean()
     }
 
