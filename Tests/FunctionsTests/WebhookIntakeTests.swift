@@ -5,6 +5,8 @@ import KVStore
 import Queues
 import Testing
 
+@testable import Functions
+
 /// The crash-safe claim shared by `clerk.webhook`, `supabase.webhook` and `stripe.webhook`:
 /// pending with a lease → enqueued, one key for the claim and its release.
 @Suite("Webhook intake: two-state claims for Clerk and Supabase")
@@ -94,5 +96,16 @@ struct WebhookIntakeTests {
         #expect(try await s.deliver(d).status == 200)
         #expect(try await s.messages("payments").count == 1)
         try await s.stopAndClean()
+    }
+
+    @Test func markerKeysStayWithinKVsLimitAndLeasesNeverTrap() {
+        #expect(WebhookIntake.markerKey(prefix: "replay:f:", id: "msg_1") == "replay:f:msg_1")
+        let long = WebhookIntake.markerKey(prefix: "replay:f:", id: String(repeating: "x", count: 600))
+        #expect(long.hasPrefix("replay:f:sha256:") && long.utf8.count <= 512)
+        #expect(long == WebhookIntake.markerKey(prefix: "replay:f:", id: String(repeating: "x", count: 600)))
+        #expect(WebhookIntake.leaseExpired(claimedAt: 100, now: 160, lease: 60))
+        #expect(!WebhookIntake.leaseExpired(claimedAt: 100, now: 159, lease: 60))
+        #expect(WebhookIntake.leaseExpired(claimedAt: .min, now: 1_800_000_000, lease: 60))
+        #expect(!WebhookIntake.leaseExpired(claimedAt: .max, now: -5, lease: 60))
     }
 }
