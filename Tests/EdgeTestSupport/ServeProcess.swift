@@ -63,9 +63,6 @@ public final class ServeProcess: Sendable {
         return process.terminationStatus
     }
 
-    /// A test that fails early must not leave a server running.
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-
     /// Kills the process if it still runs (cleanup).
     public func stop() async {
         guard process.isRunning else { return }
