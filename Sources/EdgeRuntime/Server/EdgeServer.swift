@@ -44,18 +44,22 @@ public final class EdgeServer: Sendable {
     let options: ServeOptions
     let logger: Logger
     let ownedFetcher: CurlFetcher?
+    /// `<data>/serve.lock`, held from open to close: one server per data directory.
+    let dataLock: DataDirectoryLock
     private let group = Mutex<ServiceGroup?>(nil)
     private let stopRequested = Mutex(false)
 
     /// The runtime's own KV namespace (manifest bindings may not start with `__`).
     public static let internalBinding = "__edge"
 
-    /// Opens the data directory and builds every function of `manifest`.
-    /// - Throws: storage errors, or a function's config error.
+    /// Locks and opens the data directory and builds every function of `manifest`.
+    /// - Throws: ``DataDirectoryInUse`` when another server holds the data directory; storage
+    ///   errors, or a function's config error.
     public init(manifest: Manifest, secrets: [String: String], registry: FunctionRegistry, options: ServeOptions, logger: Logger) async throws {
         self.manifest = manifest
         self.options = options
         self.logger = logger
+        dataLock = try DataDirectoryLock.acquire(directory: options.dataDirectory)
         environment = try LMDBEnvironment(path: options.dataDirectory + "/lmdb")
         var stores: [String: LMDBKVStore] = [:]
         for binding in manifest.kvBindings {
@@ -182,6 +186,7 @@ public final class EdgeServer: Sendable {
         for function in lifecycles { await function.flush(env: env) }
         ownedFetcher?.shutdown()
         environment.close()
+        dataLock.release()
         logger.notice("edge-run stopped")
     }
 
