@@ -128,7 +128,7 @@ struct ManifestTests {
             "functions.json: queues[1].consumer.timeout_seconds: must be between 1 and 86400, got 0",
             "functions.json: queues[1].consumer.max_retries: must be between 0 and 100",
             "functions.json: queues[1].consumer.retry_delay: must be between 0 and 86400",
-            "functions.json: queues[1].consumer.max_batch_timeout: must be between 0 and 60",
+            "functions.json: queues[1].consumer.max_batch_timeout: must be between 0",
             "functions.json: queues[1].consumer.max_concurrency: must be between 1 and 250",
             "functions.json: queues[1].consumer.dead_letter_queue: queue name \"no/pe\" must be",
             "functions.json: queues[2].consumer.timeout_seconds: must be between 1 and 86400, got 86401",
