@@ -95,13 +95,13 @@ public final class QueueConsumer: Service, Sendable {
             case .sleep(let until):
                 await signal.wait(until: until.map { Double($0) / 1000 }, clock: clock, recheck: Self.foreignWriteRecheck)
             case .deliver(let count):
-                await deliver(Array(availability.available.prefix(count)), at: now, in: &group)
+                deliver(Array(availability.available.prefix(count)), in: &group)
             }
         }
     }
 
     /// Starts a batch in `group`: its messages are in flight from now on.
-    private func deliver(_ entries: [(id: MessageID, dueMillis: Int64)], at now: Int64, in group: inout TaskGroup<Void>) async {
+    private func deliver(_ entries: [(id: MessageID, dueMillis: Int64)], in group: inout TaskGroup<Void>) {
         machine.withLock { $0.batchStarted(entries.map(\.id)) }
         group.addTask { await self.process(entries) }
     }
@@ -110,6 +110,11 @@ public final class QueueConsumer: Service, Sendable {
     /// deadline, and settles every message.
     private func process(_ entries: [(id: MessageID, dueMillis: Int64)]) async {
         let ids = entries.map(\.id)
+        // Stopped before the claim: nothing was counted, the messages simply stay waiting.
+        guard !Task.isCancelled else {
+            finish(ids, handlerRan: false)
+            return
+        }
         let now = clock.nowMillis()
         let lease = LeaseValue(expiryMillis: now + Int64(settings.timeoutSeconds) * 1000 + Self.leaseGraceMillis, token: .random(in: 1 ... .max))
         let claim: QueueStorage.Claim

@@ -239,27 +239,38 @@ public final class LMDBQueueBroker: QueueBroker {
         return QueueConsumer(broker: self, storage: storage, settings: settings, deadLetterQueue: deadLetterQueue, handler: handler)
     }
 
+    /// The most index entries one write of the retention purge examines (by default). Small
+    /// chunks keep each commit close to an ordinary one, so writes grouped with a chunk (a KV
+    /// put, a send) do not wait for a large sync; the purge is background work and can take longer.
+    public static let defaultPurgeChunk = 100
+
     /// Deletes waiting messages that outlived their queue's retention (dead letters in built-in
-    /// stores are kept); each is logged and counted in the queue's `expired` stat. Walks each
-    /// queue's enqueue-time index in transactions of at most ``maxRecordsPerWrite`` entries.
+    /// stores are kept); they are logged (one line per queue) and counted in the queue's
+    /// `expired` stat. Walks each queue's enqueue-time index oldest first, in writes of at most
+    /// `chunk` entries (1…1000), pausing `pause` between writes so the purge never occupies
+    /// every commit of the shared writer.
     /// - Returns: how many were deleted.
     @discardableResult
-    public func purgeExpired() async throws -> Int {
+    public func purgeExpired(chunk: Int = LMDBQueueBroker.defaultPurgeChunk, pause: Duration = .zero) async throws -> Int {
+        let limit = min(max(chunk, 1), Self.maxRecordsPerWrite)
         var total = 0
         for storage in storages.values.sorted(by: { $0.name < $1.name }) {
             var resume: [UInt8]?
+            var purged = 0
             repeat {
                 let now = clock.nowMillis()
                 let after = resume
-                let chunk = try await environment.write { txn in
-                    try storage.purgeExpired(txn, nowMillis: now, after: after, limit: Self.maxRecordsPerWrite)
+                let part = try await environment.write { txn in
+                    try storage.purgeExpired(txn, nowMillis: now, after: after, limit: limit)
                 }
-                if !chunk.purged.isEmpty {
-                    logger.warning("messages expired after the queue's retention", metadata: ["queue": "\(storage.name)", "count": "\(chunk.purged.count)"])
-                }
-                total += chunk.purged.count
-                resume = chunk.resumeAfter
+                purged += part.purged.count
+                resume = part.resumeAfter
+                if resume != nil, pause > .zero { try await Task.sleep(for: pause) }
             } while resume != nil
+            if purged > 0 {
+                logger.warning("messages expired after the queue's retention", metadata: ["queue": "\(storage.name)", "count": "\(purged)"])
+            }
+            total += purged
         }
         return total
     }
