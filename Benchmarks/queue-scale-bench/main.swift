@@ -2,7 +2,7 @@
 //
 //   swift build -c release --product queue-scale-bench --product edge-run
 //   nice .build/release/queue-scale-bench [--messages 1000000] [--dir PATH] [--edge-run .build/release/edge-run]
-//                                          [--purge-chunk 100] [--purge-pause-ms 0]
+//                                          [--purge-chunk 100] [--purge-pause-ms 20]
 //
 // 1. Fills queue "bench" with N waiting messages (70 % due now, 30 % delayed up to a day).
 // 2. Queue stats in-process (`allStats`, what `/_edge/metrics` renders): p50/p99.
@@ -23,7 +23,7 @@ struct Options {
     var base = FileManager.default.temporaryDirectory
     var edgeRun = ".build/release/edge-run"
     var purgeChunk = LMDBQueueBroker.defaultPurgeChunk
-    var purgePauseMillis = 0
+    var purgePauseMillis = 20  // as the server's sweeper
 
     init(_ args: [String]) {
         var it = args.dropFirst().makeIterator()

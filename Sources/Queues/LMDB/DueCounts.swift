@@ -42,7 +42,7 @@ enum DueCounts {
         func apply(_ txn: LMDBTransaction, _ db: LMDBDatabase) throws {
             for (key, change) in changes where change != 0 {
                 let current = try txn.getBytes(db, key: key).map(DueCounts.decode) ?? 0
-                let next = current + change
+                let next = saturatingAdd(current, change)  // a stored count may be anything
                 if next <= 0 {
                     try txn.delete(db, key: key)
                 } else {
@@ -59,9 +59,16 @@ enum DueCounts {
         return raw.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) }
     }
 
+    /// `a + b`, clamped to `Int64`'s range instead of trapping.
+    static func saturatingAdd(_ a: Int64, _ b: Int64) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : sum
+    }
+
     /// Messages of the due index due after `nowMillis`.
     static func delayed(_ txn: LMDBTransaction, counts: LMDBDatabase, ready: LMDBDatabase, nowMillis: Int64) throws -> Int {
-        let first = max(nowMillis, -1) + 1
+        // Bucket arithmetic below stays far from Int64's ends.
+        let first = min(max(nowMillis, -1), Int64.max >> 2) + 1
         var total = 0
         // The rest of the finest bucket, from the index itself.
         let finestEnd = ((first >> shifts[0]) + 1) << shifts[0]
@@ -81,7 +88,7 @@ enum DueCounts {
                     : .max
                 var entry = try cursor.seek(atLeast: key(level: level, bucket: start))
                 while let e = entry, let (l, bucket) = parse(e.key), l == level, bucket < end {
-                    total += Int(decode(Array(e.value)))
+                    total = Int(saturatingAdd(Int64(total), max(decode(Array(e.value)), 0)))
                     entry = try cursor.next()
                 }
             }
