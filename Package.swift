@@ -135,6 +135,12 @@ let package = Package(
             path: "Benchmarks/queue-bench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "queue-scale-bench",
+            dependencies: ["EdgeRuntime", "Queues", "KVStore"],
+            path: "Benchmarks/queue-scale-bench",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "CLMDB", "EdgeTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore"], swiftSettings: swiftSettings),

@@ -123,7 +123,7 @@ public struct ManifestLoader {
             if let r = q["retention"] { config.retention = p.int(r, at: "\(at).retention", in: 60...1_209_600) ?? QueueConfig.defaultRetention }
             if let c = p.object(q["consumer"], at: "\(at).consumer") {
                 let cat = "\(at).consumer"
-                p.unknownKeys(c, at: cat, allowed: ["function", "max_batch_size", "max_batch_timeout", "max_retries", "retry_delay", "dead_letter_queue", "max_concurrency"])
+                p.unknownKeys(c, at: cat, allowed: ["function", "max_batch_size", "max_batch_timeout", "max_retries", "retry_delay", "dead_letter_queue", "max_concurrency", "timeout_seconds"])
                 var consumer = ConsumerConfig()
                 consumer.function = p.string(c["function"], at: "\(cat).function", required: true)
                 if let v = c["max_batch_size"] { consumer.maxBatchSize = p.int(v, at: "\(cat).max_batch_size", in: 1...100) ?? 10 }
@@ -131,11 +131,18 @@ public struct ManifestLoader {
                 if let v = c["max_retries"] { consumer.maxRetries = p.int(v, at: "\(cat).max_retries", in: 0...100) ?? 3 }
                 if let v = c["retry_delay"] { consumer.retryDelay = p.int(v, at: "\(cat).retry_delay", in: 0...86_400) ?? 0 }
                 if let v = c["max_concurrency"] { consumer.maxConcurrency = p.int(v, at: "\(cat).max_concurrency", in: 1...250) ?? 1 }
+                if let v = c["timeout_seconds"] {
+                    consumer.timeoutSeconds = p.int(v, at: "\(cat).timeout_seconds", in: ConsumerConfig.timeoutRange) ?? ConsumerConfig.defaultTimeoutSeconds
+                }
                 consumer.deadLetterQueue = p.string(c["dead_letter_queue"], at: "\(cat).dead_letter_queue")
                 config.consumer = consumer
             }
             if queues.contains(where: { $0.name == name }) { p.add("\(at).name", "queue \"\(name)\" is declared twice"); continue }
-            do { try config.validate() } catch { p.add(at, error.message) }
+            // Every problem the ranges above did not report, at its setting's full path.
+            for problem in config.problems {
+                let path = "\(at).\(problem.path)"
+                if !p.items.contains(where: { $0.path == path }) { p.add(path, problem.message) }
+            }
             queues.append(config)
         }
         for (i, q) in queues.enumerated() {

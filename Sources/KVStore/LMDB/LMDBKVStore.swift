@@ -205,10 +205,16 @@ public final class LMDBKVStore: KVStore {
         }
     }
 
-    /// Removes expired keys (with their index entries) in transactions of at most `batch`.
+    /// The most expired keys one sweep transaction removes, so the writer's other work never
+    /// waits long behind a sweep.
+    public static let maxSweepBatch = 1000
+
+    /// Removes expired keys (with their index entries), walking the expiry-ordered index in
+    /// transactions of at most `batch` (≤ ``maxSweepBatch``) keys.
     /// - Returns: how many expired entries were reclaimed.
     @discardableResult
-    public func sweepExpired(batch: Int = 1000) async throws -> Int {
+    public func sweepExpired(batch: Int = LMDBKVStore.maxSweepBatch) async throws -> Int {
+        let batch = min(max(batch, 1), Self.maxSweepBatch)
         var total = 0
         while true {
             let (swept, more) = try await environment.write { [space, clock] txn in

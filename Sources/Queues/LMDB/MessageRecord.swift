@@ -86,8 +86,8 @@ struct MessageRecord: Sendable {
     }
 }
 
-/// Keys of the due-time index: 8 big-endian bytes of due unix ms, then the 16-byte id, so a
-/// cursor walks messages in due order.
+/// Keys of the time-ordered indexes (due time, enqueue time): 8 big-endian bytes of unix ms,
+/// then the 16-byte id, so a cursor walks messages in time order.
 enum ReadyKey {
     static func make(dueMillis: Int64, id: MessageID) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 24)
@@ -107,5 +107,36 @@ enum ReadyKey {
     static func parse(_ raw: UnsafeRawBufferPointer) -> (dueMillis: Int64, id: MessageID)? {
         guard raw.count == 24, let id = MessageID(bytes: UnsafeRawBufferPointer(rebasing: raw[8...])) else { return nil }
         return (Int64(bitPattern: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))), id)
+    }
+}
+
+/// The value of a lease (`q/<name>/leases`): when it expires and which claim made it.
+///
+/// ```
+/// 0 i64 expiry (unix ms)     8 u64 claim token
+/// ```
+/// Leases written before leases expired are empty: they read as expired, with no token.
+struct LeaseValue: Sendable, Equatable {
+    var expiryMillis: Int64
+    var token: UInt64
+
+    init(expiryMillis: Int64, token: UInt64) {
+        self.expiryMillis = expiryMillis
+        self.token = token
+    }
+
+    init(_ raw: UnsafeRawBufferPointer) {
+        guard raw.count >= 16 else { self.init(expiryMillis: 0, token: 0); return }
+        self.init(expiryMillis: Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self)),
+                  token: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+    }
+
+    func encoded() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 16)
+        out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: expiryMillis.littleEndian, toByteOffset: 0, as: Int64.self)
+            raw.storeBytes(of: token.littleEndian, toByteOffset: 8, as: UInt64.self)
+        }
+        return out
     }
 }

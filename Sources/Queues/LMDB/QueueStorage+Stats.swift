@@ -23,17 +23,12 @@ extension QueueStorage {
         return raw.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
     }
 
-    /// The queue's counts at `nowMillis`.
+    /// The queue's counts at `nowMillis`, without walking the queue: entry counts LMDB keeps
+    /// for each database in the same transactions as the changes, the due counts and the
+    /// persisted counters.
     func stats(_ txn: LMDBTransaction, nowMillis: Int64) throws -> QueueStats {
         let waiting = try txn.count(ready)
-        var delayed = 0
-        try txn.withCursor(ready) { cursor in
-            var entry = try cursor.seek(atLeast: ReadyKey.lowerBound(dueMillis: nowMillis + 1))
-            while entry != nil {
-                delayed += 1
-                entry = try cursor.next()
-            }
-        }
+        let delayed = min(waiting, try DueCounts.delayed(txn, counts: dueCounts, ready: ready, nowMillis: nowMillis))
         return QueueStats(
             name: name,
             pending: waiting - delayed,
