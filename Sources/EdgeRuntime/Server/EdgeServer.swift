@@ -192,8 +192,7 @@ public final class EdgeServer: Sendable {
         let signals = Task { await controller.watch(options.shutdownSignals) }
         if stopEarly { await controller.requestStop() }
         defer { self.controller.withLock { $0 = nil } }
-        let outcome = await withTaskCancellationHandler { await running.result } onCancel: { running.cancel() }
-        controller.servicesEnded()
+        let outcome = await withTaskCancellationHandler { await controller.servicesEnded(running) } onCancel: { running.cancel() }
         await controller.waitWithinGrace { [background] in background.pending == 0 }
         signals.cancel()
         await finish()

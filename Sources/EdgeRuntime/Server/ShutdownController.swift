@@ -17,6 +17,9 @@ final class ShutdownController: Sendable {
     private struct State {
         var stage = Stage.running
         var graceTask: Task<Void, Never>?
+        /// The caller of ``servicesEnded(_:)`` and, once known, how the services ended.
+        var waiter: CheckedContinuation<Result<Void, any Error>, Never>?
+        var outcome: Result<Void, any Error>?
     }
 
     private let state = Mutex(State())
@@ -52,19 +55,48 @@ final class ShutdownController: Sendable {
         await beginDrain()
     }
 
-    /// Ends the grace now (idempotent).
+    /// Ends the grace now (idempotent). A service that ignores its cancellation still cannot
+    /// hold the process: `backstop` later the services count as ended.
     func expire() async {
         let now = state.withLock { s -> Bool in
             guard s.stage != .expired else { return false }
             s.stage = .expired
             return true
         }
-        if now { await expireNow() }
+        guard now else { return }
+        await expireNow()
+        Task { [self] in
+            try? await Task.sleep(for: backstop)
+            deliver(.failure(ServicesDidNotStop()))
+        }
     }
 
-    /// The services ended: the grace timer is no longer needed.
-    func servicesEnded() {
+    /// How long cancelled services get before the shutdown goes on without them.
+    let backstop: Duration = .seconds(5)
+
+    /// Waits for `services` to end (or for the backstop after the grace); then the grace timer
+    /// is no longer needed.
+    func servicesEnded(_ services: Task<Void, any Error>) async -> Result<Void, any Error> {
+        Task { [self] in deliver(await services.result) }
+        let outcome = await withCheckedContinuation { (waiter: CheckedContinuation<Result<Void, any Error>, Never>) in
+            let ready = state.withLock { s -> Result<Void, any Error>? in
+                if s.outcome == nil { s.waiter = waiter }
+                return s.outcome
+            }
+            if let ready { waiter.resume(returning: ready) }
+        }
         state.withLock { $0.graceTask }?.cancel()
+        return outcome
+    }
+
+    private func deliver(_ outcome: Result<Void, any Error>) {
+        let waiter = state.withLock { s -> CheckedContinuation<Result<Void, any Error>, Never>? in
+            guard s.outcome == nil else { return nil }
+            s.outcome = outcome
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: outcome)
     }
 
     /// Waits until `isDone` holds, polling, at most until the grace ends (or a second signal
@@ -87,4 +119,9 @@ final class ShutdownController: Sendable {
             await requestStop()
         }
     }
+}
+
+/// Services were cancelled after the shutdown grace and did not end within the backstop.
+struct ServicesDidNotStop: Error, CustomStringConvertible {
+    var description: String { "services did not stop after cancellation; shutting down without them" }
 }
