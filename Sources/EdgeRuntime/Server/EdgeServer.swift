@@ -194,8 +194,9 @@ public final class EdgeServer: Sendable {
         defer { self.controller.withLock { $0 = nil } }
         let outcome = await withTaskCancellationHandler { await controller.servicesEnded(running) } onCancel: { running.cancel() }
         await controller.waitWithinGrace { [background] in background.pending == 0 }
-        signals.cancel()
         await finish()
+        // Still trapped while flushing and closing, so a late second signal cannot kill the process.
+        signals.cancel()
         if case .failure(let error) = outcome {
             guard controller.stage != .running else { throw error }
             // Once a shutdown was requested, services ending by cancellation is the plan, not a failure.

@@ -49,6 +49,12 @@ private final class DeadlineRace<T: Sendable>: Sendable {
         state.withLock { $0.continuation = continuation; $0.watch = watch; $0.stopping = stopping }
         let id = watch.register(after: seconds) { [self] in self.finish(.failure(TimeoutError())) }
         let stopID = stopping?.register { [self] in self.finish(.failure(ServerStoppingError())) }
+        if state.withLock({ $0.continuation == nil }) {
+            // Answered already (the server is past its shutdown grace): the operation never starts.
+            watch.remove(id)
+            if let stopID { stopping?.remove(stopID) }
+            return
+        }
         let work = Task {
             let result: Result<T, any Error>
             do { result = .success(try await operation()) } catch { result = .failure(error) }
