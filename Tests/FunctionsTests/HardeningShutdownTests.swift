@@ -81,4 +81,54 @@ struct HardeningShutdownTests {
         gate.open()
         try await fake.stop()
     }
+
+    @Test func aHalfSentRequestDoesNotHoldTheShutdown() async throws {
+        let fake = try await FakeProvider.start()
+        let data = TemporaryFolder("shutdown3")
+        defer { data.cleanup() }
+        let server = try await Self.serve(grace: 1, fake: fake, data: data)
+        let connection = try RawConnection(port: server.port)
+        connection.send("POST /pay HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"amount\":")
+        // One full exchange on another connection: by then the server has read the half request.
+        #expect(try await TestClient(base: server.base).get("/_edge/health").status == 200)
+        let signalled = Date()
+        server.send(SIGTERM)
+        #expect(await server.waitForExit(timeout: 10) == 0)
+        #expect(Date().timeIntervalSince(signalled) < 5)
+        let answer = await connection.receive(timeout: 2)
+        #expect(answer.closed)
+        #expect(!answer.text.contains(" 500 "), "never an internal error: \(answer.text)")
+        try await fake.stop()
+    }
+
+    @Test func aStuckConsumerBatchIsCancelledAfterTheGrace() async throws {
+        let gate = Gate()
+        let fake = try await FakeProvider.start { _ in await gate.wait(); return .init(status: 200) }
+        let data = TemporaryFolder("shutdown4")
+        defer { data.cleanup() }
+        let manifest: JSONValue = [
+            "secrets": ["ADMIN_TOKEN", "HOOK_SECRET"],
+            "limits": ["shutdown_grace_seconds": 1],
+            "queues": [["name": "outbound", "consumer": ["function": "deliver", "max_batch_size": 1, "max_batch_timeout": 0]]],
+            "functions": [
+                ["name": "deliver", "handler": "webhooks.deliver", "config": ["url": .string(fake.url("/hook")), "signing_secret": "HOOK_SECRET"]],
+                ["name": "queues-admin", "handler": "queues.api", "routes": ["POST /admin/queues/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
+            ],
+        ]
+        let path = data.path + "/functions.json"
+        try manifest.serialized().write(to: URL(fileURLWithPath: path))
+        let server = try await ServeProcess.start(["--manifest", path, "--port", "0", "--data", data.path + "/data", "--log-level", "notice"],
+                                                  environment: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "s"])
+        let sent = try await TestClient(base: server.base).request(
+            "POST", "/admin/queues/outbound/messages", headers: ["Authorization": "Bearer t"], json: ["body": ["n": 1]])
+        #expect(sent.status == 202)
+        #expect(await eventually { fake.requests.count == 1 }, "the batch is running and stuck")
+        let signalled = Date()
+        server.send(SIGTERM)
+        #expect(await server.waitForExit(timeout: 15) == 0)
+        #expect(Date().timeIntervalSince(signalled) < 5, "cancelled at the end of the grace, not left to finish")
+        #expect(server.stderr.contains("edge-run stopped"))
+        gate.open()
+        try await fake.stop()
+    }
 }
