@@ -12,6 +12,12 @@ struct BodyReadTimeoutError: Error, CustomStringConvertible {
 /// 401/413 never waits for, or drains, a body). Sits between the HTTP codec and Hummingbird's
 /// handlers; a ``RawBytesObserver`` at the front of the pipeline tells it when request bytes
 /// arrive. All state lives in ``ConnectionStateMachine``; this class performs its actions.
+///
+/// Timers are lazy (as Netty's `IdleStateHandler`): the wanted deadline is a field, and one
+/// event-loop task per connection fires at the latest `step` (the shortest of the header, body
+/// and idle timeouts) after it was armed and re-checks it. So a request costs no timer
+/// cancellation — NIO's is a linear search of the loop's scheduled tasks, which with thousands
+/// of idle connections (each with its idle timer) would tax every request.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -19,10 +25,17 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private var machine: ConnectionStateMachine
-    private var scheduled: Scheduled<Void>?
     private var context: ChannelHandlerContext?
+    /// The timer the state machine runs, and when it is due.
+    private var wanted: (timer: ConnectionStateMachine.Timer, deadline: NIODeadline)?
+    /// The event-loop task that checks `wanted`, and when it fires (never after `wanted`'s deadline).
+    private var armed: (task: Scheduled<Void>, fires: NIODeadline)?
+    private let step: TimeAmount
 
-    init(timeouts: ConnectionTimeouts) { machine = ConnectionStateMachine(timeouts: timeouts) }
+    init(timeouts: ConnectionTimeouts) {
+        machine = ConnectionStateMachine(timeouts: timeouts)
+        step = TimeAmount(min(timeouts.header, timeouts.body, timeouts.idle))
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -30,7 +43,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        cancelTimer()
+        disarm()
         self.context = nil
     }
 
@@ -40,7 +53,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        cancelTimer()
+        wanted = nil
+        disarm()
         context.fireChannelInactive()
     }
 
@@ -84,33 +98,53 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .none:
             break
         case .schedule(let timer, let after):
-            schedule(timer, after: after, context: context)
+            want(timer, after: after, context: context)
         case .cancelTimer:
-            cancelTimer()
+            wanted = nil  // the armed task finds nothing to do and stops
         case .close:
-            cancelTimer()
+            wanted = nil
             context.close(promise: nil)
         case .failBodyRead(let linger):
-            schedule(.linger, after: linger, context: context)
+            want(.linger, after: linger, context: context)
             context.fireErrorCaught(BodyReadTimeoutError())
         case .closeOutputAndLinger(let linger):
-            schedule(.linger, after: linger, context: context)
+            want(.linger, after: linger, context: context)
             context.flush()
             context.close(mode: .output, promise: nil)
         }
     }
 
-    private func schedule(_ timer: ConnectionStateMachine.Timer, after: Duration, context: ChannelHandlerContext) {
-        cancelTimer()
-        scheduled = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(after)) { [self] in
-            scheduled = nil
-            perform(machine.timerFired(timer))
+    private func want(_ timer: ConnectionStateMachine.Timer, after: Duration, context: ChannelHandlerContext) {
+        let deadline = NIODeadline.now() + TimeAmount(after)
+        wanted = (timer, deadline)
+        // The armed task fires first and re-checks: the usual case, no timer operation at all.
+        if let armed, armed.fires <= deadline { return }
+        disarm()  // only for a deadline shorter than `step` (linger)
+        arm(at: min(deadline, .now() + step), context: context)
+    }
+
+    private func arm(at fires: NIODeadline, context: ChannelHandlerContext) {
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: fires) { [self] in
+            armed = nil
+            check()
+        }
+        armed = (task, fires)
+    }
+
+    private func check() {
+        guard let wanted, let context else { return }
+        let now = NIODeadline.now()
+        if wanted.deadline <= now {
+            self.wanted = nil
+            perform(machine.timerFired(wanted.timer))
+        } else {
+            arm(at: min(wanted.deadline, now + step), context: context)
         }
     }
 
-    private func cancelTimer() {
-        scheduled?.cancel()
-        scheduled = nil
+    private func disarm() {
+        armed?.task.cancel()
+        armed = nil
     }
 }
 
