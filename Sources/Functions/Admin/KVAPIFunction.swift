@@ -12,8 +12,9 @@ import KVStore
 ///
 /// Declare it with a trailing-wildcard route such as `"GET /admin/kv/*"` (and `PUT`, `DELETE`),
 /// or with explicit `:namespace` and `:key` parameters. A key may contain `/`.
-public struct KVAPIFunction: EdgeFunction {
-    /// Values may be 25 MiB: the body limit defaults to that (a function's own `limits` win).
+public struct KVAPIFunction: EdgeFunction, HeadAuthorizing {
+    /// Values may be 25 MiB: the body limit defaults to that when no `limits.max_body_bytes` is
+    /// set (neither the function's nor the top-level one).
     public static var defaultMaxBodyBytes: Int? { 25 << 20 }
 
     let tokenSecret: String
@@ -22,8 +23,13 @@ public struct KVAPIFunction: EdgeFunction {
         tokenSecret = try config.secretName("token_secret")
     }
 
-    public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+    /// The bearer token, checked from the head before any of the body is read.
+    public func authorize(_ request: EdgeRequest, env: Env) throws {
         try request.requireBearer(try env.requiredSecret(tokenSecret))
+    }
+
+    public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+        try authorize(request, env: env)
         let (namespace, action, key) = try route(request)
         let store = try env.kv(namespace)
         switch (request.method, action) {

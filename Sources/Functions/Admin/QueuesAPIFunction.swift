@@ -11,15 +11,20 @@ import Queues
 /// - `POST <route>/:queue/redrive` `{"to": "payments"}` → `{"moved": N}`
 ///
 /// Declare `"GET /admin/queues"` plus `"GET /admin/queues/*"` and `"POST /admin/queues/*"`.
-public struct QueuesAPIFunction: EdgeFunction {
+public struct QueuesAPIFunction: EdgeFunction, HeadAuthorizing {
     let tokenSecret: String
 
     public init(config: FunctionConfig) throws {
         tokenSecret = try config.secretName("token_secret")
     }
 
-    public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+    /// The bearer token, checked from the head before any of the body is read.
+    public func authorize(_ request: EdgeRequest, env: Env) throws {
         try request.requireBearer(try env.requiredSecret(tokenSecret))
+    }
+
+    public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+        try authorize(request, env: env)
         let segments = AdminPath(request).segments.filter { !$0.isEmpty }
         let queue = request.params["queue"] ?? segments.first
         let rest = request.params["queue"] != nil ? segments : Array(segments.dropFirst())
