@@ -10,6 +10,8 @@ enum ErrorMapping {
         switch error {
         case let e as EdgeHTTPError:
             return (e.status, e.message, e.headers, e.status >= 500)
+        case let e as NumberFieldError:
+            return (400, e.description, [:], false)
         case let e as KVError:
             let status = e.code == .keyTooLong ? 414 : e.code == .valueTooLarge ? 413 : e.code == .unknownNamespace ? 404 : 400
             return (status, e.message, [:], false)
