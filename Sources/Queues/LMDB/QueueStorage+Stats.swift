@@ -39,10 +39,10 @@ extension QueueStorage {
             pending: waiting - delayed,
             delayed: delayed,
             inFlight: try txn.count(leases),
-            deadLettered: Int(try value(txn, .deadLettered)),
-            delivered: Int(try value(txn, .delivered)),
-            retried: Int(try value(txn, .retried)),
-            expired: Int(try value(txn, .expired)),
+            deadLettered: Int(clamping: try value(txn, .deadLettered)),
+            delivered: Int(clamping: try value(txn, .delivered)),
+            retried: Int(clamping: try value(txn, .retried)),
+            expired: Int(clamping: try value(txn, .expired)),
             deadLetterStore: try txn.count(dead)
         )
     }

@@ -1,0 +1,32 @@
+import Foundation
+import KVStore
+import Queues
+import Testing
+
+/// Numbers another process (or a damaged file) left in the queue databases: read with a
+/// range check or clamped, never trapped on.
+@Suite("stored queue numbers")
+struct StoredNumbersTests {
+    /// `Int(UInt64)` trapped on a counter past `Int.max`.
+    @Test func aCounterPastIntMaxIsClamped() async throws {
+        let f = try QueueFixture()
+        let broker = try await f.broker([QueueConfig(name: "jobs")])
+        let counters = try await f.environment.database("q/jobs/counters")
+        try await f.environment.write { txn in
+            try txn.put(counters, key: Array("delivered".utf8), value: withUnsafeBytes(of: UInt64.max.littleEndian) { Array($0) })
+        }
+        let stats = try #require(try await broker.allStats().first { $0.name == "jobs" })
+        #expect(stats.delivered == Int.max)
+    }
+
+    /// A queue recorded with a retention of Int.max seconds: `retention * 1000` trapped in the CLI.
+    @Test func aDamagedQueueRecordIsRefusedByTheCLIBroker() async throws {
+        let f = try QueueFixture()
+        _ = try await f.broker([QueueConfig(name: "jobs")])
+        let registry = try await f.environment.database("queues")
+        try await f.environment.write { txn in
+            try txn.put(registry, key: Array("jobs".utf8), value: Array(#"{"name":"jobs","retention":9223372036854775807}"#.utf8))
+        }
+        await #expect(throws: QueueError.self) { _ = try await LMDBQueueBroker.openExisting(environment: f.environment, clock: f.clock) }
+    }
+}
