@@ -111,6 +111,22 @@ struct NumbersFromOutsideTests {
         try await auth0.stop()
     }
 
+    @Test func aPaymentAmountOutOfRangeIs400WithoutCallingStripe() async throws {
+        let fake = try await FakeProvider.start { _ in .json(StripePaymentIntentTests.intent) }
+        let s = try await StripePaymentIntentTests.start(fake)
+        for amount in ["99999999999999999999", "9223372036854775807", "100000000", "1e300", "0", "-9223372036854775808"] {
+            let r = try await s.client.request("POST", "/payments/intents", headers: ["Content-Type": "application/json"],
+                                               body: Data(#"{"amount": \#(amount), "currency": "usd"}"#.utf8))
+            Self.expect400(r, "amount must be an integer between 1 and 99999999")
+        }
+        #expect(fake.requests.isEmpty)
+        let ok = try await s.client.request("POST", "/payments/intents", json: ["amount": 99_999_999, "currency": "usd"])
+        #expect(ok.status == 200)
+        #expect(fake.requests.first?.text == "amount=99999999&currency=usd")
+        try await s.stopAndClean()
+        try await fake.stop()
+    }
+
     @Test func cliNumberFlagsExitOneWithAMessage() throws {
         let data = TemporaryFolder("cli-numbers")
         defer { data.cleanup() }
