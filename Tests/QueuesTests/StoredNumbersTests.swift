@@ -29,4 +29,28 @@ struct StoredNumbersTests {
         }
         await #expect(throws: QueueError.self) { _ = try await LMDBQueueBroker.openExisting(environment: f.environment, clock: f.clock) }
     }
+
+    /// `enqueuedMillis + retention` trapped on a stored time near Int64.max (retention purge,
+    /// and the consumer before each delivery).
+    @Test func aStoredTimeNearInt64MaxIsNotATrap() async throws {
+        let f = try QueueFixture()
+        let broker = try await f.broker([QueueConfig(name: "jobs")])
+        _ = try await broker.send(.json(text: "{}"), to: "jobs")
+        let messages = try await f.environment.database("q/jobs/messages")
+        try await f.environment.write { txn in
+            let (key, value) = try txn.withCursor(messages) { cursor in
+                let entry = try #require(try cursor.first())
+                return (Array(entry.key), Array(entry.value))
+            }
+            var damaged = value
+            for offset in [10, 18] {  // sent and enqueued (unix ms)
+                withUnsafeBytes(of: Int64.max.littleEndian) { damaged.replaceSubrange(offset..<(offset + 8), with: $0) }
+            }
+            try txn.put(messages, key: key, value: damaged)
+        }
+        #expect(try await broker.purgeExpired() == 0)
+        let peeked = try await broker.peek("jobs", limit: 1)
+        #expect(peeked.first?.jsonLine.contains("\"timestamp\":\"9999-12-31T23:59:59.999Z\"") == true)
+    }
 }
+

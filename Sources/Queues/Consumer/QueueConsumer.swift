@@ -108,7 +108,7 @@ public final class QueueConsumer: Service, Sendable {
         var batch: [(entry: (id: MessageID, dueMillis: Int64), record: MessageRecord)] = []
         var stale: [(id: MessageID, dueMillis: Int64)] = []
         for (entry, record) in zip(entries, loaded) {
-            if let record, record.enqueuedMillis + retention > now { batch.append((entry, record)) } else { stale.append(entry) }
+            if let record, !record.isPastRetention(retention, at: now) { batch.append((entry, record)) } else { stale.append(entry) }
         }
         if !stale.isEmpty { await discard(stale, at: now) }
         guard !batch.isEmpty else { return }

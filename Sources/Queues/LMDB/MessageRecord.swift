@@ -1,4 +1,5 @@
 import Foundation
+import KVStore
 
 /// A stored message: a fixed little-endian header, the last error, then the body.
 ///
@@ -72,6 +73,12 @@ struct MessageRecord: Sendable {
         out.append(contentsOf: error)
         out.append(contentsOf: body)
         return out
+    }
+
+    /// Whether the message outlived a retention of `retentionMillis` at `nowMillis`. The stored
+    /// times may be anything (another process or a damaged file wrote them): saturating, never a trap.
+    func isPastRetention(_ retentionMillis: Int64, at nowMillis: Int64) -> Bool {
+        CheckedInteger.saturatingAdd(enqueuedMillis, retentionMillis) <= nowMillis
     }
 
     /// The UTF-8 of `text` cut to at most `maxBytes` at a character boundary, so the stored

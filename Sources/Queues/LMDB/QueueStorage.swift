@@ -146,7 +146,7 @@ struct QueueStorage: Sendable {
             var entry = try cursor.first()
             while let e = entry, expired.count < limit {
                 if let id = MessageID(bytes: e.key), let record = MessageRecord(e.value),
-                   record.enqueuedMillis + retentionMillis <= nowMillis {
+                   record.isPastRetention(retentionMillis, at: nowMillis) {
                     expired.append((id, record.dueMillis))
                 }
                 entry = try cursor.next()
@@ -171,7 +171,7 @@ struct QueueStorage: Sendable {
         for (id, due) in entries {
             guard try txn.delete(ready, key: ReadyKey.make(dueMillis: due, id: id)) else { continue }
             guard let record = try record(txn, id: id) else { continue }
-            if record.enqueuedMillis + retentionMillis <= nowMillis {
+            if record.isPastRetention(retentionMillis, at: nowMillis) {
                 try txn.delete(messages, key: id.bytes)
                 expired += 1
             } else {
