@@ -173,8 +173,8 @@ let package = Package(
 )
 
 // Fuzz targets (libFuzzer): only with EDGE_FUZZ=1, built by scripts/fuzz with
-// `--sanitize=fuzzer --sanitize=address` in its own scratch path, so they never enter the
-// normal build (as Hummingbird gates its benchmarks).
+// `-Xswiftc -sanitize=fuzzer,address` in its own scratch path, so they never enter the normal
+// build (as Hummingbird gates its benchmarks).
 if Context.environment["EDGE_FUZZ"] == "1" {
     package.products.append(.executable(name: "edge-fuzz", targets: ["edge-fuzz"]))
     package.targets.append(
