@@ -76,3 +76,19 @@ final class ResultBox<T: Sendable>: Sendable {
     func set(_ v: T) { value.withLock { $0 = v } }
     func get() -> T { value.withLock { $0! } }
 }
+
+/// libFuzzer's driver, run from `main`. SwiftPM links an executable target with `main` aliased
+/// to `edge_fuzz_main` unless it is told `--sanitize=fuzzer` (and that flag cannot be combined
+/// with ASan, see scripts/fuzz), so this module provides that entry point itself.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafeRawPointer?, Int) -> CInt
+) -> CInt
+
+@_cdecl("edge_fuzz_main")
+func edgeFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { start, size in edgeFuzzTestOneInput(start, size) }
+}
