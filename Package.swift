@@ -180,3 +180,18 @@ let package = Package(
         ),
     ]
 )
+
+// Fuzz targets (libFuzzer): only with EDGE_FUZZ=1, built by scripts/fuzz with
+// `-Xswiftc -sanitize=fuzzer,address` in its own scratch path, so they never enter the normal
+// build (as Hummingbird gates its benchmarks).
+if Context.environment["EDGE_FUZZ"] == "1" {
+    package.products.append(.executable(name: "edge-fuzz", targets: ["edge-fuzz"]))
+    package.targets.append(
+        .executableTarget(
+            name: "edge-fuzz",
+            dependencies: ["EdgeRuntime", "Functions", "KVStore", "Queues"],
+            path: "Fuzz/Sources/edge-fuzz",
+            swiftSettings: swiftSettings
+        )
+    )
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import EdgeRuntime
 import Foundation
 import Functions
+import KVStore
 import Logging
 
 /// `edge-run serve`: the runtime of a manifest.
@@ -13,13 +14,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var source: ManifestSource
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port = 8787
+    @Option(help: "Port to listen on, 0…65535 (0: any free port).") var port = "8787"
     @Option(help: "Data directory (LMDB environment).") var data = ".edge-data"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Flag(name: .customLong("test-scheduled"), help: "Expose GET /__scheduled to fire crons now (as wrangler dev --test-scheduled).")
     var testScheduled = false
 
     func run() async throws {
+        let port = try CheckedInteger.parse(port, field: "--port", in: 0...65_535)
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \"\(logLevel)\"") }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -52,7 +52,8 @@ public struct KVAPIFunction: EdgeFunction, HeadAuthorizing {
             try await store.delete(key)
             return .json(["success": true])
         case ("GET", "keys"):
-            let limit = try integer(request, "limit").map(Int.init) ?? 1000
+            let limit = try request.queryParameter("limit").flatMap { $0.isEmpty ? nil : $0 }
+                .map { try CheckedInteger.parse($0, field: "limit", in: 1...1000) } ?? 1000
             let prefix = request.queryParameter("prefix")
             let cursor = request.queryParameter("cursor").flatMap { $0.isEmpty ? nil : $0 }
             let page = try await store.list(KVListOptions(prefix: prefix, limit: limit, cursor: cursor))
@@ -82,9 +83,11 @@ public struct KVAPIFunction: EdgeFunction, HeadAuthorizing {
         }
     }
 
+    /// The query parameter `name` as a decimal integer; one with more digits than an `Int64`
+    /// holds saturates, so the store's range check names the field and its window (400).
     private func integer(_ request: EdgeRequest, _ name: String) throws -> Int64? {
         guard let text = request.queryParameter(name), !text.isEmpty else { return nil }
-        guard let value = Int64(text) else { throw EdgeHTTPError(.badRequest, "\(name) must be an integer") }
+        guard let value = CheckedInteger.saturating(text) else { throw EdgeHTTPError(.badRequest, "\(name) must be an integer") }
         return value
     }
 }

@@ -97,8 +97,9 @@ public struct WhoAmIFunction: EdgeFunction {
         guard response.ok, let json = try? JSONValue.parse(Data(response.body)), let token = json["access_token"]?.stringValue else {
             throw EdgeHTTPError(.badGateway, "the identity provider refused the management token request")
         }
-        // The provider's number is clamped before any arithmetic (at most a year).
-        let ttl = min(max(json["expires_in"]?.intValue ?? 86_400, 0), 365 * 86_400) - 300
+        // `expires_in` is the provider's number: clamped (0 … 100 years) before the arithmetic.
+        let expiresIn = CheckedInteger.clamp(json["expires_in"]?.intValue ?? 86_400, to: 0...KVLimits.maxTTLSeconds)
+        let ttl = expiresIn - 300
         if ttl >= 60 { try await kv.put(cacheKey, text: token, options: KVPutOptions(expirationTtl: ttl)) }
         return token
     }

@@ -122,9 +122,11 @@ struct PaymentIntentRequest {
     /// - Throws: ``EdgeHTTPError`` 400 naming the first problem.
     init(_ json: JSONValue) throws {
         guard json.objectValue != nil else { throw EdgeHTTPError(.badRequest, "body must be a JSON object") }
-        guard case .integer(let amount)? = json["amount"], amount > 0 else {
+        // In the currency's smallest unit; Stripe's own ceiling is eight digits.
+        guard let amountValue = json["amount"], amountValue.doubleValue != nil else {
             throw EdgeHTTPError(.badRequest, "amount must be a positive integer (in the currency's smallest unit)")
         }
+        let amount = try amountValue.integer(field: "amount", in: 1...Self.maxAmount)
         guard let currency = json["currency"]?.stringValue, currency.utf8.count == 3,
               currency.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) })
         else { throw EdgeHTTPError(.badRequest, "currency must be a 3-letter ISO code") }
@@ -157,6 +159,9 @@ struct PaymentIntentRequest {
         case let other?: throw EdgeHTTPError(.badRequest, "metadata must be an object, not \(other.typeName)")
         }
     }
+
+    /// The largest `amount` Stripe accepts (99,999,999 in the smallest unit).
+    static let maxAmount: Int64 = 99_999_999
 
     /// The form body Stripe receives: `amount=…&currency=…&customer=…&metadata[k]=v`.
     var formBody: String {
