@@ -70,3 +70,42 @@ public final class ServeProcess: Sendable {
         _ = try? await waitForExit()
     }
 }
+
+extension ServeProcess {
+    /// Starts `edge-run serve <arguments>` (add `--port 0`) with `environment` added to a minimal
+    /// one (`PATH` only), its log in a temporary file, and waits until it serves.
+    /// - Throws: ``TestFailure`` when it exits or does not serve within `timeout` seconds.
+    public static func start(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 20) async throws -> ServeProcess {
+        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        env.merge(environment) { $1 }
+        let logPath = NSTemporaryDirectory() + "edge-run-serve-\(UUID().uuidString).log"
+        let server = try ServeProcess(arguments, logPath: logPath, environment: env)
+        do {
+            _ = try await server.waitUntilServing(timeout: timeout)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        return server
+    }
+
+    /// The bound port (from the `edge-run serving … port=N` log line); 0 before it serves.
+    public var port: Int {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains("edge-run serving") }),
+              let range = line.range(of: #"port=\d+"#, options: .regularExpression) else { return 0 }
+        return Int(line[range].dropFirst("port=".count)) ?? 0
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    public var base: String { "http://127.0.0.1:\(port)" }
+
+    /// Everything it logged so far.
+    public var stderr: String { log }
+
+    /// Waits up to `timeout` seconds for the process to exit.
+    /// - Returns: its exit status, or `nil` when it still runs then.
+    public func exitStatus(within timeout: Double) async -> Int32? {
+        try? await waitForExit(timeout: timeout)
+    }
+}
+

@@ -72,7 +72,9 @@ public struct ManifestLoader {
             }
         }
         // limits, kv
-        if let limits = p.object(root["limits"], at: "limits") { manifest.limits = p.limits(limits, at: "limits", base: RuntimeLimits()) }
+        if let limits = p.object(root["limits"], at: "limits") {
+            (manifest.limits, manifest.serverLimits, manifest.setsMaxBodyBytes) = p.topLevelLimits(limits, at: "limits")
+        }
         if let kv = p.object(root["kv"], at: "kv") {
             p.unknownKeys(kv, at: "kv", allowed: ["min_ttl_seconds"])
             if let v = kv["min_ttl_seconds"] { manifest.kvMinTTLSeconds = p.int(v, at: "kv.min_ttl_seconds", in: 1...31_536_000).map(Int64.init) ?? 60 }
@@ -194,10 +196,11 @@ public struct ManifestLoader {
                 spec.analytics = analytics
             }
             if let limits = p.object(f["limits"], at: "\(at).limits") {
-                spec.limits = p.limits(limits, at: "\(at).limits", base: manifest.limits)
+                spec.limits = p.functionLimits(limits, at: "\(at).limits", base: manifest.limits)
                 spec.setsMaxBodyBytes = limits["max_body_bytes"] != nil
             }
-            if !spec.setsMaxBodyBytes, let type = handler.flatMap(registry.type(for:)), let size = type.defaultMaxBodyBytes {
+            // A handler's own default (kv.api: 25 MiB) applies only when no manifest level sets one.
+            if !spec.setsMaxBodyBytes, !manifest.setsMaxBodyBytes, let type = handler.flatMap(registry.type(for:)), let size = type.defaultMaxBodyBytes {
                 spec.limits.maxBodyBytes = max(spec.limits.maxBodyBytes, size)
             }
             if let handler {

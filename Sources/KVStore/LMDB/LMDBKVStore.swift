@@ -155,7 +155,7 @@ public final class LMDBKVStore: KVStore {
                 let k = UnsafeRawBufferPointer(kp)
                 let now = clock.nowSeconds()
                 var current: Int64 = 0
-                var expiration = expirationTtl.map { now + $0 }
+                var expiration = expirationTtl.map { CheckedInteger.saturatingAdd(now, $0) }
                 var metadata: [UInt8] = []
                 if let raw = try space.record(txn, key: k), let view = KVRecordView(raw), view.isLive(at: now) {
                     guard let parsed = Int64(String(decoding: view.value, as: UTF8.self)) else {

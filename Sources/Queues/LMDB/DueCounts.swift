@@ -59,12 +59,6 @@ enum DueCounts {
         return raw.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) }
     }
 
-    /// `a + b`, clamped to `Int64`'s range instead of trapping.
-    static func saturatingAdd(_ a: Int64, _ b: Int64) -> Int64 {
-        let (sum, overflow) = a.addingReportingOverflow(b)
-        return overflow ? (b > 0 ? .max : .min) : sum
-    }
-
     /// Messages of the due index due after `nowMillis`.
     static func delayed(_ txn: LMDBTransaction, counts: LMDBDatabase, ready: LMDBDatabase, nowMillis: Int64) throws -> Int {
         // Bucket arithmetic below stays far from Int64's ends.
@@ -88,7 +82,7 @@ enum DueCounts {
                     : .max
                 var entry = try cursor.seek(atLeast: key(level: level, bucket: start))
                 while let e = entry, let (l, bucket) = parse(e.key), l == level, bucket < end {
-                    total = Int(saturatingAdd(Int64(total), max(decode(Array(e.value)), 0)))
+                    total = Int(CheckedInteger.saturatingAdd(Int64(total), max(decode(Array(e.value)), 0)))
                     entry = try cursor.next()
                 }
             }

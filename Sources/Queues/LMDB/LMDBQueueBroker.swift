@@ -71,6 +71,8 @@ public final class LMDBQueueBroker: QueueBroker {
             }
         }
         let configs = try raw.map { try JSONDecoder().decode(QueueConfig.self, from: Data($0)) }
+        // Written by another process: range-checked again before any arithmetic uses it.
+        for config in configs { try config.validate() }
         return try await open(environment: environment, configs: configs, clock: clock, reclaimLeases: false, logger: logger)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import KVStore
 
 /// A stored message: a fixed little-endian header, the last error, then the body.
 ///
@@ -56,7 +57,7 @@ struct MessageRecord: Sendable {
 
     /// The stored form.
     func encoded() -> [UInt8] {
-        let error = Array((lastError ?? "").utf8.prefix(QueueLimits.maxErrorBytes))
+        let error = Self.utf8Prefix(lastError ?? "", maxBytes: QueueLimits.maxErrorBytes)
         var out = [UInt8](repeating: 0, count: Self.headerSize)
         out.reserveCapacity(Self.headerSize + error.count + body.count)
         out.withUnsafeMutableBytes { raw in
@@ -72,6 +73,23 @@ struct MessageRecord: Sendable {
         out.append(contentsOf: error)
         out.append(contentsOf: body)
         return out
+    }
+
+    /// Whether the message outlived a retention of `retentionMillis` at `nowMillis`. The stored
+    /// times may be anything (another process or a damaged file wrote them): saturating, never a trap.
+    func isPastRetention(_ retentionMillis: Int64, at nowMillis: Int64) -> Bool {
+        CheckedInteger.saturatingAdd(enqueuedMillis, retentionMillis) <= nowMillis
+    }
+
+    /// The UTF-8 of `text` cut to at most `maxBytes` at a character boundary, so the stored
+    /// error reads back as the same text (found by fuzzing: a cut inside a character came back
+    /// as U+FFFD, three bytes longer).
+    static func utf8Prefix(_ text: String, maxBytes: Int) -> [UInt8] {
+        let bytes = Array(text.utf8)
+        guard bytes.count > maxBytes else { return bytes }
+        var end = maxBytes
+        while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+        return Array(bytes[..<end])
     }
 
     /// The record as it enters another queue (dead-lettered or redriven): the new queue counts

@@ -20,7 +20,7 @@ extension QueueStorage {
             var entry = try resumeAfter.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
             if let e = entry, let resumeAfter, e.key.elementsEqual(resumeAfter) { entry = try cursor.next() }
             while let e = entry, let (enqueuedMillis, id) = ReadyKey.parse(e.key),
-                  DueCounts.saturatingAdd(enqueuedMillis, retentionMillis) <= nowMillis {
+                  CheckedInteger.saturatingAdd(enqueuedMillis, retentionMillis) <= nowMillis {
                 if examined.count == limit { full = true; break }
                 examined.append((Array(e.key), id))
                 entry = try cursor.next()

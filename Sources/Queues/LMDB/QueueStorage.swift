@@ -140,7 +140,7 @@ struct QueueStorage: Sendable {
         let leaseBytes = lease.encoded()
         for (id, due) in entries {
             guard try unready(txn, id: id, dueMillis: due, dues: &dues), var record = try record(txn, id: id) else { continue }
-            if DueCounts.saturatingAdd(record.enqueuedMillis, retentionMillis) <= nowMillis {  // stored times may be anything
+            if record.isPastRetention(retentionMillis, at: nowMillis) {
                 try delete(txn, id: id, record: record)
                 claim.expired += 1
                 continue
