@@ -42,7 +42,7 @@ enum DueCounts {
         func apply(_ txn: LMDBTransaction, _ db: LMDBDatabase) throws {
             for (key, change) in changes where change != 0 {
                 let current = try txn.getBytes(db, key: key).map(DueCounts.decode) ?? 0
-                let next = saturatingAdd(current, change)  // a stored count may be anything
+                let next = CheckedInteger.saturatingAdd(current, change)  // a stored count may be anything
                 if next <= 0 {
                     try txn.delete(db, key: key)
                 } else {
