@@ -186,8 +186,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
-    /// Write transactions committed, and the writes grouped into them, since opening.
-    public var writeStatistics: (commits: Int, writes: Int) { writer.statistics }
+    /// Write transactions committed, the writes grouped into them and the writer thread's time,
+    /// since opening.
+    public var writeStatistics: LMDBWriteStatistics { writer.statistics }
 
     /// The current map size in bytes.
     public var currentMapSize: Int { mapSize.withLock { $0 } }
