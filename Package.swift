@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -60,7 +61,9 @@ let package = Package(
             dependencies: [
                 "KVStore", "Queues", "CCurl", "COpenSSL", "CEdgeCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -135,6 +138,12 @@ let package = Package(
             path: "Benchmarks/queue-bench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "queue-scale-bench",
+            dependencies: ["EdgeRuntime", "Queues", "KVStore"],
+            path: "Benchmarks/queue-scale-bench",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "CLMDB", "EdgeTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore"], swiftSettings: swiftSettings),
@@ -171,3 +180,18 @@ let package = Package(
         ),
     ]
 )
+
+// Fuzz targets (libFuzzer): only with EDGE_FUZZ=1, built by scripts/fuzz with
+// `-Xswiftc -sanitize=fuzzer,address` in its own scratch path, so they never enter the normal
+// build (as Hummingbird gates its benchmarks).
+if Context.environment["EDGE_FUZZ"] == "1" {
+    package.products.append(.executable(name: "edge-fuzz", targets: ["edge-fuzz"]))
+    package.targets.append(
+        .executableTarget(
+            name: "edge-fuzz",
+            dependencies: ["EdgeRuntime", "Functions", "KVStore", "Queues"],
+            path: "Fuzz/Sources/edge-fuzz",
+            swiftSettings: swiftSettings
+        )
+    )
+}

@@ -18,7 +18,7 @@ public struct KVError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let keyTooLong = Code(.keyTooLong)
         /// Over 25 MiB (HTTP 413).
         public static let valueTooLarge = Code(.valueTooLarge)
-        /// Both forms given, in the past, or under the minimum TTL.
+        /// Both forms given, or outside the TTL window (the minimum TTL … 100 years from now).
         public static let invalidExpiration = Code(.invalidExpiration)
         /// Not JSON.
         public static let invalidMetadata = Code(.invalidMetadata)

@@ -38,35 +38,49 @@ public struct KVLimits: Sendable, Equatable {
         }
     }
 
+    /// The longest `expirationTtl` (and the farthest `expiration`), in seconds: 100 years.
+    public static let maxTTLSeconds: Int64 = 3_153_600_000
+
+    /// The accepted `expirationTtl` values: the minimum TTL … 100 years.
+    public var ttlRange: ClosedRange<Int64> { min(minTTLSeconds, Self.maxTTLSeconds)...Self.maxTTLSeconds }
+
+    /// The accepted absolute `expiration` values at unix second `now`: the TTL window from now.
+    public func expirationRange(now: Int64) -> ClosedRange<Int64> {
+        CheckedInteger.saturatingAdd(now, ttlRange.lowerBound)...CheckedInteger.saturatingAdd(now, ttlRange.upperBound)
+    }
+
     /// The absolute expiration `options` ask for at unix second `now`, or `nil`.
+    /// - Throws: ``KVError/Code/invalidExpiration`` naming `expiration_ttl` or `expiration`
+    ///   and its range when the value is outside ``ttlRange`` / ``expirationRange(now:)``.
     public func expiration(for options: KVPutOptions, now: Int64) throws(KVError) -> Int64? {
         switch (options.expiration, options.expirationTtl) {
         case (nil, nil):
             return nil
         case (_?, _?):
-            throw KVError(.invalidExpiration, "give either expiration or expirationTtl, not both")
+            throw KVError(.invalidExpiration, "give either expiration or expiration_ttl, not both")
         case (nil, let ttl?):
             try validate(ttl: ttl)
-            return now + ttl
+            return CheckedInteger.saturatingAdd(now, ttl)
         case (let at?, nil):
-            if at - now < minTTLSeconds {
-                throw KVError(.invalidExpiration, "expiration \(at) must be at least \(minTTLSeconds) seconds in the future (now \(now))")
+            let window = expirationRange(now: now)
+            guard window.contains(at) else {
+                throw KVError(.invalidExpiration, NumberFieldError(field: "expiration", range: window).description)
             }
             return at
         }
     }
 
-    /// Checks an `expirationTtl`.
+    /// Checks an `expirationTtl` (`expiration_ttl` over HTTP).
     public func validate(ttl: Int64) throws(KVError) {
-        if ttl < minTTLSeconds {
-            throw KVError(.invalidExpiration, "expirationTtl \(ttl) is below the minimum of \(minTTLSeconds) seconds")
+        guard ttlRange.contains(ttl) else {
+            throw KVError(.invalidExpiration, NumberFieldError(field: "expiration_ttl", range: ttlRange).description)
         }
     }
 
     /// Checks a list limit.
     public func validate(listLimit: Int) throws(KVError) {
-        if listLimit < 1 || listLimit > maxListLimit {
-            throw KVError(.invalidListLimit, "limit must be between 1 and \(maxListLimit), got \(listLimit)")
+        do { try CheckedInteger.check(listLimit, field: "limit", in: 1...Int64(maxListLimit)) } catch {
+            throw KVError(.invalidListLimit, error.description)
         }
     }
 }

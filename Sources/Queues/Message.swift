@@ -4,7 +4,7 @@ import Synchronization
 /// What a consumer said about one message of its batch.
 enum MessageDecision: Sendable, Equatable {
     case ack
-    case retry(delaySeconds: Int?)
+    case retry(delaySeconds: Int?, reason: String?)
     case deadLetter(reason: String)
 }
 
@@ -48,8 +48,11 @@ public struct Message: Sendable {
 
     /// Asks for the message to be delivered again, after `delaySeconds` (clamped to 0…86400)
     /// or else the queue's `retry_delay`. After its last allowed delivery it is dead-lettered.
-    public func retry(delaySeconds: Int? = nil) {
-        board.decide(index, .retry(delaySeconds: delaySeconds.map { min(max($0, 0), QueueLimits.maxDelaySeconds) }))
+    /// - Parameter reason: what failed; stored as the message's `last_error` (shown by peek and
+    ///   kept in the dead-letter queue). Without one: the handler's error, if it threw, else
+    ///   `retry requested by the consumer`.
+    public func retry(delaySeconds: Int? = nil, reason: String? = nil) {
+        board.decide(index, .retry(delaySeconds: delaySeconds.map(clampedDelay), reason: reason))
     }
 
     /// Sends the message to the dead-letter queue now, when retrying cannot help.
@@ -67,8 +70,13 @@ public struct MessageBatch: Sendable {
     /// Acks every message that has no decision yet.
     public func ackAll() { board.decideAll(.ack) }
 
-    /// Retries every message that has no decision yet (see ``Message/retry(delaySeconds:)``).
-    public func retryAll(delaySeconds: Int? = nil) {
-        board.decideAll(.retry(delaySeconds: delaySeconds.map { min(max($0, 0), QueueLimits.maxDelaySeconds) }))
+    /// Retries every message that has no decision yet (see ``Message/retry(delaySeconds:reason:)``).
+    public func retryAll(delaySeconds: Int? = nil, reason: String? = nil) {
+        board.decideAll(.retry(delaySeconds: delaySeconds.map(clampedDelay), reason: reason))
     }
+}
+
+/// A retry delay from a consumer, clamped to 0…86400.
+private func clampedDelay(_ seconds: Int) -> Int {
+    min(max(seconds, 0), QueueLimits.maxDelaySeconds)
 }

@@ -33,36 +33,47 @@ public struct QueueConfig: Sendable, Hashable, Codable {
     }
 
     /// Checks the name and every setting.
-    /// - Throws: ``QueueError/Code/invalidConfiguration`` naming the setting and its allowed range.
+    /// - Throws: ``QueueError/Code/invalidConfiguration`` for the first of ``problems``:
+    ///   `queue "<name>": <path>: <problem>`.
     public func validate() throws(QueueError) {
-        try Self.validate(name: name)
-        guard (0...QueueLimits.maxDelaySeconds).contains(deliveryDelay) else {
-            throw invalid("delivery_delay must be between 0 and \(QueueLimits.maxDelaySeconds) seconds, got \(deliveryDelay)")
-        }
-        guard Self.retentionRange.contains(retention) else {
-            throw invalid("retention must be between \(Self.retentionRange.lowerBound) and \(Self.retentionRange.upperBound) seconds, got \(retention)")
-        }
-        if let consumer {
-            do { try consumer.validate() } catch { throw invalid("consumer.\(error.message)") }
-            if consumer.deadLetterQueue == name {
-                throw invalid("consumer.dead_letter_queue: a queue cannot be its own dead-letter queue")
-            }
-        }
+        guard let first = problems.first else { return }
+        throw QueueError(.invalidConfiguration, "queue \"\(name)\": \(first.path): \(first.message)")
     }
 
-    private func invalid(_ message: String) -> QueueError {
-        QueueError(.invalidConfiguration, "queue \"\(name)\": \(message)")
+    /// Every problem of the declaration, each with the JSON path of its setting inside the
+    /// queue's entry (`name`, `retention`, `consumer.dead_letter_queue`…).
+    public var problems: [ConfigProblem] {
+        var out: [ConfigProblem] = []
+        if let problem = Self.nameProblem(name) { out.append(ConfigProblem("name", problem)) }
+        if !(0...QueueLimits.maxDelaySeconds).contains(deliveryDelay) {
+            out.append(ConfigProblem("delivery_delay", "must be between 0 and \(QueueLimits.maxDelaySeconds) seconds, got \(deliveryDelay)"))
+        }
+        if !Self.retentionRange.contains(retention) {
+            out.append(ConfigProblem("retention", "must be between \(Self.retentionRange.lowerBound) and \(Self.retentionRange.upperBound) seconds, got \(retention)"))
+        }
+        if let consumer {
+            out += consumer.problems.map { ConfigProblem("consumer.\($0.path)", $0.message) }
+            if consumer.deadLetterQueue == name {
+                out.append(ConfigProblem("consumer.dead_letter_queue", "a queue cannot be its own dead-letter queue"))
+            }
+        }
+        return out
     }
 
     /// Checks a queue name.
     /// - Throws: ``QueueError/Code/invalidConfiguration``.
     static func validate(name: String) throws(QueueError) {
+        if let problem = nameProblem(name) { throw QueueError(.invalidConfiguration, problem) }
+    }
+
+    static func nameProblem(_ name: String) -> String? {
         let allowed = name.utf8.allSatisfy { c in
             (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F || c == 0x2E
         }
         guard (1...63).contains(name.utf8.count), allowed, name != ".", name != ".." else {
-            throw QueueError(.invalidConfiguration, "queue name \"\(name)\" must be 1 to 63 characters of letters, digits, '-', '_' and '.'")
+            return "queue name \"\(name)\" must be 1 to 63 characters of letters, digits, '-', '_' and '.'"
         }
+        return nil
     }
 }
 
@@ -84,11 +95,20 @@ public struct ConsumerConfig: Sendable, Hashable, Codable {
     public var maxConcurrency: Int
     /// The handler function's name (the manifest's `function`; not used by the queue itself).
     public var function: String?
+    /// Seconds a batch may run (`timeout_seconds`, 1…86400, default 900: Cloudflare's 15
+    /// minutes). Then it is cancelled and its unsettled messages are retried; its lease expires
+    /// 30 s later.
+    public var timeoutSeconds: Int
+
+    public static let defaultTimeoutSeconds = 900
+    public static let timeoutRange = 1...86_400
 
     public init(
         maxBatchSize: Int = 10, maxBatchTimeout: Double = 5, maxRetries: Int = 3, retryDelay: Int = 0,
-        deadLetterQueue: String? = nil, maxConcurrency: Int = 1, function: String? = nil
+        deadLetterQueue: String? = nil, maxConcurrency: Int = 1, function: String? = nil,
+        timeoutSeconds: Int = ConsumerConfig.defaultTimeoutSeconds
     ) {
+        self.timeoutSeconds = timeoutSeconds
         self.maxBatchSize = maxBatchSize
         self.maxBatchTimeout = maxBatchTimeout
         self.maxRetries = maxRetries
@@ -101,7 +121,7 @@ public struct ConsumerConfig: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case maxBatchSize = "max_batch_size", maxBatchTimeout = "max_batch_timeout", maxRetries = "max_retries"
         case retryDelay = "retry_delay", deadLetterQueue = "dead_letter_queue", maxConcurrency = "max_concurrency"
-        case function
+        case function, timeoutSeconds = "timeout_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -113,21 +133,44 @@ public struct ConsumerConfig: Sendable, Hashable, Codable {
         deadLetterQueue = try c.decodeIfPresent(String.self, forKey: .deadLetterQueue)
         maxConcurrency = try c.decodeIfPresent(Int.self, forKey: .maxConcurrency) ?? 1
         function = try c.decodeIfPresent(String.self, forKey: .function)
+        timeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .timeoutSeconds) ?? Self.defaultTimeoutSeconds
     }
 
     /// Checks every setting against its range.
-    /// - Throws: ``QueueError/Code/invalidConfiguration`` naming the setting (without the queue).
+    /// - Throws: ``QueueError/Code/invalidConfiguration`` for the first of ``problems``:
+    ///   `<setting>: <problem>` (without the queue).
     public func validate() throws(QueueError) {
-        func check(_ ok: Bool, _ message: String) throws(QueueError) {
-            if !ok { throw QueueError(.invalidConfiguration, message) }
+        if let first = problems.first { throw QueueError(.invalidConfiguration, "\(first.path): \(first.message)") }
+    }
+
+    /// Every setting out of its range, each with its JSON path inside `consumer`.
+    public var problems: [ConfigProblem] {
+        var out: [ConfigProblem] = []
+        func check(_ ok: Bool, _ path: String, _ message: String) {
+            if !ok { out.append(ConfigProblem(path, message)) }
         }
-        try check((1...100).contains(maxBatchSize), "max_batch_size must be between 1 and 100, got \(maxBatchSize)")
-        try check(maxBatchTimeout.isFinite && (0...60).contains(maxBatchTimeout), "max_batch_timeout must be between 0 and 60 seconds, got \(maxBatchTimeout)")
-        try check((0...100).contains(maxRetries), "max_retries must be between 0 and 100, got \(maxRetries)")
-        try check((0...QueueLimits.maxDelaySeconds).contains(retryDelay), "retry_delay must be between 0 and \(QueueLimits.maxDelaySeconds) seconds, got \(retryDelay)")
-        try check((1...250).contains(maxConcurrency), "max_concurrency must be between 1 and 250, got \(maxConcurrency)")
-        if let deadLetterQueue {
-            do { try QueueConfig.validate(name: deadLetterQueue) } catch { throw QueueError(.invalidConfiguration, "dead_letter_queue: \(error.message)") }
+        check((1...100).contains(maxBatchSize), "max_batch_size", "must be between 1 and 100, got \(maxBatchSize)")
+        check(maxBatchTimeout.isFinite && (0...60).contains(maxBatchTimeout), "max_batch_timeout", "must be between 0 and 60 seconds, got \(maxBatchTimeout)")
+        check((0...100).contains(maxRetries), "max_retries", "must be between 0 and 100, got \(maxRetries)")
+        check((0...QueueLimits.maxDelaySeconds).contains(retryDelay), "retry_delay", "must be between 0 and \(QueueLimits.maxDelaySeconds) seconds, got \(retryDelay)")
+        check((1...250).contains(maxConcurrency), "max_concurrency", "must be between 1 and 250, got \(maxConcurrency)")
+        check(Self.timeoutRange.contains(timeoutSeconds), "timeout_seconds",
+              "must be between \(Self.timeoutRange.lowerBound) and \(Self.timeoutRange.upperBound) seconds, got \(timeoutSeconds)")
+        if let deadLetterQueue, let problem = QueueConfig.nameProblem(deadLetterQueue) {
+            out.append(ConfigProblem("dead_letter_queue", problem))
         }
+        return out
+    }
+}
+
+/// One problem of a queue declaration: the JSON path of the setting (relative to the entry
+/// checked) and what is wrong with it.
+public struct ConfigProblem: Sendable, Hashable {
+    public var path: String
+    public var message: String
+
+    public init(_ path: String, _ message: String) {
+        self.path = path
+        self.message = message
     }
 }

@@ -14,12 +14,18 @@ struct KVCommand: AsyncParsableCommand {
     struct Target: ParsableArguments {
         @Option(help: "The KV binding (namespace), e.g. KV.") var binding: String
         @Option(help: "Data directory.") var data = ".edge-data"
-        @Option(name: .customLong("min-ttl"), help: "Smallest accepted TTL in seconds (the manifest's kv.min_ttl_seconds).")
-        var minTTL: Int64 = 60
+        @Option(name: .customLong("min-ttl"), help: "Smallest accepted TTL in seconds, 1…31536000 (the manifest's kv.min_ttl_seconds).")
+        var minTTL = "60"
+
+        /// The namespace's limits, from `--min-ttl`.
+        func limits() throws -> KVLimits {
+            KVLimits(minTTLSeconds: try CheckedInteger.parse(minTTL, field: "--min-ttl", in: 1...31_536_000))
+        }
 
         func open() async throws -> (LMDBEnvironment, LMDBKVStore) {
+            let limits = try limits()
             let environment = try LMDBEnvironment(path: lmdbPath(dataDirectory: data))
-            let store = try await LMDBKVStore.open(environment: environment, binding: binding, limits: KVLimits(minTTLSeconds: minTTL))
+            let store = try await LMDBKVStore.open(environment: environment, binding: binding, limits: limits)
             return (environment, store)
         }
     }
@@ -53,8 +59,8 @@ struct KVCommand: AsyncParsableCommand {
         @Argument(help: "The key.") var key: String
         @Argument(help: "The value (omit with --path).") var value: String?
         @Option(help: "Read the value from this file.") var path: String?
-        @Option(help: "Expire after this many seconds.") var ttl: Int64?
-        @Option(help: "Expire at this unix time (seconds).") var expiration: Int64?
+        @Option(help: "Expire after this many seconds (the minimum TTL … 3153600000, 100 years).") var ttl: String?
+        @Option(help: "Expire at this unix time in seconds (the minimum TTL … 100 years from now).") var expiration: String?
         @Option(help: "Metadata JSON (≤ 1024 bytes).") var metadata: String?
 
         func validate() throws {
@@ -62,6 +68,13 @@ struct KVCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            // Checked before anything is opened or read: a bad number is exit 1 with one line.
+            let limits = try target.limits()
+            let now = SystemWallClock().nowSeconds()
+            let options = KVPutOptions(
+                expiration: try expiration.map { try CheckedInteger.parse($0, field: "--expiration", in: limits.expirationRange(now: now)) },
+                expirationTtl: try ttl.map { try CheckedInteger.parse($0, field: "--ttl", in: limits.ttlRange) },
+                metadata: metadata.map { Data($0.utf8) })
             let bytes: Data
             if let path {
                 guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
@@ -71,8 +84,7 @@ struct KVCommand: AsyncParsableCommand {
             }
             let (environment, store) = try await target.open()
             defer { environment.close() }
-            try await store.put(key, value: bytes, options: KVPutOptions(
-                expiration: expiration, expirationTtl: ttl, metadata: metadata.map { Data($0.utf8) }))
+            try await store.put(key, value: bytes, options: options)
         }
     }
 
@@ -92,11 +104,12 @@ struct KVCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List key names, one a line (all pages unless --limit).")
         @OptionGroup var target: Target
         @Option(help: "Only keys starting with this.") var prefix: String?
-        @Option(help: "At most this many keys (one page, 1…1000).") var limit: Int?
+        @Option(help: "At most this many keys (one page, 1…1000).") var limit: String?
         @Option(help: "Continue after this cursor.") var cursor: String?
         @Flag(help: "Print the list result as JSON (one page).") var json = false
 
         func run() async throws {
+            let limit = try limit.map { try CheckedInteger.parse($0, field: "--limit", in: 1...1000) }
             let (environment, store) = try await target.open()
             defer { environment.close() }
             if json {

@@ -62,11 +62,12 @@ extension QueuesCommand {
 
         @OptionGroup var options: QueuesDataOptions
         @Argument(help: "The queue (for example a dead-letter queue).") var name: String
-        @Option(help: "How many messages, 1…1000.") var limit: Int = 10
+        @Option(help: "How many messages, 1…1000.") var limit = "10"
         @Flag(help: "Show the queue's built-in dead-letter store (used when it has no dead_letter_queue).")
         var deadLetters = false
 
         func run() async throws {
+            let limit = try CheckedInteger.parse(limit, field: "--limit", in: 1...QueueLimits.maxPeekLimit)
             let broker = try await options.openBroker()
             for message in try await broker.peek(name, limit: limit, deadLetters: deadLetters) {
                 print(message.jsonLine)
@@ -80,9 +81,10 @@ extension QueuesCommand {
         @OptionGroup var options: QueuesDataOptions
         @Argument(help: "The queue.") var name: String
         @Argument(help: "The body: JSON text.") var json: String
-        @Option(help: "Delay in seconds, 0…86400 (default: the queue's delivery_delay).") var delay: Int?
+        @Option(help: "Delay in seconds, 0…86400 (default: the queue's delivery_delay).") var delay: String?
 
         func run() async throws {
+            let delay = try delay.map { try CheckedInteger.parse($0, field: "--delay", in: 0...QueueLimits.maxDelaySeconds) }
             let broker = try await options.openBroker()
             print(try await broker.send(.json(text: json), to: name, delaySeconds: delay))
         }

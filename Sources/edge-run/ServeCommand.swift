@@ -2,6 +2,7 @@ import ArgumentParser
 import EdgeRuntime
 import Foundation
 import Functions
+import KVStore
 import Logging
 
 /// `edge-run serve`: the runtime of a manifest.
@@ -13,13 +14,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var source: ManifestSource
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port = 8787
+    @Option(help: "Port to listen on, 0…65535 (0: any free port).") var port = "8787"
     @Option(help: "Data directory (LMDB environment).") var data = ".edge-data"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Flag(name: .customLong("test-scheduled"), help: "Expose GET /__scheduled to fire crons now (as wrangler dev --test-scheduled).")
     var testScheduled = false
 
     func run() async throws {
+        let port = try CheckedInteger.parse(port, field: "--port", in: 0...65_535)
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \"\(logLevel)\"") }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -29,13 +31,21 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "edge-run")
         logger.logLevel = level
         let registry = BuiltinFunctions.registry()
-        let (manifest, secrets) = try source.load(registry: registry)
+        let devVarsAllowed = DevelopmentSecrets.isLoopback(host: host)
+        if !devVarsAllowed { try source.refuseDevelopmentSecrets(registry: registry, host: host) }
+        let (manifest, secrets) = try source.load(registry: registry, devVarsAllowed: devVarsAllowed)
         var options = ServeOptions()
         options.host = host
         options.port = port
         options.dataDirectory = data
         options.testScheduled = testScheduled
-        let server = try await EdgeServer(manifest: manifest, secrets: secrets, registry: registry, options: options, logger: logger)
+        let server: EdgeServer
+        do {
+            server = try await EdgeServer(manifest: manifest, secrets: secrets, registry: registry, options: options, logger: logger)
+        } catch let error as DataDirectoryInUse {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(1)
+        }
         try await server.run()
     }
 }
@@ -43,25 +53,42 @@ struct ServeCommand: AsyncParsableCommand {
 /// `--manifest` and `--env-file`, and loading them with every problem reported.
 struct ManifestSource: ParsableArguments {
     @Option(help: "The manifest.") var manifest = "functions.json"
-    @Option(name: .customLong("env-file"), help: "KEY=VALUE file with secrets (default: .dev.vars beside the manifest, when present).")
+    @Option(name: .customLong("env-file"), help: "KEY=VALUE file with secrets (default: .dev.vars beside the manifest, when present; serve reads it only on a loopback host).")
     var envFile: String?
 
-    /// The env file to read: the given one, or `.dev.vars` beside the manifest when it exists.
-    var resolvedEnvFile: String? {
-        if let envFile { return envFile }
-        let dir = (manifest as NSString).deletingLastPathComponent
-        let candidate = (dir.isEmpty ? "." : dir) + "/.dev.vars"
+    /// `.dev.vars` beside the manifest, when no `--env-file` is given and it exists.
+    var developmentFile: String? {
+        guard envFile == nil else { return nil }
+        let candidate = DevelopmentSecrets.path(besideManifest: manifest)
         return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
     }
 
     /// Loads and validates; on problems prints one line each to stderr and exits 1.
-    func load(registry: FunctionRegistry, requireSecrets: Bool = true) throws -> (Manifest, [String: String]) {
+    /// - Parameter devVarsAllowed: whether `.dev.vars` may be read when no `--env-file` is given.
+    func load(registry: FunctionRegistry, requireSecrets: Bool = true, devVarsAllowed: Bool = true) throws -> (Manifest, [String: String]) {
         do {
-            return try ManifestLoader(registry: registry).load(path: manifest, envFile: resolvedEnvFile, requireSecrets: requireSecrets)
+            let file = envFile ?? (devVarsAllowed ? developmentFile : nil)
+            return try ManifestLoader(registry: registry).load(path: manifest, envFile: file, requireSecrets: requireSecrets)
         } catch let error as ManifestError {
             for line in error.lines { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             throw ExitCode(1)
         }
+    }
+
+    /// On a non-loopback `host`: exits 1 with a line naming `.dev.vars` when any declared secret
+    /// would come from it (set there, not in the environment). Secrets from the environment or an
+    /// explicit `--env-file` pass.
+    func refuseDevelopmentSecrets(registry: FunctionRegistry, host: String) throws {
+        guard let devFile = developmentFile else { return }
+        let (declared, _) = try load(registry: registry, requireSecrets: false, devVarsAllowed: false)
+        let devVars = (try? SecretSource.parseEnvFile(at: devFile)) ?? [:]
+        let needed = DevelopmentSecrets.namesNeeded(
+            declared: declared.secrets, environment: ProcessInfo.processInfo.environment, devVars: devVars)
+        guard !needed.isEmpty else { return }
+        let line = "\(devFile): development secrets are read only when serve binds a loopback address, not \(host): "
+            + "\(needed.joined(separator: ", ")) would come from it; set them in the environment or pass --env-file explicitly\n"
+        FileHandle.standardError.write(Data(line.utf8))
+        throw ExitCode(1)
     }
 }
 

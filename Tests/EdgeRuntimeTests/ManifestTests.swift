@@ -87,7 +87,7 @@ struct ManifestTests {
             "functions.json: kv_namespaces[1].binding: binding \"KV\" is declared twice",
             "functions.json: queues[0].consumer.max_batch_size: must be between 1 and 100, got 500",
             "functions.json: queues[0].consumer.dead_letter_queue: queue \"nowhere\" is not declared",
-            "functions.json: queues[1]: queue \"self\": consumer.dead_letter_queue: a queue cannot be its own dead-letter queue",
+            "functions.json: queues[1].consumer.dead_letter_queue: a queue cannot be its own dead-letter queue",
             "functions.json: functions[0].routes[1]: route \"FETCH /b\"",
             "functions.json: functions[0].routes[2]: route \"GET /a/:other\" clashes with functions[0].routes[0]",
             "functions.json: functions[0].config.queue: queue \"pay\" is not declared",
@@ -112,6 +112,43 @@ struct ManifestTests {
         #expect(lines.contains("functions.json: limits.max_body_bytes: must be an integer, not a string"))
         #expect(lines.contains("functions.json: functions: must be an array, not an object"))
         #expect(lines.contains("functions.json: queues[0].delivery_delay: must be between 0 and 86400, got 90000"))
+    }
+
+    @Test func everyQueueProblemStartsWithItsFullJSONPath() {
+        let json = #"""
+        {"queues": [{"name": "bad/name"},
+                    {"name": "p", "consumer": {"function": "c", "timeout_seconds": 0, "max_retries": 101, "retry_delay": -1,
+                                                "max_batch_timeout": 61, "max_concurrency": 0, "dead_letter_queue": "no/pe"}},
+                    {"name": "self", "consumer": {"function": "c", "timeout_seconds": 86401, "dead_letter_queue": "self"}}],
+         "functions": [{"name": "c", "handler": "t.consumer"}]}
+        """#
+        let lines = problems(json)
+        for expected in [
+            "functions.json: queues[0].name: queue name \"bad/name\" must be",
+            "functions.json: queues[1].consumer.timeout_seconds: must be between 1 and 86400, got 0",
+            "functions.json: queues[1].consumer.max_retries: must be between 0 and 100",
+            "functions.json: queues[1].consumer.retry_delay: must be between 0 and 86400",
+            "functions.json: queues[1].consumer.max_batch_timeout: must be between 0",
+            "functions.json: queues[1].consumer.max_concurrency: must be between 1 and 250",
+            "functions.json: queues[1].consumer.dead_letter_queue: queue name \"no/pe\" must be",
+            "functions.json: queues[2].consumer.timeout_seconds: must be between 1 and 86400, got 86401",
+            "functions.json: queues[2].consumer.dead_letter_queue: a queue cannot be its own dead-letter queue",
+        ] {
+            #expect(lines.contains { $0.hasPrefix(expected) }, "missing: \(expected)\nin:\n\(lines.joined(separator: "\n"))")
+        }
+        // No queue problem is reported under the entry alone or with the queue's name first.
+        #expect(!lines.contains { $0.hasPrefix("functions.json: queues[") && $0.contains("]: queue \"") }, "\(lines)")
+    }
+
+    @Test func consumerTimeoutSecondsIsReadWithItsDefault() throws {
+        let json = #"""
+        {"queues": [{"name": "a", "consumer": {"function": "c", "timeout_seconds": 60}}, {"name": "b", "consumer": {"function": "c"}}],
+         "functions": [{"name": "c", "handler": "t.consumer"}]}
+        """#
+        let (m, _) = try ManifestLoader(registry: registry()).validate(
+            try JSONValue.parse(json), file: "functions.json", baseDirectory: ".", environment: [:], envFile: [:])
+        #expect(m.queues.first { $0.name == "a" }?.consumer?.timeoutSeconds == 60)
+        #expect(m.queues.first { $0.name == "b" }?.consumer?.timeoutSeconds == 900)
     }
 
     @Test func aHandlerNeedingAnUndeclaredSecretSaysWhich() {

@@ -25,12 +25,13 @@ public final class RunningServer: Sendable {
     public let client: TestClient
     private let task: Task<Void, any Error>
 
-    /// Validates `manifest` (every problem fails the start), opens a fresh data folder and serves.
+    /// Validates `manifest` (every problem fails the start), opens a fresh data folder and serves;
+    /// `configure` may change the options last (e.g. the header timeout).
     public static func start(
         manifest: JSONValue, secrets: [String: String] = [:], registry: FunctionRegistry = BuiltinFunctions.registry(),
         clock: any QueueClock = SystemWallClock(), testScheduled: Bool = false, fetcher: (any HTTPFetching)? = nil,
         authenticators: [String: any RequestAuthenticator] = [:], data: TemporaryFolder = TemporaryFolder("data"),
-        logLevel: Logger.Level = .warning
+        logLevel: Logger.Level = .warning, configure: (inout ServeOptions) -> Void = { _ in }
     ) async throws -> RunningServer {
         let (m, s) = try ManifestLoader(registry: registry).validate(
             manifest, file: "functions.json", baseDirectory: data.path, environment: secrets, envFile: [:])
@@ -42,6 +43,7 @@ public final class RunningServer: Sendable {
         options.fetcher = fetcher
         options.authenticators = authenticators
         options.shutdownSignals = []
+        configure(&options)
         var logger = Logger(label: "edge-run.test")
         logger.logLevel = logLevel
         let server = try await EdgeServer(manifest: m, secrets: s, registry: registry, options: options, logger: logger)

@@ -50,7 +50,9 @@ struct AuthWebhookTests {
 
     static func user(_ s: RunningServer) async throws -> JSONValue? {
         let r = try await s.client.get("/kv/KV/values/users:user_2abc", headers: ["Authorization": "Bearer t"])
-        return r.status == 200 ? r.json : nil
+        // `Optional.none`, not a bare `nil`: JSONValue is ExpressibleByNilLiteral, and a bare nil
+        // here would be `.null`, which made every "until the user exists" wait pass at once.
+        return r.status == 200 ? r.json : Optional<JSONValue>.none
     }
 
     @Test func userLifecycleReachesKVThroughTheQueue() async throws {

@@ -64,10 +64,29 @@ struct WebhooksAndCronTests {
         let dead = try await s.client.get("/q/outbound-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.first
         #expect(dead?["body"] == "ping")
         #expect(dead?["attempts"] == 2)
+        #expect(dead?["last_error"] == "receiver answered 500")
         #expect(fake.requests.count == 2)
         #expect(fake.requests.first?.headers["content-type"]?.hasPrefix("text/plain") == true)
         try await s.stopAndClean()
         try await fake.stop()
+    }
+
+    @Test func aDeadReceiverPortEndsInTheDLQWithWhatFailed() async throws {
+        // A port that was just listening and is closed now: connections are refused.
+        let gone = try await FakeProvider.start()
+        let url = gone.url("/hooks")
+        try await gone.stop()
+        let s = try await RunningServer.start(manifest: Self.manifest(url: url, maxRetries: 1), secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"])
+        _ = try await s.client.request("POST", "/q/outbound/messages", headers: Self.auth, json: ["body": "ping", "content_type": "text"])
+        #expect(await eventually {
+            (try? await s.client.get("/q/outbound-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
+        })
+        let dead = try await s.client.get("/q/outbound-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.first
+        let lastError = dead?["last_error"]?.stringValue ?? ""
+        #expect(lastError.hasPrefix("POST \(url): "), "\(lastError)")
+        #expect(lastError.lowercased().contains("connect"), "\(lastError)")
+        #expect(dead?["attempts"] == 2)
+        try await s.stopAndClean()
     }
 
     @Test func testScheduledRunsTheCronsOfOneScheduleOrAll() async throws {

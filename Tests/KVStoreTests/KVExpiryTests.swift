@@ -27,6 +27,26 @@ struct KVExpiryTests {
         #expect(try await f.store.list().keys.map(\.name) == ["forever"])
     }
 
+    @Test func aSweepRemovesAtMostAThousandKeysPerTransactionThroughTheExpiryIndex() async throws {
+        let f = try await KVFixture.make()
+        defer { f.dir.cleanup() }
+        for chunk in 0..<25 {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<100 {
+                    group.addTask { try await f.store.put("k\(chunk)-\(i)", text: "x", options: KVPutOptions(expirationTtl: 60)) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        try await f.store.put("keep", text: "x")
+        f.clock.advance(by: 61)
+        let before = f.environment.writeStatistics.commits
+        // Asked for more: still chunks of at most 1,000, so other writers never wait behind 2,500 deletes.
+        #expect(try await f.store.sweepExpired(batch: 5000) == 2500)
+        #expect(f.environment.writeStatistics.commits - before >= 3)
+        #expect(try f.store.storedCount() == 1)
+    }
+
     @Test func theSweeperReclaimsOnlyExpiredRecords() async throws {
         let f = try await KVFixture.make()
         defer { f.dir.cleanup() }

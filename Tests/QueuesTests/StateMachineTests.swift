@@ -43,11 +43,14 @@ struct StateMachineTests {
         #expect(d(nil, nil, 1) == .ack)
         #expect(d(nil, "e", 1) == .retry(dueMillis: 31_000, lastError: "e"))
         #expect(d(.ack, "e", 1) == .ack)
-        #expect(d(.retry(delaySeconds: 5), nil, 1) == .retry(dueMillis: 6000, lastError: "retry requested by the consumer"))
-        #expect(d(.retry(delaySeconds: nil), "e", 2) == .retry(dueMillis: 31_000, lastError: "e"))
+        #expect(d(.retry(delaySeconds: 5, reason: nil), nil, 1) == .retry(dueMillis: 6000, lastError: "retry requested by the consumer"))
+        #expect(d(.retry(delaySeconds: nil, reason: nil), "e", 2) == .retry(dueMillis: 31_000, lastError: "e"))
         #expect(d(nil, "e", 3) == .deadLetter(lastError: "e"))
-        #expect(d(.retry(delaySeconds: 1), nil, 3) == .deadLetter(lastError: "retry requested by the consumer"))
+        #expect(d(.retry(delaySeconds: 1, reason: nil), nil, 3) == .deadLetter(lastError: "retry requested by the consumer"))
         #expect(d(.deadLetter(reason: "bad"), nil, 1) == .deadLetter(lastError: "bad"))
+        // A reason given with the retry is the last error, ahead of what the handler threw.
+        #expect(d(.retry(delaySeconds: nil, reason: "receiver answered 503"), "e", 1) == .retry(dueMillis: 31_000, lastError: "receiver answered 503"))
+        #expect(d(.retry(delaySeconds: nil, reason: "receiver answered 503"), nil, 3) == .deadLetter(lastError: "receiver answered 503"))
     }
 
     @Test("ids are 32 hex digits, parse back, and increase within a millisecond")

@@ -1,3 +1,5 @@
+import KVStore
+
 /// How ``CurlFetcher`` spaces retries: exponential backoff with full jitter, and `Retry-After`.
 ///
 /// Attempt `n` (1-based) that failed waits a uniformly random time in
@@ -33,7 +35,11 @@ public struct RetryPolicy: Sendable, Equatable {
 
 /// Parsing of the `Retry-After` header (RFC 9110 §10.2.3).
 public enum RetryAfter {
-    /// The delay a `Retry-After` value asks for, in seconds (never negative).
+    /// The longest delay a provider's `Retry-After` is taken to ask for: one day (also the
+    /// longest queue delay). A longer or overflowing value means "one day", never a trap.
+    public static let maxSeconds: Int64 = 86_400
+
+    /// The delay a `Retry-After` value asks for, in seconds, clamped to 0…``maxSeconds``.
     /// - Parameters:
     ///   - value: delay-seconds (`"120"`) or an HTTP-date (`"Sun, 06 Nov 1994 08:49:37 GMT"`,
     ///     IMF-fixdate; a date in the past means 0).
@@ -42,10 +48,18 @@ public enum RetryAfter {
     public static func delay(_ value: String, now: Double) -> Double? {
         let trimmed = value.trimmingWhitespace
         if !trimmed.isEmpty, trimmed.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
-            return Double(trimmed).map { min($0, 1e9) }
+            // delay-seconds is `1*DIGIT`: any number of digits, clamped (never `Double(text)`, never a trap).
+            return CheckedInteger.clamped(trimmed, to: 0...maxSeconds).map(Double.init)
         }
         guard let date = parseIMFFixdate(trimmed) else { return nil }
-        return max(0, date - now)
+        let delay = date - now
+        guard delay.isFinite else { return nil }
+        return min(max(0, delay), Double(maxSeconds))
+    }
+
+    /// ``delay(_:now:)`` in whole seconds, rounded up.
+    public static func seconds(_ value: String, now: Double) -> Int? {
+        delay(value, now: now).map { Int($0.rounded(.up)) }
     }
 
     /// Parses `Sun, 06 Nov 1994 08:49:37 GMT` into unix seconds.

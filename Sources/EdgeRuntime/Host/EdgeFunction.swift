@@ -11,7 +11,8 @@ public protocol EdgeFunction: Sendable {
     /// What this handler can be invoked for.
     static var kinds: FunctionKinds { get }
 
-    /// The request body limit when the function sets none of its own (`nil`: the manifest's).
+    /// The request body limit when neither the function nor the manifest's top-level `limits`
+    /// sets `max_body_bytes` (`nil`: the runtime default, 1 MiB).
     static var defaultMaxBodyBytes: Int? { get }
 
     /// Validates `config` and builds the handler.

@@ -53,7 +53,7 @@ public struct EdgeHTTPError: Error, CustomStringConvertible, Sendable {
     /// The statuses of the contract.
     public enum Status: Int, Sendable {
         case badRequest = 400, unauthorized = 401, paymentRequired = 402, forbidden = 403, notFound = 404
-        case methodNotAllowed = 405, conflict = 409, payloadTooLarge = 413, uriTooLong = 414
+        case methodNotAllowed = 405, requestTimeout = 408, conflict = 409, payloadTooLarge = 413, uriTooLong = 414
         case unprocessable = 422, tooManyRequests = 429, internalError = 500, badGateway = 502
         case serviceUnavailable = 503, gatewayTimeout = 504
     }

@@ -59,17 +59,6 @@ public struct Env: Sendable {
     /// A producer for `queue`.
     public func queue(_ name: String) throws -> QueueProducer { try queues.producer(for: name) }
 
-    /// Records that delivery `id` of a webhook `scope` was accepted, for `ttlSeconds`.
-    /// - Returns: `true` the first time, `false` for a replay (acknowledge it, do not act again).
-    public func firstDelivery(scope: String, id: String, ttlSeconds: Int64 = 7 * 86_400) async throws -> Bool {
-        guard let kv = internalKV else { return true }
-        let key = "replay:\(scope):\(id)"
-        let keyBytes = key.utf8.count > 512 ? "replay:\(scope):" + Hex.encode(Crypto.sha256(id)) : key
-        let result = try await kv.compareAndSet(keyBytes, value: Data(), expectedVersion: nil, options: KVPutOptions(expirationTtl: ttlSeconds))
-        if case .stored = result { return true }
-        return false
-    }
-
     /// Performs an outbound request.
     public func fetch(_ request: FetchRequest) async throws -> FetchResponse { try await fetcher.fetch(request) }
 }

@@ -103,6 +103,9 @@ public struct ManifestDeclarations: Sendable {
     public var authProviders: [String]
     /// The folder the manifest is in (relative paths in configs are resolved against it).
     public var baseDirectory: String
+    /// The consumer function of each queue that has one, by queue name (so a producer can check
+    /// what its consumer accepts). Complete once the whole manifest is read.
+    public var queueConsumers: [String: FunctionSpec] = [:]
 
     public init(queues: [String] = [], kvBindings: [String] = [], secrets: [String] = [], vars: [String: String] = [:],
                 authProviders: [String] = [], baseDirectory: String = ".") {

@@ -8,6 +8,10 @@ public struct Manifest: Sendable {
     /// Declared secret names (values come from the environment or an env file).
     public var secrets: [String]
     public var limits: RuntimeLimits
+    /// Whether the top-level `limits` sets `max_body_bytes` (then it beats a handler's own default).
+    public var setsMaxBodyBytes = false
+    /// The server-wide part of `limits` (connections, shutdown).
+    public var serverLimits = ServerLimits()
     /// `kv.min_ttl_seconds`.
     public var kvMinTTLSeconds: Int64
     /// `kv_namespaces[].binding`.
@@ -22,9 +26,13 @@ public struct Manifest: Sendable {
 
     /// The declarations handlers check their config against.
     public var declarations: ManifestDeclarations {
-        ManifestDeclarations(
+        var declarations = ManifestDeclarations(
             queues: queues.map(\.name), kvBindings: kvBindings, secrets: secrets, vars: vars,
             authProviders: authProviders.keys.sorted(), baseDirectory: baseDirectory)
+        for queue in queues {
+            if let name = queue.consumer?.function, let consumer = function(named: name) { declarations.queueConsumers[queue.name] = consumer }
+        }
+        return declarations
     }
 
     /// The function named `name`.
@@ -35,9 +43,12 @@ public struct Manifest: Sendable {
 public struct RuntimeLimits: Sendable, Equatable {
     public var maxBodyBytes: Int = 1 << 20
     public var handlerTimeoutSeconds: Double = 30
-    public init(maxBodyBytes: Int = 1 << 20, handlerTimeoutSeconds: Double = 30) {
+    /// `max_runaway`: handlers answered 504 but still running; at this many the function answers 503.
+    public var maxRunaway: Int = 64
+    public init(maxBodyBytes: Int = 1 << 20, handlerTimeoutSeconds: Double = 30, maxRunaway: Int = 64) {
         self.maxBodyBytes = maxBodyBytes
         self.handlerTimeoutSeconds = handlerTimeoutSeconds
+        self.maxRunaway = maxRunaway
     }
 }
 

@@ -72,7 +72,9 @@ public struct ManifestLoader {
             }
         }
         // limits, kv
-        if let limits = p.object(root["limits"], at: "limits") { manifest.limits = p.limits(limits, at: "limits", base: RuntimeLimits()) }
+        if let limits = p.object(root["limits"], at: "limits") {
+            (manifest.limits, manifest.serverLimits, manifest.setsMaxBodyBytes) = p.topLevelLimits(limits, at: "limits")
+        }
         if let kv = p.object(root["kv"], at: "kv") {
             p.unknownKeys(kv, at: "kv", allowed: ["min_ttl_seconds"])
             if let v = kv["min_ttl_seconds"] { manifest.kvMinTTLSeconds = p.int(v, at: "kv.min_ttl_seconds", in: 1...31_536_000).map(Int64.init) ?? 60 }
@@ -123,7 +125,7 @@ public struct ManifestLoader {
             if let r = q["retention"] { config.retention = p.int(r, at: "\(at).retention", in: 60...1_209_600) ?? QueueConfig.defaultRetention }
             if let c = p.object(q["consumer"], at: "\(at).consumer") {
                 let cat = "\(at).consumer"
-                p.unknownKeys(c, at: cat, allowed: ["function", "max_batch_size", "max_batch_timeout", "max_retries", "retry_delay", "dead_letter_queue", "max_concurrency"])
+                p.unknownKeys(c, at: cat, allowed: ["function", "max_batch_size", "max_batch_timeout", "max_retries", "retry_delay", "dead_letter_queue", "max_concurrency", "timeout_seconds"])
                 var consumer = ConsumerConfig()
                 consumer.function = p.string(c["function"], at: "\(cat).function", required: true)
                 if let v = c["max_batch_size"] { consumer.maxBatchSize = p.int(v, at: "\(cat).max_batch_size", in: 1...100) ?? 10 }
@@ -131,11 +133,18 @@ public struct ManifestLoader {
                 if let v = c["max_retries"] { consumer.maxRetries = p.int(v, at: "\(cat).max_retries", in: 0...100) ?? 3 }
                 if let v = c["retry_delay"] { consumer.retryDelay = p.int(v, at: "\(cat).retry_delay", in: 0...86_400) ?? 0 }
                 if let v = c["max_concurrency"] { consumer.maxConcurrency = p.int(v, at: "\(cat).max_concurrency", in: 1...250) ?? 1 }
+                if let v = c["timeout_seconds"] {
+                    consumer.timeoutSeconds = p.int(v, at: "\(cat).timeout_seconds", in: ConsumerConfig.timeoutRange) ?? ConsumerConfig.defaultTimeoutSeconds
+                }
                 consumer.deadLetterQueue = p.string(c["dead_letter_queue"], at: "\(cat).dead_letter_queue")
                 config.consumer = consumer
             }
             if queues.contains(where: { $0.name == name }) { p.add("\(at).name", "queue \"\(name)\" is declared twice"); continue }
-            do { try config.validate() } catch { p.add(at, error.message) }
+            // Every problem the ranges above did not report, at its setting's full path.
+            for problem in config.problems {
+                let path = "\(at).\(problem.path)"
+                if !p.items.contains(where: { $0.path == path }) { p.add(path, problem.message) }
+            }
             queues.append(config)
         }
         for (i, q) in queues.enumerated() {
@@ -187,10 +196,11 @@ public struct ManifestLoader {
                 spec.analytics = analytics
             }
             if let limits = p.object(f["limits"], at: "\(at).limits") {
-                spec.limits = p.limits(limits, at: "\(at).limits", base: manifest.limits)
+                spec.limits = p.functionLimits(limits, at: "\(at).limits", base: manifest.limits)
                 spec.setsMaxBodyBytes = limits["max_body_bytes"] != nil
             }
-            if !spec.setsMaxBodyBytes, let type = handler.flatMap(registry.type(for:)), let size = type.defaultMaxBodyBytes {
+            // A handler's own default (kv.api: 25 MiB) applies only when no manifest level sets one.
+            if !spec.setsMaxBodyBytes, !manifest.setsMaxBodyBytes, let type = handler.flatMap(registry.type(for:)), let size = type.defaultMaxBodyBytes {
                 spec.limits.maxBodyBytes = max(spec.limits.maxBodyBytes, size)
             }
             if let handler {

@@ -43,14 +43,4 @@ struct Problems {
         guard range.contains(d) else { add(path, "must be between \(range.lowerBound) and \(range.upperBound), got \(d)"); return nil }
         return d
     }
-
-    mutating func limits(_ object: [String: JSONValue], at path: String, base: RuntimeLimits) -> RuntimeLimits {
-        unknownKeys(object, at: path, allowed: ["max_body_bytes", "handler_timeout_seconds"])
-        var limits = base
-        if let v = object["max_body_bytes"], let n = int(v, at: "\(path).max_body_bytes", in: 1...(100 << 20)) { limits.maxBodyBytes = n }
-        if let v = object["handler_timeout_seconds"], let d = double(v, at: "\(path).handler_timeout_seconds", in: 0.001...900) {
-            limits.handlerTimeoutSeconds = d
-        }
-        return limits
-    }
 }

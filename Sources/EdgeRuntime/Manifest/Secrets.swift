@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Secret values: the process environment, overridden by nothing, completed by an env file.
 ///
@@ -49,5 +52,41 @@ public enum SecretSource {
             if let v = value(of: name, environment: environment, envFile: envFile) { out[name] = v }
         }
         return out
+    }
+}
+
+/// Development secrets: `.dev.vars` beside the manifest, read without `--env-file` only when
+/// `serve` listens on a loopback address (as wrangler's file is meant for `wrangler dev`). On any
+/// other address a production server must not quietly run on a developer's secrets.
+public enum DevelopmentSecrets {
+    /// The file's name.
+    public static let fileName = ".dev.vars"
+
+    /// `.dev.vars` in the manifest's folder.
+    public static func path(besideManifest manifest: String) -> String {
+        let dir = (manifest as NSString).deletingLastPathComponent
+        return (dir.isEmpty ? "." : dir) + "/" + fileName
+    }
+
+    /// Whether `host` is a loopback address: `localhost`, 127.0.0.0/8, `::1` (also bracketed or
+    /// as the IPv4-mapped `::ffff:127.x.y.z`). Any other name is treated as public.
+    public static func isLoopback(host: String) -> Bool {
+        var h = host.trimmingCharacters(in: .whitespaces).lowercased()
+        if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
+        if h == "localhost" || h == "localhost." { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, h, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, h, &v6) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: v6) { Array($0) }
+        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+        let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+        return mapped && bytes[12] == 127
+    }
+
+    /// The declared secrets that would have to come from the development file: set there and
+    /// not in the environment.
+    public static func namesNeeded(declared: [String], environment: [String: String], devVars: [String: String]) -> [String] {
+        declared.filter { environment[$0] == nil && devVars[$0] != nil }
     }
 }

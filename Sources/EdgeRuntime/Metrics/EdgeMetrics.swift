@@ -72,6 +72,11 @@ public final class EdgeMetrics: Sendable {
         }
     }
 
+    /// Sets `edge_runaway_handlers{function}`: handlers answered 504 and still running.
+    public func setRunawayHandlers(function: String, count: Int) {
+        registry.makeGauge(name: "edge_runaway_handlers", labels: [("function", function)]).set(Double(count))
+    }
+
     /// The Prometheus text exposition.
     public func render() -> String { registry.emitToString() }
 }

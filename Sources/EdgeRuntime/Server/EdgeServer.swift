@@ -21,8 +21,10 @@ public struct ServeOptions: Sendable {
     public var fetcher: (any HTTPFetching)?
     /// Verifiers per auth provider name (the auth module fills this).
     public var authenticators: [String: any RequestAuthenticator] = [:]
-    /// Signals that start a graceful shutdown.
+    /// Signals that start a graceful shutdown; a second one skips the rest of the grace.
     public var shutdownSignals: [UnixSignal] = [.sigterm, .sigint]
+    /// How long a request head may take to arrive (10 s; settable for tests).
+    public var headerTimeoutSeconds: Double = 10
 
     public init() {}
 }
@@ -44,18 +46,22 @@ public final class EdgeServer: Sendable {
     let options: ServeOptions
     let logger: Logger
     let ownedFetcher: CurlFetcher?
-    private let group = Mutex<ServiceGroup?>(nil)
+    /// `<data>/serve.lock`, held from open to close: one server per data directory.
+    let dataLock: DataDirectoryLock
+    private let controller = Mutex<ShutdownController?>(nil)
     private let stopRequested = Mutex(false)
 
     /// The runtime's own KV namespace (manifest bindings may not start with `__`).
     public static let internalBinding = "__edge"
 
-    /// Opens the data directory and builds every function of `manifest`.
-    /// - Throws: storage errors, or a function's config error.
+    /// Locks and opens the data directory and builds every function of `manifest`.
+    /// - Throws: ``DataDirectoryInUse`` when another server holds the data directory; storage
+    ///   errors, or a function's config error.
     public init(manifest: Manifest, secrets: [String: String], registry: FunctionRegistry, options: ServeOptions, logger: Logger) async throws {
         self.manifest = manifest
         self.options = options
         self.logger = logger
+        dataLock = try DataDirectoryLock.acquire(directory: options.dataDirectory)
         environment = try LMDBEnvironment(path: options.dataDirectory + "/lmdb")
         var stores: [String: LMDBKVStore] = [:]
         for binding in manifest.kvBindings {
@@ -119,7 +125,8 @@ public final class EdgeServer: Sendable {
         }
         var pipeline = RequestPipeline(
             router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
-            background: background, logger: logger, runScheduled: runScheduled)
+            background: background, runaway: RunawayHandlers(metrics: metrics),
+            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled)
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.
         lifecycles = loaded.compactMap { $0.instance as? any FunctionLifecycle }
@@ -136,8 +143,10 @@ public final class EdgeServer: Sendable {
         self.pipeline = pipeline
     }
 
-    /// Serves until a shutdown signal or ``shutdown()``; then stops accepting, finishes in-flight
-    /// requests and batches, awaits `waitUntil` work, and closes the data directory.
+    /// Serves until a shutdown signal or ``shutdown()``; then stops accepting, gives in-flight
+    /// requests and batches `limits.shutdown_grace_seconds` (a second signal ends that at once),
+    /// answers what is left 503 and cancels it, awaits `waitUntil` work within what is left of
+    /// the grace, flushes, and closes the data directory.
     /// - Parameter onReady: called with the bound port once the server accepts connections.
     public func run(onReady: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let pipeline = self.pipeline
@@ -152,45 +161,69 @@ public final class EdgeServer: Sendable {
             logger.notice("edge-run serving", metadata: ["host": "\(host)", "port": "\(port)", "manifest": "\(name)"])
             onReady(port)
         }
+        let limits = manifest.serverLimits
+        let timeouts = ConnectionTimeouts(header: .seconds(options.headerTimeoutSeconds), body: .seconds(limits.bodyReadTimeoutSeconds),
+                                          idle: .seconds(limits.idleTimeoutSeconds))
+        let connections = ConnectionLimiter(maximum: limits.maxConnections)
         let configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "edge-run")
         let app: Application<CallbackResponder<EdgeRequestContext>> = Application(
-            responder: responder, configuration: configuration, onServerRunning: announce, logger: quiet)
+            responder: responder, server: .edgeHTTP1(timeouts: timeouts, limiter: connections), configuration: configuration,
+            onServerRunning: announce, logger: quiet)
         var services: [any Service] = [KVSweeper(stores: Array(kvStores.values), logger: logger), QueueRetentionSweeper(broker: broker, logger: logger)]
         services.append(contentsOf: consumers)
         // Stopped after the HTTP app and cron (reverse order), before consumers and the data directory.
         if !lifecycles.isEmpty { services.append(FunctionFlusher(functions: lifecycles, env: env, logger: logger)) }
         services.append(cron)
         services.append(app)
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: options.shutdownSignals, logger: quiet))
-        let stopEarly = self.group.withLock { g -> Bool in
-            g = group
+        // Signals are the controller's (a second one must end the grace), not the group's.
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [], logger: quiet))
+        let running = Task { try await group.run() }
+        let controller = ShutdownController(
+            grace: .seconds(limits.shutdownGraceSeconds),
+            beginDrain: { await group.triggerGracefulShutdown() },
+            expireNow: {
+                logger.notice("shutdown grace over: answering what is left 503 and cancelling")
+                pipeline.inFlight.abortAll()
+                // Let those 503s go out (connections close once answered), then cut the rest.
+                let cutoff = ContinuousClock.now + .seconds(1)
+                while connections.count > 0, ContinuousClock.now < cutoff { try? await Task.sleep(for: .milliseconds(10)) }
+                running.cancel()
+            })
+        let stopEarly = self.controller.withLock { c -> Bool in
+            c = controller
             return stopRequested.withLock { $0 }
         }
-        if stopEarly { await group.triggerGracefulShutdown() }
-        defer { self.group.withLock { $0 = nil } }
-        do {
-            try await group.run()
-        } catch {
-            await finish()
-            throw error
-        }
+        let signals = Task { await controller.watch(options.shutdownSignals) }
+        if stopEarly { await controller.requestStop() }
+        defer { self.controller.withLock { $0 = nil } }
+        let outcome = await withTaskCancellationHandler { await controller.servicesEnded(running) } onCancel: { running.cancel() }
+        await controller.waitWithinGrace { [background] in background.pending == 0 }
         await finish()
+        // Still trapped while flushing and closing, so a late second signal cannot kill the process.
+        signals.cancel()
+        if case .failure(let error) = outcome {
+            guard controller.stage != .running else { throw error }
+            // Once a shutdown was requested, services ending by cancellation is the plan, not a failure.
+            if !(error is CancellationError) { logger.warning("a service failed during shutdown", metadata: ["error": "\(error)"]) }
+        }
     }
 
     private func finish() async {
-        await background.drain()
+        if background.pending > 0 { logger.warning("waitUntil work still running at shutdown", metadata: ["count": "\(background.pending)"]) }
         for function in lifecycles { await function.flush(env: env) }
         ownedFetcher?.shutdown()
         environment.close()
+        dataLock.release()
         logger.notice("edge-run stopped")
     }
 
     /// Starts a graceful shutdown (as SIGTERM does).
+    /// A second call ends the grace at once (as a second signal does).
     public func shutdown() async {
-        let group = self.group.withLock { g -> ServiceGroup? in
+        let controller = self.controller.withLock { c -> ShutdownController? in
             stopRequested.withLock { $0 = true }
-            return g
+            return c
         }
-        await group?.triggerGracefulShutdown()
+        await controller?.requestStop()
     }
 }

@@ -9,7 +9,10 @@ enum ErrorMapping {
     static func response(for error: any Error) -> (status: Int, message: String, headers: EdgeHeaders, internal: Bool) {
         switch error {
         case let e as EdgeHTTPError:
-            return (e.status, e.message, e.headers, e.status >= 500)
+            // 503 is the runtime refusing work on purpose (shutdown, runaway handlers), not a failure to log.
+            return (e.status, e.message, e.headers, e.status >= 500 && e.status != 503)
+        case let e as NumberFieldError:
+            return (400, e.description, [:], false)
         case let e as KVError:
             let status = e.code == .keyTooLong ? 414 : e.code == .valueTooLarge ? 413 : e.code == .unknownNamespace ? 404 : 400
             return (status, e.message, [:], false)

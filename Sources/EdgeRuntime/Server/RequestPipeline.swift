@@ -13,8 +13,10 @@ struct LoadedFunction: Sendable {
 }
 
 /// One HTTP request through the runtime: request id, built-in endpoints, routing (404/405),
-/// body limit (413, before reading a body whose length is declared too large), auth (401),
-/// the handler under its timeout (504), error mapping, metrics and the access log.
+/// everything decided from the head before the body is read (503 while the function has
+/// `max_runaway` handlers past their timeout, credentials 401, a declared length over the limit
+/// 413), the body (413/408/400), the handler under its timeout (504), error mapping, metrics
+/// and the access log.
 struct RequestPipeline: Sendable {
     let router: Router
     let functions: [LoadedFunction]
@@ -23,6 +25,12 @@ struct RequestPipeline: Sendable {
     let authenticators: [String: any RequestAuthenticator]
     let background: BackgroundWork
     let deadlines = DeadlineWatch()
+    /// Handlers answered 504 and still running (`limits.max_runaway`).
+    let runaway: RunawayHandlers
+    /// Handler calls in flight, answered 503 when the shutdown grace runs out.
+    let inFlight = InFlightCalls()
+    /// `limits.body_read_timeout_seconds` (the connection enforces it; the 408 message names it).
+    let bodyReadTimeoutSeconds: Double
     let logger: Logger
     /// Runs the crons with `schedule` (all when nil) now; `nil` when `--test-scheduled` is off.
     let runScheduled: (@Sendable (String?) async throws -> Int)?
@@ -80,33 +88,42 @@ struct RequestPipeline: Sendable {
         case .found(let index, let pattern, let params):
             route = pattern.source
             let function = functions[index]
+            let limits = function.spec.limits
+            // Decide before reading: too many runaway handlers, then credentials, then the body.
+            if runaway.count(function.spec.name) >= limits.maxRunaway {
+                throw EdgeHTTPError(.serviceUnavailable, "function \(function.spec.name) has too many handlers still running past their timeout")
+            }
             if let provider = function.spec.analytics, let sink = analyticsSinks[provider] {
                 tracked = TrackedRequest(sink: sink, ip: Self.clientIP(request.headers, remote: remote))
             }
-            let body = try await Self.collectBody(request, limit: function.spec.limits.maxBodyBytes)
             var headers = EdgeHeaders()
             // HTTP/1's Host travels as the request's authority; handlers see it as a header
             // (twilio.status rebuilds the signed URL from it).
             if let authority = request.head.authority { headers.add(name: "Host", value: authority) }
             for field in request.headers { headers.add(name: field.name.rawName, value: field.value) }
             var edgeRequest = EdgeRequest(
-                method: method, path: rawPath, query: request.uri.query ?? "", headers: headers, body: body,
+                method: method, path: rawPath, query: request.uri.query ?? "", headers: headers,
                 params: params, requestID: requestID, remoteAddressLookup: remote)
             if let provider = function.spec.auth {
                 let authenticator = authenticators[provider] ?? RejectingAuthenticator()
                 edgeRequest.claims = try await authenticator.authenticate(edgeRequest)
                 tracked?.userID = edgeRequest.claims?["sub"]?.stringValue
             }
+            if let authorizing = function.instance as? any HeadAuthorizing { try authorizing.authorize(edgeRequest, env: env) }
+            edgeRequest.body = try await collectBody(request, limit: limits.maxBodyBytes)
             let context = ExecutionContext(tracker: background)
             let env = self.env
             let instance = function.instance
-            let request = edgeRequest
+            let ready = edgeRequest
             do {
-                return try await withDeadline(seconds: function.spec.limits.handlerTimeoutSeconds, watch: deadlines) {
-                    try await instance.fetch(request, env: env, context: context)
+                return try await withDeadline(seconds: limits.handlerTimeoutSeconds, watch: deadlines, runaway: runaway.slot(function.spec.name),
+                                              stopping: inFlight) {
+                    try await instance.fetch(ready, env: env, context: context)
                 }
             } catch is TimeoutError {
-                throw EdgeHTTPError(.gatewayTimeout, "handler timed out after \(function.spec.limits.handlerTimeoutSeconds) s")
+                throw EdgeHTTPError(.gatewayTimeout, "handler timed out after \(limits.handlerTimeoutSeconds) s")
+            } catch is ServerStoppingError {
+                throw EdgeHTTPError(.serviceUnavailable, "the server is shutting down")
             }
         }
     }
@@ -133,15 +150,25 @@ struct RequestPipeline: Sendable {
     }
 
     /// Reads the body up to `limit` bytes: a declared `Content-Length` over the limit is refused
-    /// before reading anything; a streamed body is cut off as soon as it passes the limit.
-    static func collectBody(_ request: Request, limit: Int) async throws -> Data {
+    /// before reading anything; a streamed body is cut off as soon as it passes the limit. A body
+    /// not complete within `limits.body_read_timeout_seconds` is 408; one the client cut short or
+    /// framed wrongly (a bad chunk size) is 400 — never a 500, which means a handler failed.
+    func collectBody(_ request: Request, limit: Int) async throws -> Data {
         let tooLarge = EdgeHTTPError(.payloadTooLarge, "request body is larger than \(limit) bytes")
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit { throw tooLarge }
         var collected = ByteBuffer()
-        for try await chunk in request.body {
-            if collected.readableBytes + chunk.readableBytes > limit { throw tooLarge }
-            var chunk = chunk
-            collected.writeBuffer(&chunk)
+        do {
+            for try await chunk in request.body {
+                if collected.readableBytes + chunk.readableBytes > limit { throw tooLarge }
+                var chunk = chunk
+                collected.writeBuffer(&chunk)
+            }
+        } catch let error as EdgeHTTPError {
+            throw error
+        } catch is BodyReadTimeoutError {
+            throw EdgeHTTPError(.requestTimeout, "request body not received within \(bodyReadTimeoutSeconds) s")
+        } catch {
+            throw EdgeHTTPError(.badRequest, "malformed or incomplete request body")
         }
         return Data(collected.readableBytesView)
     }

@@ -6,54 +6,91 @@ import Synchronization
 ///
 /// The operation runs in its own task; deadlines are watched by one shared ticker
 /// (``DeadlineWatch``) instead of a timer task per call.
+/// - Parameters:
+///   - runaway: told when the caller got ``TimeoutError`` while the operation still runs, and
+///     again when that operation finally returns.
+///   - stopping: ``InFlightCalls/abortAll()`` there answers the caller ``ServerStoppingError`` at once.
 func withDeadline<T: Sendable>(
-    seconds: Double, watch: DeadlineWatch, _ operation: @escaping @Sendable () async throws -> T
+    seconds: Double, watch: DeadlineWatch, runaway: RunawayHandlers.Slot? = nil, stopping: InFlightCalls? = nil,
+    _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    let race = DeadlineRace<T>()
+    let race = DeadlineRace<T>(runaway: runaway)
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            race.begin(continuation, seconds: seconds, watch: watch, operation)
+            race.begin(continuation, seconds: seconds, watch: watch, stopping: stopping, operation)
         }
     } onCancel: {
         race.finish(.failure(CancellationError()))
     }
 }
 
-/// The operation of ``withDeadline(seconds:watch:_:)`` racing its deadline: whichever comes
-/// first resumes the caller; the other is ignored.
+/// The operation of ``withDeadline(seconds:watch:runaway:stopping:_:)`` racing its deadline:
+/// whichever comes first resumes the caller; the other is ignored.
 private final class DeadlineRace<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
         var work: Task<Void, Never>?
         var watchID: UInt64?
         var watch: DeadlineWatch?
+        var stoppingID: UInt64?
+        var stopping: InFlightCalls?
+        /// The operation returned (its result may not have been delivered yet).
+        var workDone = false
+        /// The caller was answered ``TimeoutError`` while the operation still ran.
+        var overran = false
     }
     private let state = Mutex(State())
+    private let runaway: RunawayHandlers.Slot?
 
-    func begin(_ continuation: CheckedContinuation<T, any Error>, seconds: Double, watch: DeadlineWatch,
+    init(runaway: RunawayHandlers.Slot?) { self.runaway = runaway }
+
+    func begin(_ continuation: CheckedContinuation<T, any Error>, seconds: Double, watch: DeadlineWatch, stopping: InFlightCalls?,
                _ operation: @escaping @Sendable () async throws -> T) {
-        state.withLock { $0.continuation = continuation; $0.watch = watch }
+        state.withLock { $0.continuation = continuation; $0.watch = watch; $0.stopping = stopping }
         let id = watch.register(after: seconds) { [self] in self.finish(.failure(TimeoutError())) }
+        let stopID = stopping?.register { [self] in self.finish(.failure(ServerStoppingError())) }
+        if state.withLock({ $0.continuation == nil }) {
+            // Answered already (the server is past its shutdown grace): the operation never starts.
+            watch.remove(id)
+            if let stopID { stopping?.remove(stopID) }
+            return
+        }
         let work = Task {
             let result: Result<T, any Error>
             do { result = .success(try await operation()) } catch { result = .failure(error) }
+            let overran = self.state.withLock { s -> Bool in
+                s.workDone = true
+                return s.overran
+            }
             self.finish(result)
+            if overran { self.runaway?.ended() }
         }
         let finished = state.withLock { s -> Bool in
             s.work = work
             s.watchID = id
+            s.stoppingID = stopID
             return s.continuation == nil
         }
-        if finished { watch.remove(id) }
+        if finished {
+            watch.remove(id)
+            if let stopID { stopping?.remove(stopID) }
+        }
     }
 
     func finish(_ result: Result<T, any Error>) {
-        let (continuation, work, id, watch) = state.withLock { s in
-            defer { s.continuation = nil; s.watchID = nil }
-            return (s.continuation, s.work, s.watchID, s.watch)
+        let (continuation, work, id, watch, stopID, stopping) = state.withLock { s in
+            defer { s.continuation = nil; s.watchID = nil; s.stoppingID = nil }
+            if s.continuation != nil, !s.workDone, case .failure(let error) = result, error is TimeoutError {
+                // Counted under the lock so that the operation's end (which reads `overran`
+                // under it too) can never be counted before its start.
+                s.overran = true
+                runaway?.began()
+            }
+            return (s.continuation, s.work, s.watchID, s.watch, s.stoppingID, s.stopping)
         }
         guard let continuation else { return }
         if let id { watch?.remove(id) }
+        if let stopID { stopping?.remove(stopID) }
         continuation.resume(with: result)
         if case .failure = result { work?.cancel() }
     }
@@ -61,6 +98,9 @@ private final class DeadlineRace<T: Sendable>: Sendable {
 
 /// A handler ran past its `handler_timeout_seconds`.
 struct TimeoutError: Error {}
+
+/// The shutdown grace ran out while a handler was still running (answered 503).
+struct ServerStoppingError: Error {}
 
 /// Watches the deadlines of in-flight calls with one ticker task that runs only while there
 /// are deadlines, waking every `resolution`.

@@ -12,8 +12,9 @@ import KVStore
 ///
 /// Declare it with a trailing-wildcard route such as `"GET /admin/kv/*"` (and `PUT`, `DELETE`),
 /// or with explicit `:namespace` and `:key` parameters. A key may contain `/`.
-public struct KVAPIFunction: EdgeFunction {
-    /// Values may be 25 MiB: the body limit defaults to that (a function's own `limits` win).
+public struct KVAPIFunction: EdgeFunction, HeadAuthorizing {
+    /// Values may be 25 MiB: the body limit defaults to that when no `limits.max_body_bytes` is
+    /// set (neither the function's nor the top-level one).
     public static var defaultMaxBodyBytes: Int? { 25 << 20 }
 
     let tokenSecret: String
@@ -22,8 +23,13 @@ public struct KVAPIFunction: EdgeFunction {
         tokenSecret = try config.secretName("token_secret")
     }
 
-    public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+    /// The bearer token, checked from the head before any of the body is read.
+    public func authorize(_ request: EdgeRequest, env: Env) throws {
         try request.requireBearer(try env.requiredSecret(tokenSecret))
+    }
+
+    public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+        try authorize(request, env: env)
         let (namespace, action, key) = try route(request)
         let store = try env.kv(namespace)
         switch (request.method, action) {
@@ -46,7 +52,8 @@ public struct KVAPIFunction: EdgeFunction {
             try await store.delete(key)
             return .json(["success": true])
         case ("GET", "keys"):
-            let limit = try integer(request, "limit").map(Int.init) ?? 1000
+            let limit = try request.queryParameter("limit").flatMap { $0.isEmpty ? nil : $0 }
+                .map { try CheckedInteger.parse($0, field: "limit", in: 1...1000) } ?? 1000
             let prefix = request.queryParameter("prefix")
             let cursor = request.queryParameter("cursor").flatMap { $0.isEmpty ? nil : $0 }
             let page = try await store.list(KVListOptions(prefix: prefix, limit: limit, cursor: cursor))
@@ -76,9 +83,11 @@ public struct KVAPIFunction: EdgeFunction {
         }
     }
 
+    /// The query parameter `name` as a decimal integer; one with more digits than an `Int64`
+    /// holds saturates, so the store's range check names the field and its window (400).
     private func integer(_ request: EdgeRequest, _ name: String) throws -> Int64? {
         guard let text = request.queryParameter(name), !text.isEmpty else { return nil }
-        guard let value = Int64(text) else { throw EdgeHTTPError(.badRequest, "\(name) must be an integer") }
+        guard let value = CheckedInteger.saturating(text) else { throw EdgeHTTPError(.badRequest, "\(name) must be an integer") }
         return value
     }
 }

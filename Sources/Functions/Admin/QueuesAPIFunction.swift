@@ -1,5 +1,6 @@
 import EdgeRuntime
 import Foundation
+import KVStore
 import Queues
 
 /// `queues.api`: the admin REST API over the queues, behind a bearer token.
@@ -11,15 +12,20 @@ import Queues
 /// - `POST <route>/:queue/redrive` `{"to": "payments"}` → `{"moved": N}`
 ///
 /// Declare `"GET /admin/queues"` plus `"GET /admin/queues/*"` and `"POST /admin/queues/*"`.
-public struct QueuesAPIFunction: EdgeFunction {
+public struct QueuesAPIFunction: EdgeFunction, HeadAuthorizing {
     let tokenSecret: String
 
     public init(config: FunctionConfig) throws {
         tokenSecret = try config.secretName("token_secret")
     }
 
-    public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+    /// The bearer token, checked from the head before any of the body is read.
+    public func authorize(_ request: EdgeRequest, env: Env) throws {
         try request.requireBearer(try env.requiredSecret(tokenSecret))
+    }
+
+    public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
+        try authorize(request, env: env)
         let segments = AdminPath(request).segments.filter { !$0.isEmpty }
         let queue = request.params["queue"] ?? segments.first
         let rest = request.params["queue"] != nil ? segments : Array(segments.dropFirst())
@@ -27,7 +33,7 @@ public struct QueuesAPIFunction: EdgeFunction {
         case ("GET", nil, _):
             return try await list(env)
         case ("POST", let q?, ["messages"]):
-            let message = try Self.outgoing(try request.json(), at: "request")
+            let message = try Self.outgoing(try request.json(), at: nil)
             let id = try await env.queues.send(message.body, to: q, delaySeconds: message.delaySeconds)
             return .json(["id": .string(id)], status: 202)
         case ("POST", let q?, ["messages", "batch"]):
@@ -38,9 +44,8 @@ public struct QueuesAPIFunction: EdgeFunction {
             let ids = try await env.queues.sendBatch(outgoing, to: q)
             return .json(["ids": .array(ids.map { .string($0) })], status: 202)
         case ("GET", let q?, ["messages"]):
-            let limit = try request.queryParameter("limit").map { text -> Int in
-                guard let n = Int(text) else { throw EdgeHTTPError(.badRequest, "limit must be an integer") }
-                return n
+            let limit = try request.queryParameter("limit").map {
+                try CheckedInteger.parse($0, field: "limit", in: 1...QueueLimits.maxPeekLimit)
             } ?? 100
             let deadLetters = request.queryParameter("dead_letters") == "true"
             let peeked = try await env.queues.peek(q, limit: limit, deadLetters: deadLetters)
@@ -64,7 +69,9 @@ public struct QueuesAPIFunction: EdgeFunction {
     }
 
     /// One message of a send: `{"body", "content_type": json|text|bytes, "delay_seconds"}`.
-    static func outgoing(_ json: JSONValue, at path: String) throws -> OutgoingMessage {
+    /// - Parameter at: its JSON path in a batch (`messages[2]`), `nil` for a single send.
+    static func outgoing(_ json: JSONValue, at field: String?) throws -> OutgoingMessage {
+        let path = field ?? "request"
         guard let object = json.objectValue else { throw EdgeHTTPError(.badRequest, "\(path) must be an object") }
         guard let body = object["body"] else { throw EdgeHTTPError(.badRequest, "\(path).body is required") }
         let typeName = object["content_type"]?.stringValue ?? "json"
@@ -73,8 +80,8 @@ public struct QueuesAPIFunction: EdgeFunction {
         }
         var delay: Int?
         if let d = object["delay_seconds"], !d.isNull {
-            guard let i = d.intValue, let n = Int(exactly: i) else { throw EdgeHTTPError(.badRequest, "\(path).delay_seconds must be an integer") }
-            delay = n
+            let name = field.map { "\($0).delay_seconds" } ?? "delay_seconds"
+            delay = Int(try d.integer(field: name, in: 0...Int64(QueueLimits.maxDelaySeconds)))
         }
         let data: Data
         switch type {

@@ -1,5 +1,6 @@
 import EdgeRuntime
 import Foundation
+import KVStore
 import Logging
 import Queues
 import Synchronization
@@ -33,6 +34,15 @@ final class AnalyticsBatcher: Sendable {
     static let defaultPauseSeconds = 5
 
     private static func uptime() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// When a pause of `retryAfter` seconds (clamped to 0…86400; `nil`: the default 5 s)
+    /// that starts at uptime `now` (ns) ends; saturates instead of trapping.
+    static func pauseEnd(now: UInt64, retryAfter: Int?) -> UInt64 {
+        let seconds = CheckedInteger.clamp(retryAfter ?? defaultPauseSeconds, to: 0...Int(RetryAfter.maxSeconds))
+        let (nanos, o1) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        let (end, o2) = now.addingReportingOverflow(nanos)
+        return o1 || o2 ? .max : end
+    }
 
     /// Whether sends are held back after a provider failure.
     var isPaused: Bool { state.withLock { $0.pausedUntil > Self.uptime() } }
@@ -140,7 +150,7 @@ final class AnalyticsBatcher: Sendable {
         case .sent:
             await usage?.record(service: kind.usage.service, operation: kind.usage.operation, count: batch.count, env: env)
         case .retry(let reason, let retryAfter):
-            let until = Self.uptime() + UInt64(max(retryAfter ?? Self.defaultPauseSeconds, 0)) * 1_000_000_000
+            let until = Self.pauseEnd(now: Self.uptime(), retryAfter: retryAfter)
             state.withLock { $0.pausedUntil = max($0.pausedUntil, until) }
             await spill(batch, reason: reason, env: env)
         case .reject(let reason):

@@ -145,10 +145,11 @@ enum AnalyticsPayloads {
         do { response = try await env.fetch(request(kind: kind, items: items, env: env)) } catch {
             return .retry("\(error)", retryAfter: nil)
         }
-        return outcome(kind: kind, response: response)
+        return outcome(kind: kind, response: response, now: env.clock.now())
     }
 
-    static func outcome(kind: AnalyticsKind, response: FetchResponse) -> AnalyticsOutcome {
+    /// Classifies an answer; a `Retry-After` (seconds or HTTP-date) is clamped to 0…86400 s.
+    static func outcome(kind: AnalyticsKind, response: FetchResponse, now: Double) -> AnalyticsOutcome {
         switch response.status {
         case 200..<300:
             if kind != .posthogCapture, let status = (try? JSONValue.parse(Data(response.body)))?["status"], status.intValue == 0 {
@@ -157,7 +158,7 @@ enum AnalyticsPayloads {
             }
             return .sent
         case 429, 408, 500...:
-            let after = response.headers["Retry-After"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            let after = response.headers["Retry-After"].flatMap { RetryAfter.seconds($0, now: now) }
             return .retry("HTTP \(response.status)", retryAfter: after)
         default:
             return .reject("HTTP \(response.status): \(String(response.text.prefix(200)))")

@@ -5,8 +5,14 @@ import Logging
 import Queues
 
 /// `clerk.webhook` and `supabase.webhook`: verify a Svix / Standard Webhooks signature on the raw
-/// body (`svix-*` or `webhook-*` headers, ±5 minutes), acknowledge a replayed id once, and
-/// enqueue `{type, data, timestamp}` (the timestamp of the signature header, ISO 8601).
+/// body (`svix-*` or `webhook-*` headers, ±5 minutes), enqueue `{type, data, timestamp}` (the
+/// timestamp of the signature header, ISO 8601), and acknowledge a replayed id without
+/// enqueueing it again.
+///
+/// The delivery id is claimed with the shared two-state ``WebhookIntake`` (pending with a lease
+/// → enqueued) under `replay:<function>:<id>` in the runtime's private namespace, kept 7 days: a
+/// crash between the claim and the enqueue leaves a `pending` claim that the provider's re-send
+/// takes over once its lease (`pending_lease_seconds`, 60) is over.
 struct SignedAuthWebhook: Sendable {
     enum Provider: Sendable { case clerk, supabase }
 
@@ -14,6 +20,7 @@ struct SignedAuthWebhook: Sendable {
     let queue: String
     let secretName: String
     let scope: String
+    let intake: WebhookIntake
 
     init(provider: Provider, config: FunctionConfig) throws {
         self.provider = provider
@@ -21,15 +28,16 @@ struct SignedAuthWebhook: Sendable {
         secretName = provider == .clerk ? "CLERK_WEBHOOK_SECRET" : "SUPABASE_WEBHOOK_SECRET"
         try config.requireSecret(secretName)
         scope = config.functionName
+        intake = WebhookIntake(
+            dedupeTTL: 7 * 86_400, pendingLease: Int64(try config.int("pending_lease_seconds", default: 60, in: 1...86_400)))
     }
+
+    /// The marker key of delivery `id` (in the runtime's private namespace).
+    func markerKey(_ id: String) -> String { WebhookIntake.markerKey(prefix: "replay:\(scope):", id: id) }
 
     func handle(_ request: EdgeRequest, env: Env) async throws -> EdgeResponse {
         let verified = try SvixWebhook.verify(request, env: env, secretName: secretName)
         let body = try request.json()
-        guard try await env.firstDelivery(scope: scope, id: verified.id) else {
-            env.logger.info("webhook replay acknowledged", metadata: ["id": "\(verified.id)", "function": "\(scope)"])
-            return .json(["received": true])
-        }
         let event: JSONValue
         switch provider {
         case .clerk:
@@ -39,12 +47,13 @@ struct SignedAuthWebhook: Sendable {
             event = ["type": .string(body["type"]?.stringValue ?? "supabase.hook"), "data": body,
                      "timestamp": .string(Self.iso(verified.timestamp))]
         }
-        do {
-            _ = try await env.queue(queue).send(body: event.serialized(), contentType: .json)
-        } catch {
-            // Not enqueued: let the provider's retry deliver it again.
-            try? await env.internalKV?.delete("replay:\(scope):\(verified.id)")
-            throw error
+        guard let markers = env.internalKV else { throw EdgeHTTPError(.internalError, "server misconfigured") }
+        let queue = try env.queue(self.queue)
+        let outcome = try await intake.receive(markerKey(verified.id), kv: markers, clock: env.clock) {
+            try await queue.send(body: event.serialized(), contentType: .json)
+        }
+        if outcome == .duplicate {
+            env.logger.info("webhook replay acknowledged", metadata: ["id": "\(verified.id)", "function": "\(scope)"])
         }
         return .json(["received": true])
     }

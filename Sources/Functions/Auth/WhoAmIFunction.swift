@@ -7,7 +7,8 @@ import Logging
 /// provider named by the function's auth provider (its `preset`, else its name):
 /// - Clerk: `GET {CLERK_API_BASE}/v1/users/{sub}` with `Authorization: Bearer <CLERK_SECRET_KEY>`;
 /// - Auth0: `GET {AUTH0_DOMAIN_BASE}/api/v2/users/{sub}` with a Management API token from
-///   `POST {AUTH0_DOMAIN_BASE}/oauth/token` (client credentials), cached in KV until
+///   `POST {AUTH0_DOMAIN_BASE}/oauth/token` (client credentials), cached in the runtime's
+///   private namespace (`__edge`, never the user's binding, where `kv.api` could read it) until
 ///   `expires_in − 300`.
 /// The profile is cached in KV as `user:<sub>` for 300 s. `user` is `null` when the provider's
 /// secrets are not declared (or for other providers).
@@ -42,14 +43,14 @@ public struct WhoAmIFunction: EdgeFunction {
             if let cached = try await kv.getJSON("user:\(sub)", as: JSONValue.self) {
                 user = cached
             } else {
-                user = try await fetchUser(sub, env: env, kv: kv)
+                user = try await fetchUser(sub, env: env)
                 try await kv.put("user:\(sub)", value: user.serialized(), options: KVPutOptions(expirationTtl: 300))
             }
         }
         return .json(["sub": .string(sub), "claims": claims, "user": user])
     }
 
-    private func fetchUser(_ sub: String, env: Env, kv: any KVStore) async throws -> JSONValue {
+    private func fetchUser(_ sub: String, env: Env) async throws -> JSONValue {
         let escaped = FormEncoding.escape(sub)
         switch source {
         case .clerk:
@@ -60,7 +61,7 @@ public struct WhoAmIFunction: EdgeFunction {
         case .auth0(let domain):
             let base = env.variable("AUTH0_DOMAIN_BASE") ?? domain.map { $0.hasPrefix("http") ? $0 : "https://\($0)" } ?? ""
             guard !base.isEmpty else { throw EdgeHTTPError(.internalError, "AUTH0_DOMAIN_BASE is not set") }
-            let token = try await managementToken(base: base, env: env, kv: kv)
+            let token = try await managementToken(base: base, env: env)
             var request = FetchRequest(method: "GET", url: "\(base)/api/v2/users/\(escaped)")
             request.headers["Authorization"] = "Bearer \(token)"
             return try await profile(request, env: env)
@@ -78,9 +79,13 @@ public struct WhoAmIFunction: EdgeFunction {
         return json
     }
 
-    /// A Management API token, cached in KV until `expires_in − 300` seconds.
-    private func managementToken(base: String, env: Env, kv: any KVStore) async throws -> String {
-        let cacheKey = "auth0:management_token"
+    /// The private-namespace key of the Management API token of the tenant at `base`.
+    static func tokenKey(base: String) -> String { BoundedKey.make(prefix: "auth0:management_token:", id: base) }
+
+    /// A Management API token, cached in the private namespace until `expires_in − 300` seconds.
+    private func managementToken(base: String, env: Env) async throws -> String {
+        guard let kv = env.internalKV else { throw EdgeHTTPError(.internalError, "server misconfigured") }
+        let cacheKey = Self.tokenKey(base: base)
         if let cached = try await kv.getText(cacheKey) { return cached }
         let body: JSONValue = [
             "grant_type": "client_credentials", "client_id": .string(try env.requiredSecret("AUTH0_CLIENT_ID")),
@@ -92,7 +97,9 @@ public struct WhoAmIFunction: EdgeFunction {
         guard response.ok, let json = try? JSONValue.parse(Data(response.body)), let token = json["access_token"]?.stringValue else {
             throw EdgeHTTPError(.badGateway, "the identity provider refused the management token request")
         }
-        let ttl = (json["expires_in"]?.intValue ?? 86_400) - 300
+        // `expires_in` is the provider's number: clamped (0 … 100 years) before the arithmetic.
+        let expiresIn = CheckedInteger.clamp(json["expires_in"]?.intValue ?? 86_400, to: 0...KVLimits.maxTTLSeconds)
+        let ttl = expiresIn - 300
         if ttl >= 60 { try await kv.put(cacheKey, text: token, options: KVPutOptions(expirationTtl: ttl)) }
         return token
     }

@@ -18,9 +18,9 @@ struct EmailRequest: Sendable, Equatable {
     /// - Parameters:
     ///   - value: `{to, subject, template, data?, tags?}`; `to` is an address or a list of
     ///     1…50, `tags` a list of `{name, value}` or an object of name → value.
-    ///   - knownTemplates: the template names that may be used.
+    ///   - knownTemplates: the template names that may be used (`nil`: any).
     /// - Throws: ``EmailValidationError`` naming the field at fault.
-    static func parse(_ value: JSONValue, knownTemplates: Set<String>) throws(EmailValidationError) -> EmailRequest {
+    static func parse(_ value: JSONValue, knownTemplates: Set<String>?) throws(EmailValidationError) -> EmailRequest {
         guard let object = value.objectValue else { throw EmailValidationError("body must be a JSON object") }
         let to = try recipients(object["to"])
         guard let subject = object["subject"]?.stringValue, !subject.trimmingCharacters(in: .whitespaces).isEmpty else {
@@ -30,7 +30,7 @@ struct EmailRequest: Sendable, Equatable {
         guard let template = object["template"]?.stringValue, !template.isEmpty else {
             throw EmailValidationError("template is required")
         }
-        guard knownTemplates.contains(template) else {
+        guard knownTemplates?.contains(template) ?? true else {
             throw EmailValidationError("unknown template \"\(template)\"", unknownTemplate: true)
         }
         let data = object["data"] ?? .object([:])
@@ -44,7 +44,7 @@ struct EmailRequest: Sendable, Equatable {
     /// cheaper than a generic ``JSONValue`` tree); anything unusual takes the generic path,
     /// which gives the precise error.
     /// - Throws: ``EmailValidationError``.
-    static func parse(json data: Data, knownTemplates: Set<String>) throws(EmailValidationError) -> EmailRequest {
+    static func parse(json data: Data, knownTemplates: Set<String>?) throws(EmailValidationError) -> EmailRequest {
         if let wire = try? JSONDecoder().decode(Wire.self, from: data) {
             return try parse(wire.value, knownTemplates: knownTemplates)
         }

@@ -4,13 +4,14 @@ import KVStore
 import Logging
 
 /// `stripe.payment_intent`: POST `{amount, currency, customer, metadata}` → Stripe
-/// `POST /v1/payment_intents`, idempotent.
+/// `POST /v1/payment_intents`.
 ///
-/// The idempotency key is the client's `Idempotency-Key` header, or else derived from the
-/// customer and a hash of the validated request (so the same request from the same customer
-/// is the same payment). Stripe's answer is cached in KV under `stripe:pi:<key>` for
-/// `cache_ttl_seconds` (3600): a repeat within the hour is answered from KV without reaching
-/// Stripe. A repeat of a key with a different request is refused with 400, as Stripe does.
+/// The idempotency key is the client's `Idempotency-Key` header. Without one, every request is a
+/// new payment with a fresh key `pi_<customer>_<unix ms>_<random>`, which only `fetch`'s own
+/// retries of that call reuse (two identical requests are two payments, as with Stripe's own
+/// libraries). Only a client-keyed answer is cached in KV under `stripe:pi:<key>` for
+/// `cache_ttl_seconds` (3600): a repeat of that key within the hour is answered from KV without
+/// reaching Stripe, and a repeat of it with a different request is refused with 400, as Stripe does.
 public struct StripePaymentIntentFunction: EdgeFunction {
     public static var kinds: FunctionKinds { .fetch }
 
@@ -28,11 +29,12 @@ public struct StripePaymentIntentFunction: EdgeFunction {
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
         let intent = try PaymentIntentRequest(request.json())
         let fingerprint = Hex.encode(Crypto.sha256(Array(intent.canonical.utf8)))
-        let idempotencyKey = try Self.idempotencyKey(header: request.headers["Idempotency-Key"], customer: intent.customer, fingerprint: fingerprint)
+        let clientKey = try Self.clientKey(header: request.headers["Idempotency-Key"])
+        let idempotencyKey = clientKey ?? Self.freshKey(customer: intent.customer, nowSeconds: env.clock.now())
         let kv = try env.kv(kvBinding)
         let cacheKey = "stripe:pi:\(idempotencyKey)"
 
-        if let cached = try await kv.get(cacheKey), let entry = try? JSONValue.parse(cached), let body = entry["response"] {
+        if clientKey != nil, let cached = try await kv.get(cacheKey), let entry = try? JSONValue.parse(cached), let body = entry["response"] {
             guard entry["fingerprint"]?.stringValue == fingerprint else {
                 throw EdgeHTTPError(.badRequest, "Idempotency-Key \(idempotencyKey) was already used with a different request")
             }
@@ -52,22 +54,33 @@ public struct StripePaymentIntentFunction: EdgeFunction {
             env.logger.error("stripe.payment_intent: Stripe answered 2xx with a body that is not a JSON object")
             throw EdgeHTTPError(.badGateway, "payment provider sent an unreadable answer")
         }
+        guard clientKey != nil else { return .json(body, headers: ["Idempotency-Key": idempotencyKey]) }
         let entry: JSONValue = ["fingerprint": .string(fingerprint), "response": body]
         try await kv.put(cacheKey, value: entry.serialized(), options: KVPutOptions(expirationTtl: cacheTTL))
         return .json(body, headers: ["Idempotency-Key": idempotencyKey, "X-Edge-Cache": "miss"])
     }
 
-    /// The client's key (1–255 printable ASCII characters), or `pi_<customer>_<hash>`.
-    static func idempotencyKey(header: String?, customer: String?, fingerprint: String) throws -> String {
-        if let header {
-            let key = header.trimmingCharacters(in: .whitespaces)
-            guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
-                throw EdgeHTTPError(.badRequest, "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
-            }
-            return key
+    /// The client's key (1–255 printable ASCII characters), or `nil` without the header.
+    /// - Throws: ``EdgeHTTPError`` 400 for a header that is not a valid key.
+    static func clientKey(header: String?) throws -> String? {
+        guard let header else { return nil }
+        let key = header.trimmingCharacters(in: .whitespaces)
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw EdgeHTTPError(.badRequest, "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
         }
-        // The customer is part of the hashed request; it is spelled out too for readable logs.
-        return "pi_\(customer ?? "anonymous")_\(fingerprint.prefix(32))"
+        return key
+    }
+
+    /// A key for one request without the client's: `pi_<customer>_<unix ms>_<16 random hex>`.
+    /// The customer part keeps only ASCII letters, digits, `_` and `-` (at most 64 of them;
+    /// `anonymous` without any), so the key is always a valid header value under 255 bytes.
+    static func freshKey(customer: String?, nowSeconds: Double) -> String {
+        let safe = String(String.UnicodeScalarView((customer ?? "").unicodeScalars.filter { c in
+            ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_" || c == "-"
+        }.prefix(64)))
+        // The clock's value is clamped before it becomes an integer (no trap on a strange clock).
+        let millis = nowSeconds.isFinite ? Int64(min(max(nowSeconds * 1000, 0), 9_999_999_999_999).rounded(.down)) : 0
+        return "pi_\(safe.isEmpty ? "anonymous" : safe)_\(millis)_\(Hex.encode(Crypto.randomBytes(8)))"
     }
 
     /// Our answer for a Stripe error: 402/429/400 with Stripe's message, 502 otherwise.
@@ -109,9 +122,11 @@ struct PaymentIntentRequest {
     /// - Throws: ``EdgeHTTPError`` 400 naming the first problem.
     init(_ json: JSONValue) throws {
         guard json.objectValue != nil else { throw EdgeHTTPError(.badRequest, "body must be a JSON object") }
-        guard case .integer(let amount)? = json["amount"], amount > 0 else {
+        // In the currency's smallest unit; Stripe's own ceiling is eight digits.
+        guard let amountValue = json["amount"], amountValue.doubleValue != nil else {
             throw EdgeHTTPError(.badRequest, "amount must be a positive integer (in the currency's smallest unit)")
         }
+        let amount = try amountValue.integer(field: "amount", in: 1...Self.maxAmount)
         guard let currency = json["currency"]?.stringValue, currency.utf8.count == 3,
               currency.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) })
         else { throw EdgeHTTPError(.badRequest, "currency must be a 3-letter ISO code") }
@@ -145,6 +160,9 @@ struct PaymentIntentRequest {
         }
     }
 
+    /// The largest `amount` Stripe accepts (99,999,999 in the smallest unit).
+    static let maxAmount: Int64 = 99_999_999
+
     /// The form body Stripe receives: `amount=…&currency=…&customer=…&metadata[k]=v`.
     var formBody: String {
         var pairs: [(String, String)] = [("amount", String(amount)), ("currency", currency)]
@@ -153,7 +171,7 @@ struct PaymentIntentRequest {
         return StripeAPI.formBody(pairs)
     }
 
-    /// A canonical text of the request, hashed for the derived idempotency key and to detect a
-    /// key reused with a different request.
+    /// A canonical text of the request, hashed to detect a client's key reused with a different
+    /// request.
     var canonical: String { formBody }
 }

@@ -6,14 +6,9 @@ import Queues
 /// `stripe.webhook`: verifies `Stripe-Signature` over the raw body, dedupes by event id and
 /// enqueues `{id, type, data, created}` durably before answering 200 `{"received":true}`.
 ///
-/// Dedupe is a KV marker `stripe:event:<id>` in two states. A delivery claims the id by
-/// creating the marker `pending` with compare-and-set (only one concurrent delivery wins),
-/// enqueues, then marks it `enqueued`. A later delivery of an `enqueued` id is acknowledged
-/// without enqueueing. A `pending` marker older than `pending_lease_seconds` was left by a
-/// delivery that died between claim and enqueue (a crash): the next delivery takes it over, so
-/// Stripe's re-send is not lost. A fresh `pending` marker means the same event is being
-/// enqueued right now: the duplicate waits up to a second for it and answers 200; a claim still
-/// pending after that (its delivery is stuck or died) is 409, and Stripe sends it again later.
+/// Dedupe is a KV marker `stripe:event:<id>` in the function's KV binding, claimed in two
+/// states (pending with a lease → enqueued) by the shared ``WebhookIntake``: a crash between the
+/// claim and the enqueue never turns Stripe's re-send into a duplicate.
 public struct StripeWebhookFunction: EdgeFunction {
     public static var kinds: FunctionKinds { .fetch }
 
@@ -23,16 +18,16 @@ public struct StripeWebhookFunction: EdgeFunction {
     let queue: String
     let kvBinding: String
     let tolerance: Int64
-    let dedupeTTL: Int64
-    let pendingLease: Int64
+    let intake: WebhookIntake
 
     public init(config: FunctionConfig) throws {
         queue = try config.queue("queue")!
         kvBinding = try config.kvBinding()
         tolerance = Int64(try config.int("tolerance_seconds", default: Int(StripeSignature.defaultTolerance), in: 0...31_536_000_000))
         // Stripe re-sends a failed delivery for up to 3 days; remember ids a little longer.
-        dedupeTTL = Int64(try config.int("dedupe_ttl_seconds", default: 4 * 86_400, in: 60...365 * 86_400))
-        pendingLease = Int64(try config.int("pending_lease_seconds", default: 60, in: 1...86_400))
+        intake = WebhookIntake(
+            dedupeTTL: Int64(try config.int("dedupe_ttl_seconds", default: 4 * 86_400, in: 60...365 * 86_400)),
+            pendingLease: Int64(try config.int("pending_lease_seconds", default: 60, in: 1...86_400)))
         try config.requireSecret(Self.secretName)
     }
 
@@ -47,68 +42,11 @@ public struct StripeWebhookFunction: EdgeFunction {
         }
         let event = try Self.envelope(of: request.body)
         let kv = try env.kv(kvBinding)
-        let markerKey = "stripe:event:\(event.id)"
-        guard let claim = try await claim(markerKey, kv: kv, now: env.clock.nowSeconds()) else {
-            return Self.received
+        let queue = try env.queue(self.queue)
+        _ = try await intake.receive(WebhookIntake.markerKey(prefix: "stripe:event:", id: event.id), kv: kv, clock: env.clock) {
+            try await queue.send(body: event.messageBody, contentType: .json)
         }
-        let messageID: String
-        do {
-            messageID = try await env.queue(queue).send(body: event.messageBody, contentType: .json)
-        } catch {
-            // Release the claim so Stripe's re-send can enqueue the event.
-            if case .stored(let version) = claim {
-                _ = try? await kv.compareAndSet(markerKey, value: Data("{}".utf8), expectedVersion: version, options: KVPutOptions(expirationTtl: 60))
-            }
-            throw error
-        }
-        try await kv.put(markerKey, value: Marker.enqueued(messageID: messageID, at: env.clock.nowSeconds()), options: KVPutOptions(expirationTtl: dedupeTTL))
-        return Self.received
-    }
-
-    static var received: EdgeResponse { .json(["received": true]) }
-
-    /// Claims the event id: the stored marker, or `nil` when the event was enqueued already.
-    ///
-    /// A concurrent delivery of the same event waits (up to ``inFlightWait``) for the one
-    /// enqueueing it and then answers as a duplicate, so the contract's 200 holds for duplicates.
-    /// - Throws: ``EdgeHTTPError`` 409 when a claim stays `pending` past the wait (its delivery is
-    ///   stuck or died; Stripe's later re-send takes it over once the lease is over).
-    private func claim(_ key: String, kv: any KVStore, now: Int64) async throws -> KVCompareAndSetResult? {
-        let pending = Marker.pending(at: now)
-        let options = KVPutOptions(expirationTtl: dedupeTTL)
-        let waitUntil = ContinuousClock.now + Self.inFlightWait
-        var expected: UInt64? = nil
-        while true {
-            let result = try await kv.compareAndSet(key, value: pending, expectedVersion: expected, options: options)
-            if case .stored = result { return result }
-            guard let entry = try await kv.getWithMetadata(key) else { expected = nil; continue }
-            let marker = try? JSONValue.parse(entry.value)
-            switch marker?["state"]?.stringValue {
-            case "enqueued"?:
-                return nil
-            case "pending"? where now - (marker?["at"]?.intValue ?? 0) >= pendingLease:
-                expected = entry.version  // a delivery died between claim and enqueue: take over
-            case "pending"?:
-                guard ContinuousClock.now < waitUntil else {
-                    throw EdgeHTTPError(.conflict, "this event is being received by another delivery; retry later")
-                }
-                expected = nil
-                try await Task.sleep(for: .milliseconds(5))
-            default:
-                expected = entry.version  // a released claim ("{}")
-            }
-        }
-    }
-
-    /// How long a duplicate waits for the delivery that is enqueueing the same event.
-    static let inFlightWait: Duration = .seconds(1)
-
-    /// The dedupe marker's JSON.
-    enum Marker {
-        static func pending(at: Int64) -> Data { Data(#"{"at":\#(at),"state":"pending"}"#.utf8) }
-        static func enqueued(messageID: String, at: Int64) -> Data {
-            Data(#"{"at":\#(at),"message_id":"\#(messageID)","state":"enqueued"}"#.utf8)
-        }
+        return .json(["received": true])
     }
 
     /// The parts of a Stripe event the queue message carries.

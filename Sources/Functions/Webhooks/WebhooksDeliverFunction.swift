@@ -7,7 +7,8 @@ import Queues
 /// `X-Webhook-Signature: <lowercase hex HMAC-SHA256 of the exact bytes sent>` keyed with the
 /// UTF-8 value of the secret named by `signing_secret`. A 2xx answer acks the message; any
 /// other answer, a timeout or a connection error retries it per the queue's `retry_delay`
-/// (and, after `max_retries`, dead-letters it).
+/// (and, after `max_retries`, dead-letters it), with what failed as the message's `last_error`:
+/// `receiver answered 503`, or `POST <url>: <the connection error>`.
 public struct WebhooksDeliverFunction: EdgeFunction {
     public static var kinds: FunctionKinds { .queue }
 
@@ -48,11 +49,11 @@ public struct WebhooksDeliverFunction: EdgeFunction {
                 message.ack()
             } else {
                 env.logger.warning("webhook delivery refused", metadata: ["id": "\(message.id)", "status": "\(response.status)"])
-                message.retry()
+                message.retry(reason: "receiver answered \(response.status)")
             }
         } catch {
             env.logger.warning("webhook delivery failed", metadata: ["id": "\(message.id)", "error": "\(error)"])
-            message.retry()
+            message.retry(reason: "POST \(url): \(error)")
         }
     }
 

@@ -62,6 +62,21 @@ public final class LMDBEnvironment: @unchecked Sendable {
         self.options = options
         self.mapSize = Mutex(max(info.me_mapsize, options.initialMapSize))
         self.writer = LMDBWriter(environment: self, maxBatch: options.maxWritesPerCommit)
+        self.staleReadersClearedAtOpen = (try? clearStaleReaders()) ?? 0
+    }
+
+    /// Reader slots of dead processes that opening this environment cleared.
+    public private(set) var staleReadersClearedAtOpen = 0
+
+    /// Clears the reader slots left by processes that died (killed with a read transaction
+    /// open): a stale slot pins old pages, so the file grows without bound until it is cleared.
+    /// Called at open and periodically while serving.
+    /// - Returns: how many slots were cleared.
+    @discardableResult
+    public func clearStaleReaders() throws(LMDBError) -> Int {
+        var dead: Int32 = 0
+        try lmdbCheck(mdb_reader_check(env, &dead), "mdb_reader_check")
+        return Int(dead)
     }
 
     deinit {

@@ -155,7 +155,7 @@ public final class LMDBKVStore: KVStore {
                 let k = UnsafeRawBufferPointer(kp)
                 let now = clock.nowSeconds()
                 var current: Int64 = 0
-                var expiration = expirationTtl.map { now + $0 }
+                var expiration = expirationTtl.map { CheckedInteger.saturatingAdd(now, $0) }
                 var metadata: [UInt8] = []
                 if let raw = try space.record(txn, key: k), let view = KVRecordView(raw), view.isLive(at: now) {
                     guard let parsed = Int64(String(decoding: view.value, as: UTF8.self)) else {
@@ -205,10 +205,16 @@ public final class LMDBKVStore: KVStore {
         }
     }
 
-    /// Removes expired keys (with their index entries) in transactions of at most `batch`.
+    /// The most expired keys one sweep transaction removes, so the writer's other work never
+    /// waits long behind a sweep.
+    public static let maxSweepBatch = 1000
+
+    /// Removes expired keys (with their index entries), walking the expiry-ordered index in
+    /// transactions of at most `batch` (≤ ``maxSweepBatch``) keys.
     /// - Returns: how many expired entries were reclaimed.
     @discardableResult
-    public func sweepExpired(batch: Int = 1000) async throws -> Int {
+    public func sweepExpired(batch: Int = LMDBKVStore.maxSweepBatch) async throws -> Int {
+        let batch = min(max(batch, 1), Self.maxSweepBatch)
         var total = 0
         while true {
             let (swept, more) = try await environment.write { [space, clock] txn in

@@ -97,8 +97,8 @@ enum Settlement {
             return .ack
         case .deadLetter(let reason):
             return .deadLetter(lastError: reason)
-        case .retry(let delay):
-            return retryOrDeadLetter(delaySeconds: delay ?? config.retryDelay, error: handlerError ?? "retry requested by the consumer",
+        case .retry(let delay, let reason):
+            return retryOrDeadLetter(delaySeconds: delay ?? config.retryDelay, error: reason ?? handlerError ?? "retry requested by the consumer",
                                      attempts: attempts, config: config, nowMillis: nowMillis)
         case nil:
             guard let handlerError else { return .ack }

@@ -8,11 +8,14 @@ import Synchronization
 /// (ack, retry after a delay, dead letter).
 ///
 /// The loop never polls: it scans the due index, then sleeps until the earliest of the batch
-/// timeout, the next due message, or a notification (a send, a finished batch). A batch's lease
-/// is committed while its handler runs, and its outcome is committed afterwards; both join the
-/// environment's grouped commits. A message whose lease did not commit before a crash is still
-/// waiting; one whose lease did is reclaimed when the next process opens the broker. Either way
-/// it is delivered again (at least once). Messages sent by another process (the CLI) are not
+/// timeout, the next due message, or a notification (a send, a finished batch). Deliveries count
+/// before they run: a batch is claimed in one committed write (each message's `attempts`
+/// incremented, a lease until `timeout_seconds` + 30 s) before its handler starts, and its
+/// outcome is committed afterwards; both join the environment's grouped commits. A message whose
+/// claim did not commit before a crash is still waiting; one whose claim did is reclaimed —
+/// still counted — when the next process opens the broker, or when its lease expires. A batch
+/// still running at `timeout_seconds`, or when the consumer's task is cancelled, is cancelled
+/// and its unsettled messages retried. Messages sent by another process (the CLI) are not
 /// announced in-process: an idle loop rescans after ``foreignWriteRecheck`` of real time.
 public final class QueueConsumer: Service, Sendable {
     /// The queue consumed.
@@ -26,6 +29,7 @@ public final class QueueConsumer: Service, Sendable {
     let signal: ConsumerSignal
     let deadLetterSignal: ConsumerSignal?
     let logger: Logger
+    let faults: ConsumerFaults
     private let machine: Mutex<ConsumerStateMachine>
 
     /// How soon an idle consumer notices messages that another process sent.
@@ -43,6 +47,7 @@ public final class QueueConsumer: Service, Sendable {
         var logger = broker.logger
         logger[metadataKey: "queue"] = "\(storage.name)"
         self.logger = logger
+        self.faults = broker.consumerFaults
         self.machine = Mutex(ConsumerStateMachine(settings: .init(settings)))
     }
 
@@ -90,80 +95,100 @@ public final class QueueConsumer: Service, Sendable {
             case .sleep(let until):
                 await signal.wait(until: until.map { Double($0) / 1000 }, clock: clock, recheck: Self.foreignWriteRecheck)
             case .deliver(let count):
-                await deliver(Array(availability.available.prefix(count)), at: now, in: &group)
+                deliver(Array(availability.available.prefix(count)), in: &group)
             }
         }
     }
 
-    /// Loads the batch, drops what expired, and starts the handler in `group`.
-    private func deliver(_ entries: [(id: MessageID, dueMillis: Int64)], at now: Int64, in group: inout TaskGroup<Void>) async {
-        let retention = storage.retentionMillis
-        let loaded: [MessageRecord?]
-        do {
-            loaded = try environment.read { [storage] txn in try entries.map { try storage.record(txn, id: $0.id) } }
-        } catch {
-            logger.error("cannot read messages", metadata: ["error": "\(error)"])
+    /// Starts a batch in `group`: its messages are in flight from now on.
+    private func deliver(_ entries: [(id: MessageID, dueMillis: Int64)], in group: inout TaskGroup<Void>) {
+        machine.withLock { $0.batchStarted(entries.map(\.id)) }
+        group.addTask { await self.process(entries) }
+    }
+
+    /// Claims the batch (committed before anything runs), runs the handler under the consumer's
+    /// deadline, and settles every message.
+    private func process(_ entries: [(id: MessageID, dueMillis: Int64)]) async {
+        let ids = entries.map(\.id)
+        // Stopped before the claim: nothing was counted, the messages simply stay waiting.
+        guard !Task.isCancelled else {
+            finish(ids, handlerRan: false)
             return
         }
-        var batch: [(entry: (id: MessageID, dueMillis: Int64), record: MessageRecord)] = []
-        var stale: [(id: MessageID, dueMillis: Int64)] = []
-        for (entry, record) in zip(entries, loaded) {
-            if let record, record.enqueuedMillis + retention > now { batch.append((entry, record)) } else { stale.append(entry) }
-        }
-        if !stale.isEmpty { await discard(stale, at: now) }
-        guard !batch.isEmpty else { return }
-        machine.withLock { $0.batchStarted(batch.map(\.entry.id)) }
-        group.addTask { await self.process(batch) }
-    }
-
-    private func discard(_ entries: [(id: MessageID, dueMillis: Int64)], at now: Int64) async {
+        let now = clock.nowMillis()
+        let lease = LeaseValue(expiryMillis: now + Int64(settings.timeoutSeconds) * 1000 + Self.leaseGraceMillis, token: .random(in: 1 ... .max))
+        let claim: QueueStorage.Claim
         do {
-            let expired = try await environment.write { [storage] txn in try storage.discardExpired(txn, entries, nowMillis: now) }
-            if expired > 0 { logger.warning("messages expired after the queue's retention", metadata: ["count": "\(expired)"]) }
+            claim = try await environment.write { [storage] txn in try storage.claim(txn, entries, lease: lease, nowMillis: now) }
         } catch {
-            logger.error("cannot drop expired messages", metadata: ["error": "\(error)"])
+            logger.error("cannot claim a batch", metadata: ["error": "\(error)"])
+            finish(ids, handlerRan: false)
+            return
         }
-    }
+        if claim.expired > 0 { logger.warning("messages expired after the queue's retention", metadata: ["count": "\(claim.expired)"]) }
+        guard !claim.messages.isEmpty else {
+            finish(ids, handlerRan: false)
+            return
+        }
 
-    /// Leases the batch (committing while the handler runs), runs the handler, settles.
-    private func process(_ batch: [(entry: (id: MessageID, dueMillis: Int64), record: MessageRecord)]) async {
-        let board = DecisionBoard(count: batch.count)
-        let messages = batch.enumerated().map { index, item in
+        let board = DecisionBoard(count: claim.messages.count)
+        let messages = claim.messages.enumerated().map { index, item in
             Message(
-                id: item.entry.id.description,
+                id: item.id.description,
                 timestamp: Date(timeIntervalSince1970: Double(item.record.sentMillis) / 1000),
                 body: MessageBody(data: item.record.body, contentType: item.record.contentType),
-                attempts: item.record.queueAttempts + 1, board: board, index: index)
+                attempts: item.record.queueAttempts, board: board, index: index)
         }
-        let entries = batch.map(\.entry)
-        async let leased: Void = environment.write { [storage] txn in try storage.lease(txn, entries) }
-
-        var handlerError: String?
-        do {
-            try await handler(MessageBatch(queue: storage.name, messages: messages, board: board))
-        } catch {
-            handlerError = String(describing: error)
+        let batch = MessageBatch(queue: storage.name, messages: messages, board: board)
+        let deadline = Double(now) / 1000 + Double(settings.timeoutSeconds)
+        let end = await BatchRun.run(handler, batch, until: deadline, clock: clock)
+        let handlerError: String?
+        switch end {
+        case .returned: handlerError = nil
+        case .threw(let error): handlerError = error
+        case .timedOut:
+            handlerError = "consumer.timeout_seconds (\(settings.timeoutSeconds) s) passed: the batch was cancelled"
+            logger.error("batch cancelled at the consumer's deadline", metadata: ["timeout_seconds": "\(settings.timeoutSeconds)"])
+        case .cancelled: handlerError = Self.interruptedByCancellation
         }
         machine.withLock { $0.handlerFinished() }
         signal.notify()
 
-        do { try await leased } catch { logger.error("cannot lease a batch", metadata: ["error": "\(error)"]) }
-        let now = clock.nowMillis()
+        let settledAt = clock.nowMillis()
         let outcomes = zip(messages, board.snapshot).map { message, decision in
-            Settlement.disposition(decision: decision, handlerError: handlerError, attempts: message.attempts, config: settings, nowMillis: now)
+            Settlement.disposition(decision: decision, handlerError: handlerError, attempts: message.attempts, config: settings, nowMillis: settledAt)
         }
-        await settle(Array(zip(entries.map(\.id), outcomes)), at: now)
-        machine.withLock { $0.batchSettled(entries.map(\.id)) }
+        await settle(Array(zip(claim.messages.map(\.id), outcomes)), token: lease.token, at: settledAt)
+        finish(ids, handlerRan: true)
+    }
+
+    /// The batch of `ids` is over (settled, or never started).
+    private func finish(_ ids: [MessageID], handlerRan: Bool) {
+        machine.withLock { m in
+            if !handlerRan { m.handlerFinished() }
+            m.batchSettled(ids)
+        }
         signal.notify()
     }
 
-    /// Commits the outcome of a batch, retrying a failed commit a few times; what cannot be
-    /// committed stays leased and is redelivered after a restart.
-    private func settle(_ outcomes: [(id: MessageID, disposition: Disposition)], at now: Int64) async {
+    /// What a cancelled batch's unsettled messages carry as `last_error` (the server stopped
+    /// past its shutdown grace period).
+    public static let interruptedByCancellation = "delivery interrupted: the consumer was stopped"
+    /// How long a lease outlives the consumer's deadline.
+    static let leaseGraceMillis: Int64 = 30_000
+    /// Commits of a settle before it is left to the lease's expiry.
+    static let settleAttempts = 8
+
+    /// Commits the outcome of a batch, retrying a failed commit with backoff (0.1 s doubling to
+    /// 5 s); what still cannot be committed stays leased, and the broker reclaims it when the
+    /// lease expires.
+    private func settle(_ outcomes: [(id: MessageID, disposition: Disposition)], token: UInt64, at now: Int64) async {
         let dlq = deadLetterQueue
-        for attempt in 1...5 {
+        var backoff = faults.settleBackoff
+        for attempt in 1...Self.settleAttempts {
             do {
-                try await environment.write { [storage] txn in try storage.settle(txn, outcomes, nowMillis: now, deadLetterQueue: dlq) }
+                try faults.beforeSettle()
+                try await environment.write { [storage] txn in try storage.settle(txn, outcomes, token: token, nowMillis: now, deadLetterQueue: dlq) }
                 let deadLettered = outcomes.filter { if case .deadLetter = $0.disposition { true } else { false } }
                 if !deadLettered.isEmpty {
                     logger.warning("messages dead-lettered", metadata: ["count": "\(deadLettered.count)", "to": "\(dlq?.name ?? "built-in store")"])
@@ -172,8 +197,12 @@ public final class QueueConsumer: Service, Sendable {
                 return
             } catch {
                 logger.error("cannot settle a batch", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
-                try? await Task.sleep(for: .milliseconds(100 * attempt))
+                guard attempt < Self.settleAttempts else { break }
+                // Under cancellation (shutdown) the sleep returns at once: the attempts run back to back.
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
             }
         }
+        logger.error("batch left leased; it is redelivered when its lease expires", metadata: ["count": "\(outcomes.count)"])
     }
 }

@@ -17,10 +17,14 @@ public final class LMDBQueueBroker: QueueBroker {
     private let signals: [String: ConsumerSignal]
     private let ids = MessageIDGenerator()
     private let consumersMade = Mutex<Set<String>>([])
+    /// Failures injected into this broker's consumers (tests).
+    let consumerFaults = ConsumerFaults()
 
     /// Where queue configurations are recorded, so the CLI finds the declared queues.
     static let registryDatabase = "queues"
-    static let redriveChunk = 1000
+    /// The most records one write of the broker's background work (purge, reclaim, redrive)
+    /// touches, so other writers never wait long behind it.
+    static let maxRecordsPerWrite = 1000
 
     private init(environment: LMDBEnvironment, clock: any QueueClock, logger: Logger, storages: [String: QueueStorage]) {
         self.environment = environment
@@ -67,6 +71,8 @@ public final class LMDBQueueBroker: QueueBroker {
             }
         }
         let configs = try raw.map { try JSONDecoder().decode(QueueConfig.self, from: Data($0)) }
+        // Written by another process: range-checked again before any arithmetic uses it.
+        for config in configs { try config.validate() }
         return try await open(environment: environment, configs: configs, clock: clock, reclaimLeases: false, logger: logger)
     }
 
@@ -96,16 +102,52 @@ public final class LMDBQueueBroker: QueueBroker {
         return byName.values.sorted { $0.name < $1.name }
     }
 
-    /// Puts messages left in flight by a previous process back in their queues.
+    /// What ``reclaimLeases()`` puts in a reclaimed message's `last_error` at start.
+    public static let interruptedByStop = "delivery interrupted: the process stopped"
+    /// What ``reclaimExpiredLeases()`` puts in a reclaimed message's `last_error`.
+    public static let interruptedByLeaseExpiry = "delivery interrupted: its lease expired"
+
+    /// Takes back the messages left in flight by a previous process (at start).
     private func reclaimLeases() async throws {
-        let now = clock.nowMillis()
-        let all = Array(storages.values)
-        let reclaimed = try await environment.write { txn in
-            try all.map { ($0.name, try $0.reclaimLeases(txn, nowMillis: now)) }
+        _ = try await reclaim(expiredOnly: false, reason: Self.interruptedByStop)
+    }
+
+    /// Takes back the messages whose lease expired (`consumer.timeout_seconds` + 30 s after
+    /// their claim) without being settled — a settle commit that failed — so they are delivered
+    /// again without a restart. Run periodically by ``QueueRetentionSweeper``.
+    /// - Returns: how many messages were requeued or dead-lettered.
+    @discardableResult
+    public func reclaimExpiredLeases() async throws -> Int {
+        try await reclaim(expiredOnly: true, reason: Self.interruptedByLeaseExpiry)
+    }
+
+    /// Reclaims leases queue by queue, in chunks of ``maxRecordsPerWrite``.
+    private func reclaim(expiredOnly: Bool, reason: String) async throws -> Int {
+        var total = 0
+        for storage in storages.values.sorted(by: { $0.name < $1.name }) {
+            let dlq = storage.config.consumer?.deadLetterQueue.flatMap { storages[$0] }
+            var sum = QueueStorage.Reclaimed()
+            while true {
+                let now = clock.nowMillis()
+                let chunk = try await environment.write { txn in
+                    try storage.reclaimLeases(txn, nowMillis: now, expiredOnly: expiredOnly, reason: reason, deadLetterQueue: dlq, limit: Self.maxRecordsPerWrite)
+                }
+                sum.requeued += chunk.requeued
+                sum.deadLettered += chunk.deadLettered
+                if !chunk.more { break }
+            }
+            if sum.requeued > 0 {
+                logger.notice("redelivering messages left in flight", metadata: ["queue": "\(storage.name)", "count": "\(sum.requeued)", "reason": "\(reason)"])
+                signals[storage.name]?.notify()
+            }
+            if sum.deadLettered > 0 {
+                logger.warning("messages dead-lettered after their last delivery was interrupted",
+                               metadata: ["queue": "\(storage.name)", "count": "\(sum.deadLettered)", "to": "\(dlq?.name ?? "built-in store")"])
+                if let dlq { signals[dlq.name]?.notify() }
+            }
+            total += sum.requeued + sum.deadLettered
         }
-        for (queue, count) in reclaimed where count > 0 {
-            logger.notice("redelivering messages left in flight", metadata: ["queue": "\(queue)", "count": "\(count)"])
-        }
+        return total
     }
 
     func storage(_ queue: String) throws(QueueError) -> QueueStorage {
@@ -136,22 +178,17 @@ public final class LMDBQueueBroker: QueueBroker {
             throw QueueError(.batchTooLarge, "batch bodies total \(total) bytes, over the \(QueueLimits.maxBatchBytes)-byte (256 KB) limit")
         }
         let now = clock.nowMillis()
-        var rows: [(id: [UInt8], record: [UInt8], ready: [UInt8])] = []
+        var rows: [(id: MessageID, record: MessageRecord)] = []
         var sent: [String] = []
         rows.reserveCapacity(messages.count)
         for message in messages {
             let id = ids.next(millis: now)
             let delay = Int64(message.delaySeconds ?? storage.config.deliveryDelay)
             let record = MessageRecord(contentType: message.body.contentType, sentMillis: now, dueMillis: now + delay * 1000, body: message.body.data)
-            rows.append((id.bytes, record.encoded(), ReadyKey.make(dueMillis: record.dueMillis, id: id)))
+            rows.append((id, record))
             sent.append(id.description)
         }
-        try await environment.write { [rows] txn in
-            for row in rows {
-                try txn.put(storage.messages, key: row.id, value: row.record)
-                try txn.put(storage.ready, key: row.ready, value: [])
-            }
-        }
+        try await environment.write { [rows] txn in try storage.send(txn, rows) }
         signals[queue]?.notify()
         return sent
     }
@@ -173,13 +210,13 @@ public final class LMDBQueueBroker: QueueBroker {
     public func redrive(from source: String, to target: String) async throws -> Int {
         let from = try storage(source)
         let to = try storage(target)
-        let chunk = Self.redriveChunk
+        let chunk = Self.maxRecordsPerWrite
         var moved = 0
         while true {
             let now = clock.nowMillis()
             let count = try await environment.write { txn in
                 let taken = try from.takeForRedrive(txn, limit: chunk, includeWaiting: source != target)
-                for (id, record) in taken { try to.insert(txn, id: id, record: record.entering(at: now, lastError: nil)) }
+                try to.send(txn, taken.map { (id: $0.0, record: $0.1.entering(at: now, lastError: nil)) })
                 return taken.count
             }
             moved += count
@@ -204,22 +241,38 @@ public final class LMDBQueueBroker: QueueBroker {
         return QueueConsumer(broker: self, storage: storage, settings: settings, deadLetterQueue: deadLetterQueue, handler: handler)
     }
 
+    /// The most index entries one write of the retention purge examines (by default). Small
+    /// chunks keep each commit close to an ordinary one, so writes grouped with a chunk (a KV
+    /// put, a send) do not wait for a large sync; the purge is background work and can take longer.
+    public static let defaultPurgeChunk = 100
+
     /// Deletes waiting messages that outlived their queue's retention (dead letters in built-in
-    /// stores are kept); each is logged and counted in the queue's `expired` stat.
+    /// stores are kept); they are logged (one line per queue) and counted in the queue's
+    /// `expired` stat. Walks each queue's enqueue-time index oldest first, in writes of at most
+    /// `chunk` entries (1…1000), pausing `pause` between writes so the purge never occupies
+    /// every commit of the shared writer.
     /// - Returns: how many were deleted.
     @discardableResult
-    public func purgeExpired() async throws -> Int {
+    public func purgeExpired(chunk: Int = LMDBQueueBroker.defaultPurgeChunk, pause: Duration = .zero) async throws -> Int {
+        let limit = min(max(chunk, 1), Self.maxRecordsPerWrite)
         var total = 0
         for storage in storages.values.sorted(by: { $0.name < $1.name }) {
-            while true {
+            var resume: [UInt8]?
+            var purged = 0
+            repeat {
                 let now = clock.nowMillis()
-                let purged = try await environment.write { txn in try storage.purgeExpired(txn, nowMillis: now, limit: Self.redriveChunk) }
-                if !purged.isEmpty {
-                    logger.warning("messages expired after the queue's retention", metadata: ["queue": "\(storage.name)", "count": "\(purged.count)"])
+                let after = resume
+                let part = try await environment.write { txn in
+                    try storage.purgeExpired(txn, nowMillis: now, after: after, limit: limit)
                 }
-                total += purged.count
-                if purged.count < Self.redriveChunk { break }
+                purged += part.purged.count
+                resume = part.resumeAfter
+                if resume != nil, pause > .zero { try await Task.sleep(for: pause) }
+            } while resume != nil
+            if purged > 0 {
+                logger.warning("messages expired after the queue's retention", metadata: ["queue": "\(storage.name)", "count": "\(purged)"])
             }
+            total += purged
         }
         return total
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KVStore
 
 /// A stored message: a fixed little-endian header, the last error, then the body.
 ///
@@ -56,7 +57,7 @@ struct MessageRecord: Sendable {
 
     /// The stored form.
     func encoded() -> [UInt8] {
-        let error = Array((lastError ?? "").utf8.prefix(QueueLimits.maxErrorBytes))
+        let error = Self.utf8Prefix(lastError ?? "", maxBytes: QueueLimits.maxErrorBytes)
         var out = [UInt8](repeating: 0, count: Self.headerSize)
         out.reserveCapacity(Self.headerSize + error.count + body.count)
         out.withUnsafeMutableBytes { raw in
@@ -74,6 +75,23 @@ struct MessageRecord: Sendable {
         return out
     }
 
+    /// Whether the message outlived a retention of `retentionMillis` at `nowMillis`. The stored
+    /// times may be anything (another process or a damaged file wrote them): saturating, never a trap.
+    func isPastRetention(_ retentionMillis: Int64, at nowMillis: Int64) -> Bool {
+        CheckedInteger.saturatingAdd(enqueuedMillis, retentionMillis) <= nowMillis
+    }
+
+    /// The UTF-8 of `text` cut to at most `maxBytes` at a character boundary, so the stored
+    /// error reads back as the same text (found by fuzzing: a cut inside a character came back
+    /// as U+FFFD, three bytes longer).
+    static func utf8Prefix(_ text: String, maxBytes: Int) -> [UInt8] {
+        let bytes = Array(text.utf8)
+        guard bytes.count > maxBytes else { return bytes }
+        var end = maxBytes
+        while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+        return Array(bytes[..<end])
+    }
+
     /// The record as it enters another queue (dead-lettered or redriven): the new queue counts
     /// its own deliveries from zero.
     func entering(at millis: Int64, lastError: String?) -> MessageRecord {
@@ -86,8 +104,8 @@ struct MessageRecord: Sendable {
     }
 }
 
-/// Keys of the due-time index: 8 big-endian bytes of due unix ms, then the 16-byte id, so a
-/// cursor walks messages in due order.
+/// Keys of the time-ordered indexes (due time, enqueue time): 8 big-endian bytes of unix ms,
+/// then the 16-byte id, so a cursor walks messages in time order.
 enum ReadyKey {
     static func make(dueMillis: Int64, id: MessageID) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 24)
@@ -107,5 +125,36 @@ enum ReadyKey {
     static func parse(_ raw: UnsafeRawBufferPointer) -> (dueMillis: Int64, id: MessageID)? {
         guard raw.count == 24, let id = MessageID(bytes: UnsafeRawBufferPointer(rebasing: raw[8...])) else { return nil }
         return (Int64(bitPattern: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))), id)
+    }
+}
+
+/// The value of a lease (`q/<name>/leases`): when it expires and which claim made it.
+///
+/// ```
+/// 0 i64 expiry (unix ms)     8 u64 claim token
+/// ```
+/// Leases written before leases expired are empty: they read as expired, with no token.
+struct LeaseValue: Sendable, Equatable {
+    var expiryMillis: Int64
+    var token: UInt64
+
+    init(expiryMillis: Int64, token: UInt64) {
+        self.expiryMillis = expiryMillis
+        self.token = token
+    }
+
+    init(_ raw: UnsafeRawBufferPointer) {
+        guard raw.count >= 16 else { self.init(expiryMillis: 0, token: 0); return }
+        self.init(expiryMillis: Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self)),
+                  token: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+    }
+
+    func encoded() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 16)
+        out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: expiryMillis.littleEndian, toByteOffset: 0, as: Int64.self)
+            raw.storeBytes(of: token.littleEndian, toByteOffset: 8, as: UInt64.self)
+        }
+        return out
     }
 }

@@ -23,26 +23,21 @@ extension QueueStorage {
         return raw.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
     }
 
-    /// The queue's counts at `nowMillis`.
+    /// The queue's counts at `nowMillis`, without walking the queue: entry counts LMDB keeps
+    /// for each database in the same transactions as the changes, the due counts and the
+    /// persisted counters.
     func stats(_ txn: LMDBTransaction, nowMillis: Int64) throws -> QueueStats {
         let waiting = try txn.count(ready)
-        var delayed = 0
-        try txn.withCursor(ready) { cursor in
-            var entry = try cursor.seek(atLeast: ReadyKey.lowerBound(dueMillis: nowMillis + 1))
-            while entry != nil {
-                delayed += 1
-                entry = try cursor.next()
-            }
-        }
+        let delayed = min(waiting, try DueCounts.delayed(txn, counts: dueCounts, ready: ready, nowMillis: nowMillis))
         return QueueStats(
             name: name,
             pending: waiting - delayed,
             delayed: delayed,
             inFlight: try txn.count(leases),
-            deadLettered: Int(try value(txn, .deadLettered)),
-            delivered: Int(try value(txn, .delivered)),
-            retried: Int(try value(txn, .retried)),
-            expired: Int(try value(txn, .expired)),
+            deadLettered: Int(clamping: try value(txn, .deadLettered)),
+            delivered: Int(clamping: try value(txn, .delivered)),
+            retried: Int(clamping: try value(txn, .retried)),
+            expired: Int(clamping: try value(txn, .expired)),
             deadLetterStore: try txn.count(dead)
         )
     }
@@ -139,13 +134,22 @@ func jsonString(_ text: String) -> String {
 
 /// ISO 8601 UTC with milliseconds (`2026-11-23T18:00:00.000Z`), as every time in the contract's JSON.
 public enum ISO8601Millis {
-    /// Formats `date`, rounded to the nearest millisecond.
+    /// The instants formatted, 1601-01-01T00:00:00.000Z … 9999-12-31T23:59:59.999Z (Gregorian
+    /// throughout, 4-digit years), in unix milliseconds. A time outside (a provider's or a
+    /// stored number can be anything) is clamped to it: never a trap.
+    public static let millisRange: ClosedRange<Int64> = -11_644_473_600_000...253_402_300_799_999
+
+    /// Formats `date`, rounded to the nearest millisecond (clamped to ``millisRange``).
     public static func format(_ date: Date) -> String {
-        format(millis: Int64((date.timeIntervalSince1970 * 1000).rounded()))
+        let millis = (date.timeIntervalSince1970 * 1000).rounded()
+        guard !millis.isNaN else { return format(millis: 0) }
+        return format(millis: Int64(min(max(millis, Double(millisRange.lowerBound)), Double(millisRange.upperBound))))
     }
 
-    /// Formats unix milliseconds exactly (a `Double` of seconds cannot hold every millisecond).
-    public static func format(millis: Int64) -> String {
+    /// Formats unix milliseconds exactly (a `Double` of seconds cannot hold every millisecond),
+    /// clamped to ``millisRange``.
+    public static func format(millis unclamped: Int64) -> String {
+        let millis = min(max(unclamped, millisRange.lowerBound), millisRange.upperBound)
         let seconds = millis.quotientAndRemainder(dividingBy: 1000)
         var whole = seconds.quotient
         var ms = seconds.remainder

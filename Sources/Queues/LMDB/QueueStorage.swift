@@ -13,43 +13,86 @@ enum Disposition: Sendable, Equatable {
 ///
 /// - `q/<name>/messages`: id → ``MessageRecord`` (waiting, delayed and in-flight messages)
 /// - `q/<name>/ready`: ``ReadyKey`` (due ms + id) → empty: waiting and delayed messages by due time
-/// - `q/<name>/leases`: id → empty: messages handed to a consumer and not yet settled
+/// - `q/<name>/enqueued`: ``ReadyKey`` (enqueue ms + id) → empty: every message of `messages`
+///   by the time it entered the queue (the retention purge walks it oldest first)
+/// - `q/<name>/due_counts`: ``DueCounts``: the due index counted by time bucket
+/// - `q/<name>/leases`: id → ``LeaseValue``: messages handed to a consumer and not yet settled
 /// - `q/<name>/dead`: id → ``MessageRecord``: the built-in dead-letter store
-/// - `q/<name>/counters`: counter name → u64 (delivered, retried, dead_lettered, expired)
+/// - `q/<name>/counters`: counter name → u64 (delivered, retried, dead_lettered, expired), and
+///   the schema version of these databases
+///
+/// Every change to `messages`/`ready` goes through the helpers below, which keep the indexes and
+/// counts in the same transaction.
 struct QueueStorage: Sendable {
     let config: QueueConfig
     let messages: LMDBDatabase
     let ready: LMDBDatabase
+    let enqueued: LMDBDatabase
+    let dueCounts: LMDBDatabase
     let leases: LMDBDatabase
     let dead: LMDBDatabase
     let counters: LMDBDatabase
 
     var name: String { config.name }
     var retentionMillis: Int64 { Int64(config.retention) * 1000 }
+    /// The most deliveries of a message by this queue.
+    var maxDeliveries: Int { 1 + (config.consumer ?? ConsumerConfig()).maxRetries }
 
+    /// Opens the queue's databases, migrating data written by older versions (once).
     static func open(_ config: QueueConfig, in environment: LMDBEnvironment) async throws -> QueueStorage {
         let prefix = "q/\(config.name)/"
-        return QueueStorage(
+        let storage = QueueStorage(
             config: config,
             messages: try await environment.database(prefix + "messages"),
             ready: try await environment.database(prefix + "ready"),
+            enqueued: try await environment.database(prefix + "enqueued"),
+            dueCounts: try await environment.database(prefix + "due_counts"),
             leases: try await environment.database(prefix + "leases"),
             dead: try await environment.database(prefix + "dead"),
             counters: try await environment.database(prefix + "counters")
         )
+        try await storage.migrate(environment)
+        return storage
     }
 
-    // MARK: Messages
+    // MARK: Messages and their indexes
 
-    /// Stores a waiting (or delayed) message.
-    func insert(_ txn: LMDBTransaction, id: MessageID, record: MessageRecord) throws {
+    /// Stores a waiting (or delayed) message, new or retried, with its index entries.
+    func insert(_ txn: LMDBTransaction, id: MessageID, record: MessageRecord, dues: inout DueCounts.Delta) throws {
         try txn.put(messages, key: id.bytes, value: record.encoded())
         try txn.put(ready, key: ReadyKey.make(dueMillis: record.dueMillis, id: id), value: [])
+        try txn.put(enqueued, key: ReadyKey.make(dueMillis: record.enqueuedMillis, id: id), value: [])
+        dues.add(dueMillis: record.dueMillis, 1)
+    }
+
+    /// Takes a message out of the due index; `false` when it was not there.
+    func unready(_ txn: LMDBTransaction, id: MessageID, dueMillis: Int64, dues: inout DueCounts.Delta) throws -> Bool {
+        guard try txn.delete(ready, key: ReadyKey.make(dueMillis: dueMillis, id: id)) else { return false }
+        dues.add(dueMillis: dueMillis, -1)
+        return true
+    }
+
+    /// Deletes a message that is out of the due index, with its enqueue-time entry.
+    func delete(_ txn: LMDBTransaction, id: MessageID, record: MessageRecord) throws {
+        try txn.delete(messages, key: id.bytes)
+        try txn.delete(enqueued, key: ReadyKey.make(dueMillis: record.enqueuedMillis, id: id))
     }
 
     func record(_ txn: LMDBTransaction, id: MessageID) throws -> MessageRecord? {
         let key = id.bytes
         return try key.withUnsafeBytes { k in try txn.get(messages, key: k).flatMap(MessageRecord.init) }
+    }
+
+    func lease(_ txn: LMDBTransaction, id: MessageID) throws -> LeaseValue? {
+        let key = id.bytes
+        return try key.withUnsafeBytes { k in try txn.get(leases, key: k).map(LeaseValue.init) }
+    }
+
+    /// Sends: stores new messages (one grouped write per batch).
+    func send(_ txn: LMDBTransaction, _ rows: [(id: MessageID, record: MessageRecord)]) throws {
+        var dues = DueCounts.Delta()
+        for row in rows { try insert(txn, id: row.id, record: row.record, dues: &dues) }
+        try dues.apply(txn, dueCounts)
     }
 
     /// What the due-time index holds at `nowMillis`, leaving out `excluded` (in flight here).
@@ -77,143 +120,134 @@ struct QueueStorage: Sendable {
         return result
     }
 
-    /// Marks messages as handed to a consumer: out of the due index, one more attempt, leased.
-    /// Messages no longer waiting (moved by another process) are skipped.
-    func lease(_ txn: LMDBTransaction, _ entries: [(id: MessageID, dueMillis: Int64)]) throws {
-        for (id, due) in entries {
-            guard try txn.delete(ready, key: ReadyKey.make(dueMillis: due, id: id)),
-                  var record = try record(txn, id: id) else { continue }
-            record.attempts &+= 1
-            try txn.put(messages, key: id.bytes, value: record.encoded())
-            try txn.put(leases, key: id.bytes, value: [])
-        }
+    // MARK: Claim, settle, reclaim
+
+    /// What a claim took.
+    struct Claim: Sendable {
+        /// The messages leased, their `attempts` already counting this delivery.
+        var messages: [(id: MessageID, record: MessageRecord)] = []
+        /// Messages found past the queue's retention and deleted instead.
+        var expired = 0
     }
 
-    /// Applies the outcome of a delivery; dead letters go to `deadLetterQueue` or the built-in store.
-    func settle(_ txn: LMDBTransaction, _ outcomes: [(id: MessageID, disposition: Disposition)], nowMillis: Int64, deadLetterQueue: QueueStorage?) throws {
+    /// Claims messages for one delivery, in one write: each leaves the due index, has its
+    /// `attempts` incremented and gets a lease until `leaseUntil`, all committed before the
+    /// handler runs. Messages no longer waiting (moved by another process) are skipped; messages
+    /// past the queue's retention are deleted.
+    func claim(_ txn: LMDBTransaction, _ entries: [(id: MessageID, dueMillis: Int64)], lease: LeaseValue, nowMillis: Int64) throws -> Claim {
+        var claim = Claim()
+        var dues = DueCounts.Delta()
+        let leaseBytes = lease.encoded()
+        for (id, due) in entries {
+            guard try unready(txn, id: id, dueMillis: due, dues: &dues), var record = try record(txn, id: id) else { continue }
+            if record.isPastRetention(retentionMillis, at: nowMillis) {
+                try delete(txn, id: id, record: record)
+                claim.expired += 1
+                continue
+            }
+            record.attempts &+= 1
+            try txn.put(messages, key: id.bytes, value: record.encoded())
+            try txn.put(leases, key: id.bytes, value: leaseBytes)
+            claim.messages.append((id, record))
+        }
+        try dues.apply(txn, dueCounts)
+        try bump(txn, [(.expired, UInt64(claim.expired))])
+        return claim
+    }
+
+    /// Applies the outcome of a delivery made under the claim `token`; dead letters go to
+    /// `deadLetterQueue` or the built-in store. A message whose lease is gone or belongs to
+    /// another claim (reclaimed meanwhile) is left alone.
+    func settle(
+        _ txn: LMDBTransaction, _ outcomes: [(id: MessageID, disposition: Disposition)], token: UInt64,
+        nowMillis: Int64, deadLetterQueue: QueueStorage?
+    ) throws {
         var delivered: UInt64 = 0, retried: UInt64 = 0, deadLettered: UInt64 = 0
+        var dues = DueCounts.Delta()
+        var dlqDues = DueCounts.Delta()
         for (id, disposition) in outcomes {
+            guard try lease(txn, id: id)?.token == token else { continue }
             try txn.delete(leases, key: id.bytes)
             guard var record = try record(txn, id: id) else { continue }
             switch disposition {
             case .ack:
-                try txn.delete(messages, key: id.bytes)
+                try delete(txn, id: id, record: record)
                 delivered += 1
             case .retry(let due, let error):
                 record.dueMillis = due
                 record.lastError = error ?? record.lastError
-                try insert(txn, id: id, record: record)
+                try insert(txn, id: id, record: record, dues: &dues)
                 retried += 1
             case .deadLetter(let error):
-                try txn.delete(messages, key: id.bytes)
-                let moved = record.entering(at: nowMillis, lastError: error)
-                if let deadLetterQueue {
-                    try deadLetterQueue.insert(txn, id: id, record: moved)
-                } else {
-                    try txn.put(dead, key: id.bytes, value: moved.encoded())
-                }
+                try moveToDeadLetters(txn, id: id, record: record, lastError: error, nowMillis: nowMillis, to: deadLetterQueue, dues: &dlqDues)
                 deadLettered += 1
             }
         }
+        try dues.apply(txn, dueCounts)
+        if let deadLetterQueue { try dlqDues.apply(txn, deadLetterQueue.dueCounts) }
         try bump(txn, [(.delivered, delivered), (.retried, retried), (.deadLettered, deadLettered)])
     }
 
-    /// Puts every leased message back in the due index at `nowMillis` (after a restart).
-    /// - Returns: how many were reclaimed.
-    func reclaimLeases(_ txn: LMDBTransaction, nowMillis: Int64) throws -> Int {
-        var ids: [MessageID] = []
+    /// Moves an in-flight message (already out of the due index) to the dead letters.
+    private func moveToDeadLetters(
+        _ txn: LMDBTransaction, id: MessageID, record: MessageRecord, lastError: String, nowMillis: Int64,
+        to deadLetterQueue: QueueStorage?, dues: inout DueCounts.Delta
+    ) throws {
+        try delete(txn, id: id, record: record)
+        let moved = record.entering(at: nowMillis, lastError: lastError)
+        if let deadLetterQueue {
+            try deadLetterQueue.insert(txn, id: id, record: moved, dues: &dues)
+        } else {
+            try txn.put(dead, key: id.bytes, value: moved.encoded())
+        }
+    }
+
+    /// What a reclaim did.
+    struct Reclaimed: Sendable, Equatable {
+        var requeued = 0
+        var deadLettered = 0
+        /// Whether leases remain to examine (the chunk was full).
+        var more = false
+    }
+
+    /// Takes back up to `limit` leases — every one (`expiredOnly: false`, at start: the process
+    /// that made them is gone) or those expired at `nowMillis`. Their deliveries were counted when
+    /// claimed: a message that had its `1 + max_retries` deliveries goes to the dead letters with
+    /// `reason` as its last error; the others wait again, due now.
+    func reclaimLeases(
+        _ txn: LMDBTransaction, nowMillis: Int64, expiredOnly: Bool, reason: String,
+        deadLetterQueue: QueueStorage?, limit: Int
+    ) throws -> Reclaimed {
+        var taken: [MessageID] = []
+        var result = Reclaimed()
         try txn.withCursor(leases) { cursor in
             var entry = try cursor.first()
             while let e = entry {
-                if let id = MessageID(bytes: e.key) { ids.append(id) }
+                if let id = MessageID(bytes: e.key), !expiredOnly || LeaseValue(e.value).expiryMillis <= nowMillis {
+                    if taken.count == limit { result.more = true; break }
+                    taken.append(id)
+                }
                 entry = try cursor.next()
             }
         }
-        for id in ids {
+        var dues = DueCounts.Delta()
+        var dlqDues = DueCounts.Delta()
+        for id in taken {
             try txn.delete(leases, key: id.bytes)
             guard var record = try record(txn, id: id) else { continue }
-            record.dueMillis = nowMillis
-            try insert(txn, id: id, record: record)
-        }
-        return ids.count
-    }
-
-    /// Deletes up to `limit` waiting messages that outlived the queue's retention.
-    /// - Returns: the ids deleted.
-    func purgeExpired(_ txn: LMDBTransaction, nowMillis: Int64, limit: Int) throws -> [MessageID] {
-        var expired: [(MessageID, Int64)] = []
-        try txn.withCursor(messages) { cursor in
-            var entry = try cursor.first()
-            while let e = entry, expired.count < limit {
-                if let id = MessageID(bytes: e.key), let record = MessageRecord(e.value),
-                   record.enqueuedMillis + retentionMillis <= nowMillis {
-                    expired.append((id, record.dueMillis))
-                }
-                entry = try cursor.next()
-            }
-        }
-        var purged: [MessageID] = []
-        for (id, due) in expired {
-            let leased = try id.bytes.withUnsafeBytes { try txn.get(leases, key: $0) } != nil
-            if leased { continue }
-            try txn.delete(ready, key: ReadyKey.make(dueMillis: due, id: id))
-            try txn.delete(messages, key: id.bytes)
-            purged.append(id)
-        }
-        try bump(txn, [(.expired, UInt64(purged.count))])
-        return purged
-    }
-
-    /// Drops waiting messages found expired (or missing) when they were about to be delivered.
-    /// - Returns: how many expired messages were deleted.
-    func discardExpired(_ txn: LMDBTransaction, _ entries: [(id: MessageID, dueMillis: Int64)], nowMillis: Int64) throws -> Int {
-        var expired = 0
-        for (id, due) in entries {
-            guard try txn.delete(ready, key: ReadyKey.make(dueMillis: due, id: id)) else { continue }
-            guard let record = try record(txn, id: id) else { continue }
-            if record.enqueuedMillis + retentionMillis <= nowMillis {
-                try txn.delete(messages, key: id.bytes)
-                expired += 1
+            if record.queueAttempts >= maxDeliveries {
+                try moveToDeadLetters(txn, id: id, record: record, lastError: reason, nowMillis: nowMillis, to: deadLetterQueue, dues: &dlqDues)
+                result.deadLettered += 1
             } else {
-                try txn.put(ready, key: ReadyKey.make(dueMillis: due, id: id), value: [])
+                record.dueMillis = nowMillis
+                record.lastError = reason
+                try insert(txn, id: id, record: record, dues: &dues)
+                result.requeued += 1
             }
         }
-        try bump(txn, [(.expired, UInt64(expired))])
-        return expired
-    }
-
-    /// Removes up to `limit` messages to move elsewhere: dead letters first, then (when
-    /// `includeWaiting`) waiting and delayed messages. In-flight messages stay.
-    func takeForRedrive(_ txn: LMDBTransaction, limit: Int, includeWaiting: Bool) throws -> [(MessageID, MessageRecord)] {
-        var taken: [(MessageID, MessageRecord)] = []
-        var deadKeys: [MessageID] = []
-        try txn.withCursor(dead) { cursor in
-            var entry = try cursor.first()
-            while let e = entry, taken.count < limit {
-                if let id = MessageID(bytes: e.key), let record = MessageRecord(e.value) {
-                    taken.append((id, record))
-                }
-                if let id = MessageID(bytes: e.key) { deadKeys.append(id) }
-                entry = try cursor.next()
-            }
-        }
-        for id in deadKeys { try txn.delete(dead, key: id.bytes) }
-        guard includeWaiting, taken.count < limit else { return taken }
-        var readyKeys: [(MessageID, Int64)] = []
-        try txn.withCursor(ready) { cursor in
-            var entry = try cursor.first()
-            while let e = entry, taken.count + readyKeys.count < limit {
-                if let (due, id) = ReadyKey.parse(e.key) { readyKeys.append((id, due)) }
-                entry = try cursor.next()
-            }
-        }
-        for (id, due) in readyKeys {
-            try txn.delete(ready, key: ReadyKey.make(dueMillis: due, id: id))
-            if let record = try record(txn, id: id) {
-                try txn.delete(messages, key: id.bytes)
-                taken.append((id, record))
-            }
-        }
-        return taken
+        try dues.apply(txn, dueCounts)
+        if let deadLetterQueue { try dlqDues.apply(txn, deadLetterQueue.dueCounts) }
+        try bump(txn, [(.deadLettered, UInt64(result.deadLettered))])
+        return result
     }
 }

@@ -1,3 +1,5 @@
+import KVStore
+
 /// Svix / Standard Webhooks signatures (Clerk, Supabase, Resend).
 ///
 /// Headers are `svix-id`, `svix-timestamp`, `svix-signature`, or the same with the `webhook-`
@@ -71,10 +73,10 @@ public enum StandardWebhookSignature {
         guard let timestamp = Int64(timestampText) else {
             throw WebhookSignatureError(.malformed, "webhook timestamp is not an integer")
         }
-        if timestamp < now - tolerance {
+        if timestamp < CheckedInteger.saturatingAdd(now, -max(tolerance, 0)) {
             throw WebhookSignatureError(.stale, "webhook timestamp is too old")
         }
-        if timestamp > now + tolerance {
+        if timestamp > CheckedInteger.saturatingAdd(now, max(tolerance, 0)) {
             throw WebhookSignatureError(.stale, "webhook timestamp is too far in the future")
         }
         let key = try decodeSecret(secret)

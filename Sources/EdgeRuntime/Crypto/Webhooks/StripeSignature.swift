@@ -52,7 +52,9 @@ public enum StripeSignature {
         guard matched else {
             throw WebhookSignatureError(.mismatch, "no v1 signature in Stripe-Signature matches the payload")
         }
-        if tolerance > 0, now - parsed.timestamp > tolerance {
+        // `t` is the sender's number: an age that overflows (t near Int64.min) is stale too.
+        let (age, overflow) = now.subtractingReportingOverflow(parsed.timestamp)
+        if tolerance > 0, overflow || age > tolerance {
             throw WebhookSignatureError(.stale, "Stripe-Signature timestamp is outside the tolerance of \(tolerance) s")
         }
         return Verified(timestamp: parsed.timestamp)

@@ -1,0 +1,82 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A plain TCP connection to 127.0.0.1 that stays open between writes — for half-sent
+/// requests, idle keep-alive connections and connection limits, which ``rawExchange(port:_:timeout:)``
+/// (one write, then read to the end) cannot express.
+public final class RawConnection: Sendable {
+    private let fd: Int32
+
+    /// Connects to 127.0.0.1:`port`.
+    /// - Throws: ``TestFailure`` when the connection is refused.
+    public init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket failed") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); throw TestFailure("connect failed") }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends `text` (UTF-8). - Returns: whether all of it was written.
+    @discardableResult
+    public func send(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+    }
+
+    /// Closes our sending side (the peer reads end-of-file), keeping the receiving side open.
+    public func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
+
+    /// What a read up to a deadline saw.
+    public struct Received: Sendable {
+        /// Everything read, as text.
+        public var text: String
+        /// The peer closed (or reset) the connection.
+        public var closed: Bool
+        /// Seconds from the start of the read to the close (or to the deadline).
+        public var seconds: Double
+    }
+
+    /// Reads until the peer closes the connection, or one complete HTTP response (head plus
+    /// `Content-Length` body) arrived when `untilResponse`, or `timeout` passed. Polls without
+    /// blocking, so the server under test (in the same process, on the same 2-thread
+    /// cooperative pool) keeps running while a test waits.
+    public func receive(timeout: Double, untilResponse: Bool = false) async -> Received {
+        let start = Date()
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, 0) > 0 {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { return Received(text: String(decoding: out, as: UTF8.self), closed: true, seconds: Date().timeIntervalSince(start)) }
+                out.append(contentsOf: buffer[0..<n])
+                if untilResponse, Self.isCompleteResponse(out) {
+                    return Received(text: String(decoding: out, as: UTF8.self), closed: false, seconds: Date().timeIntervalSince(start))
+                }
+                continue
+            }
+            if Date().timeIntervalSince(start) >= timeout { return Received(text: String(decoding: out, as: UTF8.self), closed: false, seconds: timeout) }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Whether `bytes` hold a whole response: a head and as many body bytes as it declares.
+    static func isCompleteResponse(_ bytes: [UInt8]) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let headEnd = text.range(of: "\r\n\r\n") else { return false }
+        let head = text[..<headEnd.lowerBound].lowercased()
+        let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+        return text.utf8.count - text.utf8.distance(from: text.startIndex, to: headEnd.upperBound) >= length
+    }
+}
