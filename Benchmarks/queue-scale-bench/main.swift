@@ -154,12 +154,17 @@ do {
     }
     var during: [Double] = []
     var n = 0
-    while purging.load(ordering: .acquiring) {
+    // Up to 10,000 puts while the purge runs; a paced purge still running then is stopped.
+    while purging.load(ordering: .acquiring) && during.count < 10_000 {
         during.append(try await put(n))
         n += 1
     }
-    let purged = try await purge.value
-    print("retention purge (chunks of \(options.purgeChunk), pause \(options.purgePauseMillis) ms): \(purged) messages in \(String(format: "%.1f", millis(clock.now - purgeStart) / 1000)) s")
+    purge.cancel()
+    let elapsed = String(format: "%.1f", millis(clock.now - purgeStart) / 1000)
+    let left = try await broker.stats("bench")
+    let finished = (try? await purge.value) != nil
+    print("retention purge (chunks of \(options.purgeChunk), pause \(options.purgePauseMillis) ms): "
+          + "\(options.messages - left.pending - left.delayed) messages in \(elapsed) s\(finished ? "" : " (stopped there)")")
     print("KV put during the purge: \(summary(during))")
     let ratio = percentile(during.sorted(), 0.99) / percentile(atRest.sorted(), 0.99)
     print(String(format: "p99 during / at rest: %.2f", ratio))

@@ -270,6 +270,9 @@ struct ResendTests {
         #expect(await eventually { fake.calls.count == 3 })
         #expect(await eventually { clock.sleepingUntil.contains(start + 120) })
         #expect(try await Self.record(s, "em_1") == nil)
+        // The retry carries what failed.
+        let waiting = try await s.client.get("/q/emails/messages", headers: Self.auth).json["messages"]?.arrayValue?.first
+        #expect(waiting?["last_error"] == "Resend answered 503: unavailable")
         fake.fail(nil)
         clock.advance(by: 120)
         #expect(await eventually { fake.calls.count == 4 })

@@ -28,7 +28,7 @@ public struct AnalyticsRetryFunction: EdgeFunction {
                 await usage?.record(service: spilled.kind.usage.service, operation: spilled.kind.usage.operation, count: spilled.items.count, env: env)
             case .retry(let reason, let retryAfter):
                 env.logger.warning("analytics batch failed again", metadata: ["kind": "\(spilled.kind.rawValue)", "attempts": "\(message.attempts)", "error": "\(reason)"])
-                message.retry(delaySeconds: retryAfter ?? Self.backoff(attempts: message.attempts))
+                message.retry(delaySeconds: retryAfter ?? Self.backoff(attempts: message.attempts), reason: reason)
             case .reject(let reason):
                 message.deadLetter(reason: reason)
             }

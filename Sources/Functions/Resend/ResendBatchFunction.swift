@@ -75,7 +75,7 @@ public struct ResendBatchFunction: EdgeFunction {
                 await record(call, ids: ids, env: env)
             case .retry(let delay, let reason, let rateLimited):
                 env.logger.warning("resend batch will be retried", metadata: ["emails": "\(call.count)", "delay": "\(delay)", "reason": "\(reason)"])
-                for item in call { item.message.retry(delaySeconds: delay) }
+                for item in call { item.message.retry(delaySeconds: delay, reason: reason) }
                 if rateLimited { rateLimitedFor = delay }
             case .deadLetter(let reason):
                 env.logger.error("resend batch refused", metadata: ["emails": "\(call.count)", "reason": "\(reason)"])
