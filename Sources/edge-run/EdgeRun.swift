@@ -3,12 +3,10 @@ import ArgumentParser
 /// The `edge-run` command: serve a manifest, and inspect its data directory.
 @main
 struct EdgeRun: AsyncParsableCommand {
-    static let version = "0.1.0"
-
     static let configuration = CommandConfiguration(
         commandName: "edge-run",
         abstract: "A Workers-style function runtime: HTTP routes, durable KV and queues, built-in integrations.",
-        version: "edge-run \(version)",
+        version: BuildInfo.versionLine,
         subcommands: [ServeCommand.self, CheckCommand.self, RoutesCommand.self, KVCommand.self, QueuesCommand.self]
     )
 }

@@ -9,7 +9,7 @@ import Synchronization
 ///   `mdb_txn_renew`): they never wait for writers.
 /// - Writes go to one writer thread that groups the writes arriving during a commit into the
 ///   next transaction (group commit): each caller resumes once the synced commit that holds its
-///   write returned.
+///   write returned. A write that throws is left out by replaying the group without it.
 /// - A full map grows (doubling) and the batch is replayed; a map grown by another process is
 ///   adopted.
 ///
@@ -149,9 +149,11 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// Runs `body` in a write transaction shared with other concurrent writes, and returns once
     /// that transaction committed durably (synced).
     ///
-    /// `body` runs on the writer thread inside its own nested transaction: if it throws, only its
-    /// own changes are rolled back and the error reaches this caller. `body` may run more than
-    /// once (when the map had to grow), so it must depend only on the transaction's contents.
+    /// `body` runs on the writer thread, directly in the transaction it shares with the other
+    /// writes of its group. If it throws, the transaction is aborted and replayed without it: only
+    /// its own changes are rolled back and the error reaches this caller alone. `body` may
+    /// therefore run more than once (a replay, or a retry after the map grew), so it must depend
+    /// only on the transaction's contents and have no effect outside it.
     public func write<T: Sendable>(_ body: @escaping @Sendable (LMDBTransaction) throws -> T) async throws -> T {
         let op = TypedWrite(body)
         return try await withCheckedThrowingContinuation { continuation in
@@ -186,8 +188,12 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
-    /// Write transactions committed, and the writes grouped into them, since opening.
-    public var writeStatistics: (commits: Int, writes: Int) { writer.statistics }
+    /// Writes submitted and not yet taken into a transaction (tests).
+    var pendingWriteCount: Int { writer.pendingCount }
+
+    /// Write transactions committed, the writes grouped into them and the writer thread's time,
+    /// since opening.
+    public var writeStatistics: LMDBWriteStatistics { writer.statistics }
 
     /// The current map size in bytes.
     public var currentMapSize: Int { mapSize.withLock { $0 } }
