@@ -10,6 +10,17 @@ import NIOCore
 struct LoadedFunction: Sendable {
     let spec: FunctionSpec
     let instance: any EdgeFunction
+    /// `instance`'s optional seams, cast once here: a cast to a protocol existential per request
+    /// is a conformance lookup in the runtime.
+    let authorizing: (any HeadAuthorizing)?
+    let inline: (any InlineAnswering)?
+
+    init(spec: FunctionSpec, instance: any EdgeFunction) {
+        self.spec = spec
+        self.instance = instance
+        authorizing = instance as? any HeadAuthorizing
+        inline = instance as? any InlineAnswering
+    }
 }
 
 /// One HTTP request through the runtime: request id, built-in endpoints, routing (404/405),
@@ -127,13 +138,13 @@ struct RequestPipeline: Sendable {
                 edgeRequest.claims = try await authenticator.authenticate(edgeRequest)
                 tracked?.userID = edgeRequest.claims?["sub"]?.stringValue
             }
-            if let authorizing = function.instance as? any HeadAuthorizing { try authorizing.authorize(edgeRequest, env: env) }
+            if let authorizing = function.authorizing { try authorizing.authorize(edgeRequest, env: env) }
             edgeRequest.body = try await collectBody(request, limit: limits.maxBodyBytes)
             let context = ExecutionContext(tracker: background)
             let env = self.env
             let instance = function.instance
             let ready = edgeRequest
-            if let inline = instance as? any InlineAnswering, inline.answersInline(ready) {
+            if let inline = function.inline, inline.answersInline(ready) {
                 return try await instance.fetch(ready, env: env, context: context)
             }
             do {
