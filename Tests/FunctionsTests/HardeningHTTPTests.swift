@@ -3,7 +3,7 @@ import EdgeTestSupport
 import Foundation
 import Testing
 
-/// DESIGN.md "Hardening" for the request path: credentials before bodies, body/header/idle
+/// The hardening rules (docs/runtime.md) for the request path: credentials before bodies, body/header/idle
 /// timeouts, connection limits, malformed HTTP, runaway handlers, the kv.api body limit.
 @Suite("Hardening: HTTP request path")
 struct HardeningHTTPTests {

@@ -3,7 +3,7 @@ import EdgeTestSupport
 import Foundation
 import Testing
 
-/// `kv.api` exactly as DESIGN.md's contract says.
+/// `kv.api` exactly as docs/kv.md says.
 @Suite("kv.api admin REST")
 struct KVAPITests {
     static let token = "admin-token-for-tests"

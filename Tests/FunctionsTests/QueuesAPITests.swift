@@ -3,7 +3,7 @@ import EdgeTestSupport
 import Foundation
 import Testing
 
-/// `queues.api` exactly as DESIGN.md's contract says.
+/// `queues.api` exactly as docs/queues.md says.
 @Suite("queues.api admin REST")
 struct QueuesAPITests {
     static let token = "queue-admin-token"
