@@ -9,15 +9,17 @@ import KVStore
 import Logging
 import Queues
 
-/// (a) A trivial handler.
-struct HelloFunction: EdgeFunction {
+/// (a) A trivial handler (it waits on nothing, so it declares itself ``InlineAnswering``).
+struct HelloFunction: EdgeFunction, InlineAnswering {
     init(config: FunctionConfig) throws {}
+    func answersInline(_ request: EdgeRequest) -> Bool { true }
     func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse { .text("hello") }
 }
 
-/// (b) One KV get.
-struct KVGetFunction: EdgeFunction {
+/// (b) One KV get (an LMDB read: ``InlineAnswering``).
+struct KVGetFunction: EdgeFunction, InlineAnswering {
     init(config: FunctionConfig) throws {}
+    func answersInline(_ request: EdgeRequest) -> Bool { true }
     func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
         guard let value = try await env.kv("KV").get("bench-key") else { throw EdgeHTTPError(.notFound, "seed the key first") }
         return EdgeResponse(status: 200, headers: ["Content-Type": "application/octet-stream"], body: value)

@@ -61,6 +61,7 @@ public struct FetchHeaders: Sendable, Equatable, Sequence, ExpressibleByDictiona
     static func sameName(_ a: String, _ b: String) -> Bool {
         let x = a.utf8, y = b.utf8
         guard x.count == y.count else { return false }
+        if a == b { return true }  // the usual spelling on both sides: one memcmp
         for (c, d) in zip(x, y) where c != d {
             let lc = (c >= 0x41 && c <= 0x5A) ? c | 0x20 : c
             let ld = (d >= 0x41 && d <= 0x5A) ? d | 0x20 : d

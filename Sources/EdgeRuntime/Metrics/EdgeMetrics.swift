@@ -31,6 +31,13 @@ public final class EdgeMetrics: Sendable {
 
     /// Counts one answered request and its latency.
     public func recordRequest(route: String, method: String, status: Int, nanoseconds: Int64) {
+        let (counter, timer) = requestHandles(route: route, method: method, status: status)
+        counter.increment()
+        timer.recordNanoseconds(nanoseconds)
+    }
+
+    /// The request counter and latency timer of a route, method and status (created once, then cached).
+    func requestHandles(route: String, method: String, status: Int) -> (CoreMetrics.Counter, CoreMetrics.Timer) {
         let key = RequestKey(route: route, method: method, status: status)
         let counter = requestCounters.withLock { cache in
             if let c = cache[key] { return c }
@@ -39,7 +46,6 @@ public final class EdgeMetrics: Sendable {
             cache[key] = c
             return c
         }
-        counter.increment()
         let timerKey = RouteKey(route: route, method: method)
         let timer = timers.withLock { cache in
             if let t = cache[timerKey] { return t }
@@ -47,7 +53,14 @@ public final class EdgeMetrics: Sendable {
             cache[timerKey] = t
             return t
         }
-        timer.recordNanoseconds(nanoseconds)
+        return (counter, timer)
+    }
+
+    /// The request metrics of one route and method, to record requests without hashing strings.
+    /// The pipeline resolves one per route at start-up; the Prometheus series themselves are
+    /// created on the route's first request (an unused route exports nothing, as before).
+    public func route(_ route: String, method: String) -> RouteRequestMetrics {
+        RouteRequestMetrics(route: route, method: method, owner: self)
     }
 
     /// Counts one KV operation (`get`, `put`, `delete`, `list`, …) on `binding`.
@@ -79,4 +92,45 @@ public final class EdgeMetrics: Sendable {
 
     /// The Prometheus text exposition.
     public func render() -> String { registry.emitToString() }
+}
+
+/// `edge_requests_total` and `edge_request_duration_seconds` of one route and method, resolved
+/// once: recording a request takes one uncontended lock and a scan of the statuses seen so far
+/// (one to three in practice), instead of two dictionary lookups keyed by strings.
+public final class RouteRequestMetrics: Sendable {
+    public let route: String
+    public let method: String
+    private let owner: EdgeMetrics
+    private struct State {
+        var timer: CoreMetrics.Timer?
+        var counters: [(status: Int, counter: CoreMetrics.Counter)] = []
+    }
+    private let state = Mutex(State())
+
+    init(route: String, method: String, owner: EdgeMetrics) {
+        self.route = route
+        self.method = method
+        self.owner = owner
+    }
+
+    /// Counts one answered request and its latency (the same series as ``EdgeMetrics/recordRequest(route:method:status:nanoseconds:)``).
+    public func record(status: Int, nanoseconds: Int64) {
+        let handles = state.withLock { s -> (CoreMetrics.Counter, CoreMetrics.Timer)? in
+            guard let timer = s.timer, let counter = s.counters.first(where: { $0.status == status })?.counter else { return nil }
+            return (counter, timer)
+        }
+        if let (counter, timer) = handles {
+            counter.increment()
+            timer.recordNanoseconds(nanoseconds)
+            return
+        }
+        // First request of this route with this status: the shared caches create (or find) the series.
+        let (counter, timer) = owner.requestHandles(route: route, method: method, status: status)
+        state.withLock { s in
+            s.timer = timer
+            if !s.counters.contains(where: { $0.status == status }) { s.counters.append((status, counter)) }
+        }
+        counter.increment()
+        timer.recordNanoseconds(nanoseconds)
+    }
 }

@@ -127,6 +127,7 @@ public final class EdgeServer: Sendable {
             router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
             background: background, runaway: RunawayHandlers(metrics: metrics),
             bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled)
+        pipeline.resolveRouteMetrics()
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.
         lifecycles = loaded.compactMap { $0.instance as? any FunctionLifecycle }

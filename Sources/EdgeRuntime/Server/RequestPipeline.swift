@@ -10,6 +10,17 @@ import NIOCore
 struct LoadedFunction: Sendable {
     let spec: FunctionSpec
     let instance: any EdgeFunction
+    /// `instance`'s optional seams, cast once here: a cast to a protocol existential per request
+    /// is a conformance lookup in the runtime.
+    let authorizing: (any HeadAuthorizing)?
+    let inline: (any InlineAnswering)?
+
+    init(spec: FunctionSpec, instance: any EdgeFunction) {
+        self.spec = spec
+        self.instance = instance
+        authorizing = instance as? any HeadAuthorizing
+        inline = instance as? any InlineAnswering
+    }
 }
 
 /// One HTTP request through the runtime: request id, built-in endpoints, routing (404/405),
@@ -36,17 +47,29 @@ struct RequestPipeline: Sendable {
     let runScheduled: (@Sendable (String?) async throws -> Int)?
     /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
     var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
+    /// The request metrics of each route, in ``Router/patterns`` order (set with ``resolveRouteMetrics()``).
+    var routeMetrics: [RouteRequestMetrics] = []
+    /// `GET /_edge/health`'s request metrics.
+    var healthMetrics: RouteRequestMetrics?
+
+    /// Resolves the request metrics of every route once, so that a request records its own
+    /// without building or hashing label strings.
+    mutating func resolveRouteMetrics() {
+        routeMetrics = router.patterns.map { metrics.route($0.source, method: $0.method) }
+        healthMetrics = metrics.route("/_edge/health", method: "GET")
+    }
 
     func respond(to request: Request, context: EdgeRequestContext) async -> Response {
         let started = DispatchTime.now().uptimeNanoseconds
         let requestID = Self.requestID(from: request.headers[Self.requestIDField])
         let method = request.method.rawValue
         var route = "unmatched"
+        var resolved: RouteRequestMetrics?
         var answer: EdgeResponse
         var tracked: TrackedRequest?
         do {
             answer = try await handle(request, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress }, route: &route,
-                                      tracked: &tracked)
+                                      resolved: &resolved, tracked: &tracked)
         } catch {
             let mapped = ErrorMapping.response(for: error)
             if mapped.internal {
@@ -57,7 +80,11 @@ struct RequestPipeline: Sendable {
             answer = EdgeResponse(status: mapped.status, headers: headers, body: ErrorMapping.body(message: mapped.message, requestID: requestID))
         }
         let elapsed = Int64(DispatchTime.now().uptimeNanoseconds - started)
-        metrics.recordRequest(route: route, method: method, status: answer.status, nanoseconds: elapsed)
+        if let resolved, resolved.method == method {
+            resolved.record(status: answer.status, nanoseconds: elapsed)
+        } else {
+            metrics.recordRequest(route: route, method: method, status: answer.status, nanoseconds: elapsed)
+        }
         if let tracked {
             // The analytics middleware: buffered in memory, sent by the sink's flusher, never awaited here.
             tracked.sink.record(RequestAnalyticsEvent(path: request.uri.path, method: method, status: answer.status, durationMs: Double(elapsed) / 1e6,
@@ -72,11 +99,12 @@ struct RequestPipeline: Sendable {
 
     private func handle(
         _ request: Request, method: String, requestID: String, remote: @escaping @Sendable () -> String?, route: inout String,
-        tracked: inout TrackedRequest?
+        resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
     ) async throws -> EdgeResponse {
         let rawPath = request.uri.path
         if let builtin = try await builtinEndpoint(request, method: method, path: rawPath) {
             route = rawPath
+            if rawPath == "/_edge/health" { resolved = healthMetrics }
             return builtin
         }
         guard let segments = Router.segments(of: rawPath) else { throw EdgeHTTPError(.badRequest, "malformed percent-encoding in path") }
@@ -85,8 +113,9 @@ struct RequestPipeline: Sendable {
             throw EdgeHTTPError(.notFound, "no route for \(method) \(rawPath)")
         case .methodNotAllowed(let allowed):
             throw EdgeHTTPError(.methodNotAllowed, "method \(method) is not allowed here", headers: ["Allow": allowed.joined(separator: ", ")])
-        case .found(let index, let pattern, let params):
+        case .found(let index, let entry, let pattern, let params):
             route = pattern.source
+            if entry < routeMetrics.count { resolved = routeMetrics[entry] }
             let function = functions[index]
             let limits = function.spec.limits
             // Decide before reading: too many runaway handlers, then credentials, then the body.
@@ -109,12 +138,15 @@ struct RequestPipeline: Sendable {
                 edgeRequest.claims = try await authenticator.authenticate(edgeRequest)
                 tracked?.userID = edgeRequest.claims?["sub"]?.stringValue
             }
-            if let authorizing = function.instance as? any HeadAuthorizing { try authorizing.authorize(edgeRequest, env: env) }
+            if let authorizing = function.authorizing { try authorizing.authorize(edgeRequest, env: env) }
             edgeRequest.body = try await collectBody(request, limit: limits.maxBodyBytes)
             let context = ExecutionContext(tracker: background)
             let env = self.env
             let instance = function.instance
             let ready = edgeRequest
+            if let inline = function.inline, inline.answersInline(ready) {
+                return try await instance.fetch(ready, env: env, context: context)
+            }
             do {
                 return try await withDeadline(seconds: limits.handlerTimeoutSeconds, watch: deadlines, runaway: runaway.slot(function.spec.name),
                                               stopping: inFlight) {
@@ -133,7 +165,7 @@ struct RequestPipeline: Sendable {
         switch path {
         case "/_edge/health":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
-            return .json(["status": "ok"])
+            return EdgeResponse(status: 200, headers: Self.jsonContentType, body: Self.healthBody)
         case "/_edge/metrics":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
             if let stats = try? await env.queues.allStats() { metrics.updateQueues(stats) }
@@ -174,6 +206,8 @@ struct RequestPipeline: Sendable {
     }
 
     static let requestIDField = HTTPField.Name("X-Request-Id")!
+    static let healthBody = JSONValue.object(["status": "ok"]).serialized()
+    static let jsonContentType: EdgeHeaders = ["Content-Type": "application/json"]
 
     /// A request the analytics middleware reports once it is answered.
     struct TrackedRequest {
@@ -206,14 +240,23 @@ struct RequestPipeline: Sendable {
         return requestIDPrefix + String(n, radix: 16)
     }
 
+    /// The field name of `name`; the usual ones without validating and lower-casing it again.
+    private static func fieldName(_ name: String) -> HTTPField.Name? {
+        switch name {
+        case "Content-Type": .contentType
+        default: HTTPField.Name(name)
+        }
+    }
+
     static func makeResponse(_ answer: EdgeResponse, requestID: String, head: Bool) -> Response {
         var fields = HTTPFields()
+        fields.reserveCapacity(answer.headers.fields.count + 2)
         for field in answer.headers {
-            guard let name = HTTPField.Name(field.name) else { continue }
-            if name == .contentLength { continue }
+            guard let name = fieldName(field.name) else { continue }
+            if name == .contentLength || name == requestIDField { continue }
             fields.append(HTTPField(name: name, value: field.value))
         }
-        fields[requestIDField] = requestID
+        fields.append(HTTPField(name: requestIDField, value: requestID))
         if head {
             fields[.contentLength] = String(answer.body.count)
             return Response(status: .init(code: answer.status), headers: fields, body: ResponseBody())

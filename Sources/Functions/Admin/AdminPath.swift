@@ -7,7 +7,8 @@ struct AdminPath {
 
     init(_ request: EdgeRequest) {
         if let rest = request.params["*"] {
-            segments = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            // Split on the UTF-8 bytes (`/` is ASCII): splitting the String walks grapheme clusters.
+            segments = rest.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { String(Substring($0)) }
         } else {
             segments = []
         }

@@ -12,7 +12,7 @@ import KVStore
 ///
 /// Declare it with a trailing-wildcard route such as `"GET /admin/kv/*"` (and `PUT`, `DELETE`),
 /// or with explicit `:namespace` and `:key` parameters. A key may contain `/`.
-public struct KVAPIFunction: EdgeFunction, HeadAuthorizing {
+public struct KVAPIFunction: EdgeFunction, HeadAuthorizing, InlineAnswering {
     /// Values may be 25 MiB: the body limit defaults to that when no `limits.max_body_bytes` is
     /// set (neither the function's nor the top-level one).
     public static var defaultMaxBodyBytes: Int? { 25 << 20 }
@@ -27,6 +27,11 @@ public struct KVAPIFunction: EdgeFunction, HeadAuthorizing {
     public func authorize(_ request: EdgeRequest, env: Env) throws {
         try request.requireBearer(try env.requiredSecret(tokenSecret))
     }
+
+    /// Reads (`GET`/`HEAD` of a value or a key list) are LMDB read transactions: over in
+    /// microseconds, never waiting on a writer, so they skip the deadline race. Writes wait for
+    /// the writer thread's commit (fsync) and keep it.
+    public func answersInline(_ request: EdgeRequest) -> Bool { request.method == "GET" || request.method == "HEAD" }
 
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
         try authorize(request, env: env)
