@@ -72,10 +72,10 @@ struct WebhooksAndCronTests {
     }
 
     @Test func aDeadReceiverPortEndsInTheDLQWithWhatFailed() async throws {
-        // A port that was just listening and is closed now: connections are refused.
-        let gone = try await FakeProvider.start()
-        let url = gone.url("/hooks")
-        try await gone.stop()
+        // A port bound but never listening: connections are refused, and no other server of
+        // the test run can take the port while the test runs.
+        let gone = try RefusingPort()
+        let url = "http://127.0.0.1:\(gone.port)/hooks"
         let s = try await RunningServer.start(manifest: Self.manifest(url: url, maxRetries: 1), secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"])
         _ = try await s.client.request("POST", "/q/outbound/messages", headers: Self.auth, json: ["body": "ping", "content_type": "text"])
         #expect(await eventually {
@@ -87,6 +87,7 @@ struct WebhooksAndCronTests {
         #expect(lastError.lowercased().contains("connect"), "\(lastError)")
         #expect(dead?["attempts"] == 2)
         try await s.stopAndClean()
+        withExtendedLifetime(gone) {}
     }
 
     @Test func testScheduledRunsTheCronsOfOneScheduleOrAll() async throws {
