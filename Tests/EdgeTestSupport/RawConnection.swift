@@ -14,14 +14,7 @@ public final class RawConnection: Sendable {
     public init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { close(fd); throw TestFailure("connect failed") }
+        guard connectLoopback(fd, port: port) else { close(fd); throw TestFailure("connect failed") }
     }
 
     deinit { close(fd) }
@@ -79,4 +72,21 @@ public final class RawConnection: Sendable {
             .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
         return text.utf8.count - text.utf8.distance(from: text.startIndex, to: headEnd.upperBound) >= length
     }
+}
+
+/// 127.0.0.1:`port` as a socket address (port 0: any free port, for `bind`).
+func loopbackAddress(port: Int) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return address
+}
+
+/// Connects the socket `fd` to 127.0.0.1:`port`. - Returns: whether it connected.
+func connectLoopback(_ fd: Int32, port: Int) -> Bool {
+    var address = loopbackAddress(port: port)
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
 }
