@@ -159,13 +159,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "LMDBStorage", "CLMDB", "EdgeTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "KVStoreTests",
+            dependencies: ["KVStore", "LMDBStorage", "EdgeStorage", "CLMDB", "EdgeTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "EdgeStorageTests", dependencies: ["EdgeStorage", "EdgeTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore", "LMDBStorage"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EdgeRuntimeTests",
             dependencies: [
                 "EdgeRuntime", "KVStore", "Queues", "LMDBStorage",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -178,7 +182,7 @@ let package = Package(
         .target(
             name: "EdgeTestSupport",
             dependencies: [
-                "EdgeRuntime", "Functions", "KVStore", "Queues",
+                "EdgeRuntime", "Functions", "KVStore", "Queues", "EdgeStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

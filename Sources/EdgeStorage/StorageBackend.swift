@@ -22,6 +22,15 @@ public protocol StorageBackend: Sendable {
     /// Opens the queues a server recorded (the CLI beside a running server).
     func existingQueueBroker(clock: any QueueClock, logger: Logger) async throws -> any QueueBroker
 
+    /// Claims the run of cron entry `job` at unix second `tick` for this node.
+    /// - Returns: `true` for exactly one caller per `(job, tick)` across the nodes sharing this
+    ///   storage (an LMDB data directory has one server: always `true`).
+    func claimCronTick(job: String, tick: Int64) async throws -> Bool
+
+    /// Why the storage cannot be used right now (`nil`: it can); `/_edge/health` answers
+    /// 503 `degraded` with this reason.
+    func checkHealth() async -> String?
+
     /// The background upkeep of what was opened so far (expiry sweeps, retention, lease
     /// reclaiming), to run in the server's `ServiceGroup`.
     func maintenanceServices(logger: Logger) -> [any Service]

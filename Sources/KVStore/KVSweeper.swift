@@ -1,14 +1,24 @@
 import Logging
 import ServiceLifecycle
 
+/// A KV store whose expired records are removed by a background sweep.
+public protocol ExpirySweeping: Sendable {
+    /// The namespace swept.
+    var binding: String { get }
+    /// Removes expired records in chunks of at most `batch`; returns how many were removed.
+    func sweepExpired(batch: Int) async throws -> Int
+}
+
+extension LMDBKVStore: ExpirySweeping {}
+
 /// Reclaims the space of expired keys in the background (expired keys are already invisible to
 /// reads; this only frees pages). Sweeps run as ordinary grouped writes, so readers never wait.
 public struct KVSweeper: Service {
-    let stores: [LMDBKVStore]
+    let stores: [any ExpirySweeping]
     let interval: Duration
     let logger: Logger
 
-    public init(stores: [LMDBKVStore], interval: Duration = .seconds(30), logger: Logger = Logger(label: "edge-run.kv.sweeper")) {
+    public init(stores: [any ExpirySweeping], interval: Duration = .seconds(30), logger: Logger = Logger(label: "edge-run.kv.sweeper")) {
         self.stores = stores
         self.interval = interval
         self.logger = logger
@@ -29,7 +39,7 @@ public struct KVSweeper: Service {
     public func sweepOnce() async {
         for store in stores {
             do {
-                let n = try await store.sweepExpired()
+                let n = try await store.sweepExpired(batch: 1000)
                 if n > 0 { logger.debug("swept expired keys", metadata: ["binding": "\(store.binding)", "count": "\(n)"]) }
             } catch {
                 logger.error("sweep failed", metadata: ["binding": "\(store.binding)", "error": "\(error)"])

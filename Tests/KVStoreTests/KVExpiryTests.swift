@@ -6,26 +6,26 @@ import Testing
 
 @Suite("KV expiry and sweeping")
 struct KVExpiryTests {
-    @Test func anExpiredKeyIsInvisibleToGetBulkGetAndList() async throws {
-        let f = try await KVFixture.make()
-        defer { f.dir.cleanup() }
-        let start = f.clock.nowSeconds()
-        try await f.store.put("ttl", text: "soon gone", options: KVPutOptions(expirationTtl: 60))
-        try await f.store.put("abs", text: "later", options: KVPutOptions(expiration: start + 120))
-        try await f.store.put("forever", text: "stays")
-        #expect(try await f.store.getWithMetadata("ttl")?.expiration == start + 60)
-        #expect(try await f.store.list().keys.map(\.expiration) == [start + 120, nil, start + 60])
+    @Test(arguments: TestBackend.available) func anExpiredKeyIsInvisibleToGetBulkGetAndList(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            let start = f.clock.nowSeconds()
+            try await f.store.put("ttl", text: "soon gone", options: KVPutOptions(expirationTtl: 60))
+            try await f.store.put("abs", text: "later", options: KVPutOptions(expiration: start + 120))
+            try await f.store.put("forever", text: "stays")
+            #expect(try await f.store.getWithMetadata("ttl")?.expiration == start + 60)
+            #expect(try await f.store.list().keys.map(\.expiration) == [start + 120, nil, start + 60])
 
-        f.clock.advance(by: 59.9)
-        #expect(try await f.store.getText("ttl") == "soon gone")
-        f.clock.advance(by: 0.1)
-        #expect(try await f.store.get("ttl") == nil)
-        #expect(try await f.store.getMany(["ttl", "abs"]).map { $0?.value.text } == [nil, "later"])
-        #expect(try await f.store.list().keys.map(\.name) == ["abs", "forever"])
+            f.clock.advance(by: 59.9)
+            #expect(try await f.store.getText("ttl") == "soon gone")
+            f.clock.advance(by: 0.1)
+            #expect(try await f.store.get("ttl") == nil)
+            #expect(try await f.store.getMany(["ttl", "abs"]).map { $0?.value.text } == [nil, "later"])
+            #expect(try await f.store.list().keys.map(\.name) == ["abs", "forever"])
 
-        f.clock.advance(by: 60)
-        #expect(try await f.store.get("abs") == nil)
-        #expect(try await f.store.list().keys.map(\.name) == ["forever"])
+            f.clock.advance(by: 60)
+            #expect(try await f.store.get("abs") == nil)
+            #expect(try await f.store.list().keys.map(\.name) == ["forever"])
+        }
     }
 
     @Test func aSweepRemovesAtMostAThousandKeysPerTransactionThroughTheExpiryIndex() async throws {
@@ -73,71 +73,71 @@ struct KVExpiryTests {
         #expect(try await f.store.list().keys.count == 6)
     }
 
-    @Test func incrementKeepsTheExpirationItWasCreatedWith() async throws {
-        let f = try await KVFixture.make()
-        defer { f.dir.cleanup() }
-        #expect(try await f.store.increment("rate:+1555", by: 1, expirationTtl: 3600) == 1)
-        f.clock.advance(by: 1800)
-        #expect(try await f.store.increment("rate:+1555", by: 1, expirationTtl: 3600) == 2)
-        f.clock.advance(by: 1800)
-        // The window opened an hour ago has ended: a new one starts at 1.
-        #expect(try await f.store.increment("rate:+1555", by: 1, expirationTtl: 3600) == 1)
+    @Test(arguments: TestBackend.available) func incrementKeepsTheExpirationItWasCreatedWith(backend: TestBackend) async throws {
+        try await withKV(backend) { (f: KVCase) async throws in
+            #expect(try await f.store.increment("rate:+1555", by: 1, expirationTtl: 3600) == 1)
+            f.clock.advance(by: 1800)
+            #expect(try await f.store.increment("rate:+1555", by: 1, expirationTtl: 3600) == 2)
+            f.clock.advance(by: 1800)
+            // The window opened an hour ago has ended: a new one starts at 1.
+            #expect(try await f.store.increment("rate:+1555", by: 1, expirationTtl: 3600) == 1)
+        }
     }
 }
 
 @Suite("KV listing")
 struct KVListTests {
-    @Test func paginatesOver2500KeysInByteOrder() async throws {
-        let f = try await KVFixture.make()
-        defer { f.dir.cleanup() }
-        let names = (0..<2500).map { String(format: "user:%05d", $0) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for chunk in stride(from: 0, to: names.count, by: 100) {
-                group.addTask {
-                    for name in names[chunk..<min(chunk + 100, names.count)] { try await f.store.put(name, text: name) }
+    @Test(arguments: TestBackend.available) func paginatesOver2500KeysInByteOrder(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            let names = (0..<2500).map { String(format: "user:%05d", $0) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for chunk in stride(from: 0, to: names.count, by: 100) {
+                    group.addTask {
+                        for name in names[chunk..<min(chunk + 100, names.count)] { try await f.store.put(name, text: name) }
+                    }
                 }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+            try await f.store.put("zzz", text: "outside the prefix")
+
+            var seen: [String] = []
+            var cursor: String?
+            var pages: [KVListResult] = []
+            repeat {
+                let page = try await f.store.list(prefix: "user:", limit: 1000, cursor: cursor)
+                pages.append(page)
+                seen += page.keys.map(\.name)
+                cursor = page.cursor
+                #expect((page.cursor == nil) == page.listComplete)
+            } while cursor != nil
+            #expect(pages.map(\.keys.count) == [1000, 1000, 500])
+            #expect(pages.map(\.listComplete) == [false, false, true])
+            #expect(seen == names)
+            #expect(try await f.store.list().keys.count == 1000)
+            #expect(try await f.store.list(limit: 1000, cursor: pages[1].cursor).keys.count == 501)
         }
-        try await f.store.put("zzz", text: "outside the prefix")
-
-        var seen: [String] = []
-        var cursor: String?
-        var pages: [KVListResult] = []
-        repeat {
-            let page = try await f.store.list(prefix: "user:", limit: 1000, cursor: cursor)
-            pages.append(page)
-            seen += page.keys.map(\.name)
-            cursor = page.cursor
-            #expect((page.cursor == nil) == page.listComplete)
-        } while cursor != nil
-        #expect(pages.map(\.keys.count) == [1000, 1000, 500])
-        #expect(pages.map(\.listComplete) == [false, false, true])
-        #expect(seen == names)
-        #expect(try await f.store.list().keys.count == 1000)
-        #expect(try await f.store.list(limit: 1000, cursor: pages[1].cursor).keys.count == 501)
     }
 
-    @Test func ordersByUTF8BytesAndFiltersByPrefix() async throws {
-        let f = try await KVFixture.make()
-        defer { f.dir.cleanup() }
-        for key in ["é", "z", "a", "B", "ab", "a\u{0}", "日本"] { try await f.store.put(key, text: key) }
-        let all = try await f.store.list().keys.map(\.name)
-        #expect(all == ["B", "a", "a\u{0}", "ab", "z", "é", "日本"])
-        #expect(try await f.store.list(prefix: "a").keys.map(\.name) == ["a", "a\u{0}", "ab"])
-        #expect(try await f.store.list(prefix: "nothing").keys.isEmpty)
-        let exact = try await f.store.list(prefix: "a", limit: 3)
-        #expect(exact.listComplete)
-        #expect(exact.cursor == nil)
+    @Test(arguments: TestBackend.available) func ordersByUTF8BytesAndFiltersByPrefix(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            for key in ["é", "z", "a", "B", "ab", "a\u{0}", "日本"] { try await f.store.put(key, text: key) }
+            let all = try await f.store.list().keys.map(\.name)
+            #expect(all == ["B", "a", "a\u{0}", "ab", "z", "é", "日本"])
+            #expect(try await f.store.list(prefix: "a").keys.map(\.name) == ["a", "a\u{0}", "ab"])
+            #expect(try await f.store.list(prefix: "nothing").keys.isEmpty)
+            let exact = try await f.store.list(prefix: "a", limit: 3)
+            #expect(exact.listComplete)
+            #expect(exact.cursor == nil)
+        }
     }
 
-    @Test func expiredKeysDoNotCountTowardsThePageLimit() async throws {
-        let f = try await KVFixture.make()
-        defer { f.dir.cleanup() }
-        for i in 0..<10 { try await f.store.put("k\(i)", text: "x", options: i % 2 == 0 ? KVPutOptions(expirationTtl: 60) : KVPutOptions()) }
-        f.clock.advance(by: 60)
-        let page = try await f.store.list(limit: 5)
-        #expect(page.keys.map(\.name) == ["k1", "k3", "k5", "k7", "k9"])
-        #expect(page.listComplete)
+    @Test(arguments: TestBackend.available) func expiredKeysDoNotCountTowardsThePageLimit(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            for i in 0..<10 { try await f.store.put("k\(i)", text: "x", options: i % 2 == 0 ? KVPutOptions(expirationTtl: 60) : KVPutOptions()) }
+            f.clock.advance(by: 60)
+            let page = try await f.store.list(limit: 5)
+            #expect(page.keys.map(\.name) == ["k1", "k3", "k5", "k7", "k9"])
+            #expect(page.listComplete)
+        }
     }
 }

@@ -6,45 +6,45 @@ import Testing
 
 @Suite("KV limits and errors")
 struct KVLimitsTests {
-    @Test func keysMustBeOneTo512BytesAndNotDotOrDotDot() async throws {
-        let f = try await KVFixture.make()
-        defer { f.dir.cleanup() }
-        #expect(await expectKVError(.invalidKey) { try await f.store.put("", text: "v") })
-        #expect(await expectKVError(.invalidKey) { try await f.store.put(".", text: "v") })
-        #expect(await expectKVError(.invalidKey) { try await f.store.put("..", text: "v") })
-        #expect(await expectKVError(.invalidKey) { _ = try await f.store.get("") })
-        #expect(await expectKVError(.keyTooLong) { try await f.store.put(String(repeating: "x", count: 513), text: "v") })
-        #expect(await expectKVError(.keyTooLong) { _ = try await f.store.get(String(repeating: "é", count: 257)) })
-        try await f.store.put("...", text: "dots are fine otherwise")
-        #expect(try await f.store.getText("...") == "dots are fine otherwise")
+    @Test(arguments: TestBackend.available) func keysMustBeOneTo512BytesAndNotDotOrDotDot(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            #expect(await expectKVError(.invalidKey) { try await f.store.put("", text: "v") })
+            #expect(await expectKVError(.invalidKey) { try await f.store.put(".", text: "v") })
+            #expect(await expectKVError(.invalidKey) { try await f.store.put("..", text: "v") })
+            #expect(await expectKVError(.invalidKey) { _ = try await f.store.get("") })
+            #expect(await expectKVError(.keyTooLong) { try await f.store.put(String(repeating: "x", count: 513), text: "v") })
+            #expect(await expectKVError(.keyTooLong) { _ = try await f.store.get(String(repeating: "é", count: 257)) })
+            try await f.store.put("...", text: "dots are fine otherwise")
+            #expect(try await f.store.getText("...") == "dots are fine otherwise")
+        }
     }
 
     /// liblmdb caps keys at 511 bytes; 512-byte keys live in a bucketed side table and must
     /// behave like any other key, including ordering against their 511-byte neighbours.
-    @Test func fullLength512ByteKeysWorkEverywhere() async throws {
-        let f = try await KVFixture.make()
-        defer { f.dir.cleanup() }
-        let head = String(repeating: "k", count: 511)
-        let keys = [head, head + "a", head + "b", head + "c", String(repeating: "l", count: 512)]
-        for (i, key) in keys.enumerated().reversed() {
-            try await f.store.put(key, text: "v\(i)", options: KVPutOptions(metadata: Data("\(i)".utf8)))
-        }
-        for (i, key) in keys.enumerated() {
-            #expect(try await f.store.getText(key) == "v\(i)")
-        }
-        let listed = try await f.store.list()
-        #expect(listed.keys.map(\.name) == keys)
-        #expect(listed.keys.map { $0.metadata?.text } == ["0", "1", "2", "3", "4"])
-        let page = try await f.store.list(limit: 2)
-        let rest = try await f.store.list(cursor: page.cursor)
-        #expect((page.keys + rest.keys).map(\.name) == keys)
+    @Test(arguments: TestBackend.available) func fullLength512ByteKeysWorkEverywhere(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            let head = String(repeating: "k", count: 511)
+            let keys = [head, head + "a", head + "b", head + "c", String(repeating: "l", count: 512)]
+            for (i, key) in keys.enumerated().reversed() {
+                try await f.store.put(key, text: "v\(i)", options: KVPutOptions(metadata: Data("\(i)".utf8)))
+            }
+            for (i, key) in keys.enumerated() {
+                #expect(try await f.store.getText(key) == "v\(i)")
+            }
+            let listed = try await f.store.list()
+            #expect(listed.keys.map(\.name) == keys)
+            #expect(listed.keys.map { $0.metadata?.text } == ["0", "1", "2", "3", "4"])
+            let page = try await f.store.list(limit: 2)
+            let rest = try await f.store.list(cursor: page.cursor)
+            #expect((page.keys + rest.keys).map(\.name) == keys)
 
-        try await f.store.delete(head + "b")
-        #expect(try await f.store.get(head + "b") == nil)
-        #expect(try await f.store.getText(head + "a") == "v1")
-        #expect(try await f.store.getText(head + "c") == "v3")
-        #expect(try await f.store.increment(head + "z", by: 2, expirationTtl: nil) == 2)
-        #expect(try await f.store.list(prefix: head).keys.count == 4)
+            try await f.store.delete(head + "b")
+            #expect(try await f.store.get(head + "b") == nil)
+            #expect(try await f.store.getText(head + "a") == "v1")
+            #expect(try await f.store.getText(head + "c") == "v3")
+            #expect(try await f.store.increment(head + "z", by: 2, expirationTtl: nil) == 2)
+            #expect(try await f.store.list(prefix: head).keys.count == 4)
+        }
     }
 
     @Test func valuesUpTo25MiBAndTheMapGrowsWhenFull() async throws {
@@ -58,39 +58,39 @@ struct KVLimitsTests {
         #expect(await expectKVError(.valueTooLarge) { try await f.store.put("bigger", value: Data(count: (25 << 20) + 1)) })
     }
 
-    @Test func metadataMustBeJSONOfAtMost1024Bytes() async throws {
-        let f = try await KVFixture.make()
-        defer { f.dir.cleanup() }
-        let ok = Data(("\"" + String(repeating: "m", count: 1022) + "\"").utf8)
-        try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: ok))
-        let tooBig = Data(("\"" + String(repeating: "m", count: 1023) + "\"").utf8)
-        #expect(await expectKVError(.metadataTooLarge) { try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: tooBig)) })
-        #expect(await expectKVError(.invalidMetadata) { try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: Data("{nope".utf8))) })
+    @Test(arguments: TestBackend.available) func metadataMustBeJSONOfAtMost1024Bytes(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            let ok = Data(("\"" + String(repeating: "m", count: 1022) + "\"").utf8)
+            try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: ok))
+            let tooBig = Data(("\"" + String(repeating: "m", count: 1023) + "\"").utf8)
+            #expect(await expectKVError(.metadataTooLarge) { try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: tooBig)) })
+            #expect(await expectKVError(.invalidMetadata) { try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: Data("{nope".utf8))) })
+        }
     }
 
-    @Test func ttlMustReachTheConfiguredMinimum() async throws {
-        let f = try await KVFixture.make()
-        defer { f.dir.cleanup() }
-        let now = f.clock.nowSeconds()
-        #expect(await expectKVError(.invalidExpiration) { try await f.store.put("k", text: "v", options: KVPutOptions(expirationTtl: 59)) })
-        #expect(await expectKVError(.invalidExpiration) { try await f.store.put("k", text: "v", options: KVPutOptions(expiration: now + 59)) })
-        #expect(await expectKVError(.invalidExpiration) { try await f.store.put("k", text: "v", options: KVPutOptions(expiration: now - 10)) })
-        #expect(await expectKVError(.invalidExpiration) {
-            try await f.store.put("k", text: "v", options: KVPutOptions(expiration: now + 100, expirationTtl: 100))
-        })
-        #expect(await expectKVError(.invalidExpiration) { _ = try await f.store.increment("n", by: 1, expirationTtl: 1) })
-        try await f.store.put("k", text: "v", options: KVPutOptions(expirationTtl: 60))
-        try await f.store.put("k2", text: "v", options: KVPutOptions(expiration: now + 60))
+    @Test(arguments: TestBackend.available) func ttlMustReachTheConfiguredMinimum(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            let now = f.clock.nowSeconds()
+            #expect(await expectKVError(.invalidExpiration) { try await f.store.put("k", text: "v", options: KVPutOptions(expirationTtl: 59)) })
+            #expect(await expectKVError(.invalidExpiration) { try await f.store.put("k", text: "v", options: KVPutOptions(expiration: now + 59)) })
+            #expect(await expectKVError(.invalidExpiration) { try await f.store.put("k", text: "v", options: KVPutOptions(expiration: now - 10)) })
+            #expect(await expectKVError(.invalidExpiration) {
+                try await f.store.put("k", text: "v", options: KVPutOptions(expiration: now + 100, expirationTtl: 100))
+            })
+            #expect(await expectKVError(.invalidExpiration) { _ = try await f.store.increment("n", by: 1, expirationTtl: 1) })
+            try await f.store.put("k", text: "v", options: KVPutOptions(expirationTtl: 60))
+            try await f.store.put("k2", text: "v", options: KVPutOptions(expiration: now + 60))
 
-        let lenient = try await LMDBKVStore.open(environment: f.environment, binding: "L", limits: KVLimits(minTTLSeconds: 1), clock: f.clock)
-        try await lenient.put("k", text: "v", options: KVPutOptions(expirationTtl: 1))
+            let lenient = try await f.open("L", limits: KVLimits(minTTLSeconds: 1))
+            try await lenient.put("k", text: "v", options: KVPutOptions(expirationTtl: 1))
+        }
     }
 
-    @Test func listLimitAndCursorAreValidated() async throws {
-        let f = try await KVFixture.make()
-        defer { f.dir.cleanup() }
-        #expect(await expectKVError(.invalidListLimit) { _ = try await f.store.list(limit: 0) })
-        #expect(await expectKVError(.invalidListLimit) { _ = try await f.store.list(limit: 1001) })
-        #expect(await expectKVError(.invalidCursor) { _ = try await f.store.list(cursor: "!!not base64!!") })
+    @Test(arguments: TestBackend.available) func listLimitAndCursorAreValidated(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            #expect(await expectKVError(.invalidListLimit) { _ = try await f.store.list(limit: 0) })
+            #expect(await expectKVError(.invalidListLimit) { _ = try await f.store.list(limit: 1001) })
+            #expect(await expectKVError(.invalidCursor) { _ = try await f.store.list(cursor: "!!not base64!!") })
+        }
     }
 }

@@ -1,6 +1,8 @@
+import EdgeStorage
 import EdgeTestSupport
 import Foundation
 import LMDBStorage
+import Logging
 @testable import KVStore
 
 /// An environment and one namespace on a manual clock.
@@ -36,5 +38,36 @@ func expectKVError(_ code: KVError.Code, _ body: () async throws -> Void) async 
         return error.code == code && !error.message.isEmpty
     } catch {
         return false
+    }
+}
+
+/// One namespace of a fresh storage of `backend` on a manual clock (the conformance tests run
+/// against every ``TestBackend/available`` backend).
+struct KVCase: Sendable {
+    let store: any KVStore
+    let clock: ManualWallClock
+    let storage: any StorageBackend
+
+    /// Another namespace of the same storage.
+    func open(_ binding: String, limits: KVLimits = KVLimits()) async throws -> any KVStore {
+        try await storage.kvStore(binding: binding, limits: limits, clock: clock)
+    }
+}
+
+/// Runs `body` on the namespace `binding` of a fresh storage of `backend`, then deletes it.
+func withKV(
+    _ backend: TestBackend, binding: String = "KV", limits: KVLimits = KVLimits(), _ body: (KVCase) async throws -> Void
+) async throws {
+    try await TestStorage.with(backend) { storage in
+        let opened = try await storage.location.open(logger: Logger(label: "edge-run.tests.kv"))
+        let clock = ManualWallClock(1_800_000_000)
+        do {
+            let store = try await opened.kvStore(binding: binding, limits: limits, clock: clock)
+            try await body(KVCase(store: store, clock: clock, storage: opened))
+            await opened.close()
+        } catch {
+            await opened.close()
+            throw error
+        }
     }
 }

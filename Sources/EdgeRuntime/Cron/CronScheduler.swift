@@ -6,17 +6,23 @@ import ServiceLifecycle
 
 /// Fires the manifest's crons at their UTC times: sleeps (on the injectable clock) until the
 /// earliest next fire time, then runs every cron due then. A run that fails is logged; the
-/// schedule goes on.
+/// schedule goes on. Before a run, the tick is claimed in the storage: with several nodes on one
+/// PostgreSQL, exactly one node wins each tick.
 public struct CronScheduler: Service {
     /// One cron entry bound to its function.
     public struct Job: Sendable {
         public let schedule: String
         public let expression: CronExpression
+        /// Names the entry across nodes (its function and schedule) when its ticks are claimed.
+        public let id: String
         public let run: @Sendable (ScheduledEvent) async throws -> Void
 
-        public init(schedule: String, expression: CronExpression, run: @escaping @Sendable (ScheduledEvent) async throws -> Void) {
+        public init(
+            schedule: String, expression: CronExpression, id: String? = nil, run: @escaping @Sendable (ScheduledEvent) async throws -> Void
+        ) {
             self.schedule = schedule
             self.expression = expression
+            self.id = id ?? schedule
             self.run = run
         }
     }
@@ -24,11 +30,18 @@ public struct CronScheduler: Service {
     let jobs: [Job]
     let clock: any QueueClock
     let logger: Logger
+    let claim: @Sendable (_ job: String, _ tick: Int64) async throws -> Bool
 
-    public init(jobs: [Job], clock: any QueueClock, logger: Logger) {
+    /// - Parameter claim: whether this node runs `job` at unix second `tick` (once per tick
+    ///   across the nodes sharing a storage); by default every tick is this node's.
+    public init(
+        jobs: [Job], clock: any QueueClock, logger: Logger,
+        claim: @escaping @Sendable (_ job: String, _ tick: Int64) async throws -> Bool = { _, _ in true }
+    ) {
         self.jobs = jobs
         self.clock = clock
         self.logger = logger
+        self.claim = claim
     }
 
     public func run() async throws {
@@ -53,8 +66,17 @@ public struct CronScheduler: Service {
         }
     }
 
-    /// Runs `job` for the fire time `time`, logging a failure.
+    /// Runs `job` for the fire time `time` when this node claims the tick, logging a failure.
     func fire(_ job: Job, at time: Double) async {
+        do {
+            guard try await claim(job.id, Int64(time)) else {
+                logger.debug("cron tick run by another node", metadata: ["cron": "\(job.schedule)"])
+                return
+            }
+        } catch {
+            logger.error("cannot claim the cron tick; skipped", metadata: ["cron": "\(job.schedule)", "error": "\(error)"])
+            return
+        }
         do {
             try await job.run(ScheduledEvent(cron: job.schedule, scheduledTime: time))
         } catch {

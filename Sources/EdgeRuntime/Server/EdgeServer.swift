@@ -113,9 +113,12 @@ public final class EdgeServer: Sendable {
         let jobs = manifest.crons.compactMap { cron -> CronScheduler.Job? in
             guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
             let instance = function.instance
-            return CronScheduler.Job(schedule: cron.schedule, expression: cron.expression) { event in try await instance.scheduled(event, env: env) }
+            return CronScheduler.Job(schedule: cron.schedule, expression: cron.expression, id: "\(cron.function) \(cron.schedule)") { event in
+                try await instance.scheduled(event, env: env)
+            }
         }
-        let cron = CronScheduler(jobs: jobs, clock: options.clock, logger: logger)
+        let storage = self.storage
+        let cron = CronScheduler(jobs: jobs, clock: options.clock, logger: logger) { job, tick in try await storage.claimCronTick(job: job, tick: tick) }
         self.cron = cron
         let runScheduled: (@Sendable (String?) async throws -> Int)?
         if options.testScheduled {
@@ -135,6 +138,7 @@ public final class EdgeServer: Sendable {
             router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
             background: background, runaway: RunawayHandlers(metrics: metrics),
             bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled)
+        pipeline.storageProblem = { [storage] in await storage.checkHealth() }
         pipeline.resolveRouteMetrics()
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.

@@ -25,6 +25,9 @@ enum ErrorMapping {
             default: status = 400
             }
             return (status, status == 500 ? "internal error" : e.message, [:], status == 500)
+        case is StorageUnavailableError:
+            // The storage server is down: the node stays up and recovers when it is back.
+            return (503, "storage unavailable", [:], false)
         case let e as FetchError:
             return (e.suggestedStatus, e.code == .timeout ? "upstream provider timed out" : "upstream provider failed", [:], true)
         case is DecodingError:

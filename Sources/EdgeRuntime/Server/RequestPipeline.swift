@@ -45,6 +45,8 @@ struct RequestPipeline: Sendable {
     let logger: Logger
     /// Runs the crons with `schedule` (all when nil) now; `nil` when `--test-scheduled` is off.
     let runScheduled: (@Sendable (String?) async throws -> Int)?
+    /// Why the storage cannot be used (`nil`: it can), for `/_edge/health`.
+    var storageProblem: @Sendable () async -> String? = { nil }
     /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
     var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
     /// The request metrics of each route, in ``Router/patterns`` order (set with ``resolveRouteMetrics()``).
@@ -165,6 +167,10 @@ struct RequestPipeline: Sendable {
         switch path {
         case "/_edge/health":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
+            if let problem = await storageProblem() {
+                return EdgeResponse(status: 503, headers: Self.jsonContentType,
+                                    body: JSONValue.object(["status": "degraded", "storage": .string(problem)]).serialized())
+            }
             return EdgeResponse(status: 200, headers: Self.jsonContentType, body: Self.healthBody)
         case "/_edge/metrics":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }

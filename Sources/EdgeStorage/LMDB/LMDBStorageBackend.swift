@@ -43,6 +43,12 @@ public final class LMDBStorageBackend: StorageBackend {
         try await LMDBQueueBroker.openExisting(environment: environment, clock: clock, logger: logger)
     }
 
+    /// One server per data directory: every tick is its own.
+    public func claimCronTick(job: String, tick: Int64) async throws -> Bool { true }
+
+    /// A local data directory has no server to lose.
+    public func checkHealth() async -> String? { nil }
+
     public func maintenanceServices(logger: Logger) -> [any Service] {
         let (stores, brokers) = opened.withLock { ($0.stores, $0.brokers) }
         return [KVSweeper(stores: stores, logger: logger)] + brokers.map { QueueRetentionSweeper(broker: $0, logger: logger) as any Service }

@@ -1,0 +1,29 @@
+import EdgeTestSupport
+import Foundation
+import Testing
+@testable import KVStore
+
+@Suite("KV on every backend")
+struct KVBackendsTests {
+    @Test(arguments: TestBackend.available) func aValueOf25MiBRoundTripsAndOneByteMoreIsRefused(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            let big = Data((0..<(25 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            try await f.store.put("big", value: big)
+            #expect(try await f.store.get("big") == big)
+            #expect(await expectKVError(.valueTooLarge) { try await f.store.put("bigger", value: Data(count: (25 << 20) + 1)) })
+        }
+    }
+
+    @Test(arguments: TestBackend.available) func versionsAreStoreWideAndGrowOnEveryWrite(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            let other = try await f.open("OTHER")
+            try await f.store.put("a", text: "1")
+            let first = try #require(try await f.store.getWithMetadata("a")).version
+            try await other.put("a", text: "1")
+            let second = try #require(try await other.getWithMetadata("a")).version
+            try await f.store.put("a", text: "2")
+            let third = try #require(try await f.store.getWithMetadata("a")).version
+            #expect(first < second && second < third)
+        }
+    }
+}
