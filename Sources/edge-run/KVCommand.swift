@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KVStore
+import LMDBStorage
 
 /// `edge-run kv …`: work on a KV binding of a data directory directly (also while a server has
 /// it open: LMDB is multi-process safe).

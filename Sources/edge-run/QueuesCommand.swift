@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KVStore
+import LMDBStorage
 import Logging
 import Queues
 

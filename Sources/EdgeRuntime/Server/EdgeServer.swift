@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KVStore
+import LMDBStorage
 import Logging
 import NIOCore
 import Queues
