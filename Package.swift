@@ -60,10 +60,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The storage a node runs on, chosen by `--storage`: each backend in its own folder.
+        .target(
+            name: "EdgeStorage",
+            dependencies: [
+                "KVStore", "Queues", "LMDBStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "EdgeRuntime",
             dependencies: [
-                "KVStore", "Queues", "LMDBStorage", "CCurl", "COpenSSL", "CEdgeCrypto",
+                "KVStore", "Queues", "EdgeStorage", "CCurl", "COpenSSL", "CEdgeCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -91,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "edge-run",
             dependencies: [
-                "KVStore", "Queues", "LMDBStorage", "EdgeRuntime", "Functions",
+                "KVStore", "Queues", "EdgeStorage", "EdgeRuntime", "Functions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -150,6 +160,7 @@ let package = Package(
         ),
 
         .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "LMDBStorage", "CLMDB", "EdgeTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "EdgeStorageTests", dependencies: ["EdgeStorage", "EdgeTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore", "LMDBStorage"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EdgeRuntimeTests",
