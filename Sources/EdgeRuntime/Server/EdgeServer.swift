@@ -100,7 +100,7 @@ public final class EdgeServer: Sendable {
         for spec in manifest.functions {
             guard let type = registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }
             let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
-                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] })
+                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] }, limits: spec.limits)
             loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
         }
         var routes: [Router.Entry] = []
