@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Queues", targets: ["Queues"]),
         .library(name: "EdgeRuntime", targets: ["EdgeRuntime"]),
         .library(name: "Functions", targets: ["Functions"]),
+        .library(name: "WasmFunctions", targets: ["WasmFunctions"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swiftwasm/WasmKit.git", from: "0.4.2"),
     ],
     targets: [
         // System-library shims: a modulemap plus static inline wrappers for macro/variadic APIs.
@@ -89,10 +91,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The `wasm` handler: user functions in WebAssembly on WasmKit, with our own
+        // bounds-checked WASI preview 1 subset and the `edge_run` host calls.
+        .target(
+            name: "WasmFunctions",
+            dependencies: [
+                "EdgeRuntime", "KVStore", "Queues",
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmParser", package: "WasmKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Functions",
             dependencies: [
-                "EdgeRuntime", "KVStore", "Queues",
+                "EdgeRuntime", "KVStore", "Queues", "WasmFunctions",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -194,6 +208,16 @@ let package = Package(
         .testTarget(
             name: "FunctionsTests",
             dependencies: ["Functions", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues", "LMDBStorage"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WasmFunctionsTests",
+            dependencies: [
+                "WasmFunctions", "Functions", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues",
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WAT", package: "WasmKit"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

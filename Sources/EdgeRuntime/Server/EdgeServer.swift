@@ -47,6 +47,10 @@ public final class EdgeServer: Sendable {
     public let kvStores: [String: any KVStore]
     public let env: Env
     public let metrics: EdgeMetrics
+    /// The live event bus: requests, deliveries and cron runs, for `/_edge/tail` and the console.
+    public let live = LiveEvents()
+    /// The gate of the developer surfaces (`/_edge/tail`, `/_edge/console`).
+    public let admin: AdminSurface
     let pipeline: RequestPipeline
     let cron: CronScheduler
     let consumers: [any Service]
@@ -96,13 +100,17 @@ public final class EdgeServer: Sendable {
         for spec in manifest.functions {
             guard let type = registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }
             let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
-                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] })
+                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] }, limits: spec.limits)
             loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
         }
         var routes: [Router.Entry] = []
         for (i, f) in loaded.enumerated() { for r in f.spec.routes { routes.append(Router.Entry(pattern: r, function: i)) } }
 
         let env = self.env
+        let live = self.live
+        var consumerFunctions: [String: String] = [:]
+        for queue in manifest.queues { if let name = queue.consumer?.function { consumerFunctions[queue.name] = name } }
+        broker.observeDeliveries(LiveDeliveryObserver(live: live, functions: consumerFunctions, clock: options.clock))
         var consumers: [any Service] = []
         for queue in manifest.queues {
             guard let name = queue.consumer?.function, let function = loaded.first(where: { $0.spec.name == name }) else { continue }
@@ -113,9 +121,9 @@ public final class EdgeServer: Sendable {
         let jobs = manifest.crons.compactMap { cron -> CronScheduler.Job? in
             guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
             let instance = function.instance
-            return CronScheduler.Job(schedule: cron.schedule, expression: cron.expression, id: "\(cron.function) \(cron.schedule)") { event in
-                try await instance.scheduled(event, env: env)
-            }
+            return CronScheduler.Job(
+                schedule: cron.schedule, expression: cron.expression, id: "\(cron.function) \(cron.schedule)",
+                run: live.observing(cron: cron.schedule, function: cron.function, clock: options.clock) { event in try await instance.scheduled(event, env: env) })
         }
         let storage = self.storage
         let cron = CronScheduler(jobs: jobs, clock: options.clock, logger: logger) { job, tick in try await storage.claimCronTick(job: job, tick: tick) }
@@ -134,10 +142,13 @@ public final class EdgeServer: Sendable {
             let config = try AuthProviderConfig(json: settings)
             authenticators[name] = JWTAuthenticator(name: name, config: config, fetcher: fetcher, kv: internalKV, clock: options.clock)
         }
+        let admin = AdminSurface(manifest: manifest, host: options.host)
+        self.admin = admin
         var pipeline = RequestPipeline(
             router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
             background: background, runaway: RunawayHandlers(metrics: metrics),
-            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled)
+            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled,
+            live: live, admin: admin)
         pipeline.storageProblem = { [storage] in await storage.checkHealth() }
         pipeline.resolveRouteMetrics()
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
@@ -193,7 +204,11 @@ public final class EdgeServer: Sendable {
         let running = Task { try await group.run() }
         let controller = ShutdownController(
             grace: .seconds(limits.shutdownGraceSeconds),
-            beginDrain: { await group.triggerGracefulShutdown() },
+            beginDrain: { [live] in
+                // Live streams end first: an open tail must not hold the grace.
+                live.close()
+                await group.triggerGracefulShutdown()
+            },
             expireNow: {
                 logger.notice("shutdown grace over: answering what is left 503 and cancelling")
                 pipeline.inFlight.abortAll()
