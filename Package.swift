@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swiftwasm/WasmKit.git", from: "0.4.2"),
     ],
     targets: [
@@ -67,6 +69,9 @@ let package = Package(
             name: "EdgeStorage",
             dependencies: [
                 "KVStore", "Queues", "LMDBStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -177,7 +182,10 @@ let package = Package(
             name: "KVStoreTests",
             dependencies: ["KVStore", "LMDBStorage", "EdgeStorage", "CLMDB", "EdgeTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
-        .testTarget(name: "EdgeStorageTests", dependencies: ["EdgeStorage", "EdgeTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EdgeStorageTests",
+            dependencies: ["EdgeStorage", "KVStore", "EdgeTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore", "LMDBStorage"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EdgeRuntimeTests",
@@ -197,6 +205,7 @@ let package = Package(
             name: "EdgeTestSupport",
             dependencies: [
                 "EdgeRuntime", "Functions", "KVStore", "Queues", "EdgeStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -207,7 +216,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FunctionsTests",
-            dependencies: ["Functions", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues", "LMDBStorage"],
+            dependencies: ["Functions", "EdgeRuntime", "EdgeTestSupport", "EdgeStorage", "KVStore", "Queues", "LMDBStorage"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

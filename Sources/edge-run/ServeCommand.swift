@@ -46,6 +46,9 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as DataDirectoryInUse {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
+        } catch let error as PostgresStartError {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(1)
         }
         try await server.run()
     }

@@ -27,6 +27,8 @@ struct StorageOptions: ParsableArguments {
             return try await location.open(logger: logger)
         } catch let error as StorageURLError {
             throw CLIError(error.description)
+        } catch let error as PostgresStartError {
+            throw CLIError(error.description)
         } catch {
             throw CLIError("\(location): \(error)")
         }

@@ -5,6 +5,13 @@ import Testing
 
 @Suite("KV on every backend")
 struct KVBackendsTests {
+    /// Says, in the test output, that the conformance suites ran on LMDB only and how to run
+    /// them on PostgreSQL too.
+    @Test(.disabled(if: PostgresTestServer.url == nil, PostgresTestServer.skipReason))
+    func conformanceSuitesRunOnPostgreSQL() {
+        #expect(TestBackend.available == [.lmdb, .postgres])
+    }
+
     @Test(arguments: TestBackend.available) func aValueOf25MiBRoundTripsAndOneByteMoreIsRefused(backend: TestBackend) async throws {
         try await withKV(backend) { f in
             let big = Data((0..<(25 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })

@@ -1,0 +1,180 @@
+import KVStore
+import Logging
+import NIOSSL
+import PostgresNIO
+import Queues
+import ServiceLifecycle
+import Synchronization
+
+/// Several nodes' shared storage: a postgres-nio pool per node on one PostgreSQL server (≥ 14),
+/// with everything in the schema `edge_run` (migrated at open, see ``PostgresMigrations``).
+public final class PostgresStorageBackend: StorageBackend {
+    /// Where the server is (its description has no password).
+    public let url: PostgresURL
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+    let health: PostgresHealth
+    private let watcher: Task<Void, Never>
+    private let stores = Mutex<[PostgresKVStore]>([])
+
+    /// Connections per node (`storage_pool_size`).
+    public static let defaultPoolSize = 8
+    /// Every statement of edge-run is short; one running longer is cut (milliseconds).
+    static let statementTimeoutMillis = 30_000
+    /// A transaction left idle (a stuck node) releases its locks after this (milliseconds).
+    static let idleInTransactionTimeoutMillis = 10_000
+
+    /// Checks that the server accepts the URL's credentials, starts the pool and migrates.
+    /// - Throws: ``PostgresStartError``: one line naming the host (never the password).
+    public static func open(_ url: PostgresURL, poolSize: Int = defaultPoolSize, migrate: Bool = true, logger: Logger) async throws -> PostgresStorageBackend {
+        let tls: PostgresClient.Configuration.TLS
+        switch url.sslMode {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(.makeClientConfiguration())
+        case .require: tls = .require(.makeClientConfiguration())
+        }
+        // A single connection first: the pool retries refused credentials for a minute before
+        // failing, while this answers at once with the server's reason.
+        try await probe(url, logger: logger)
+        var configuration = PostgresClient.Configuration(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
+        configuration.options.maximumConnections = poolSize
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.additionalStartupParameters = startupParameters
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let backend = PostgresStorageBackend(url: url, client: client, logger: logger)
+        if migrate {
+            do {
+                let applied = try await PostgresMigrations.migrate(client, logger: logger)
+                if applied > 0 { logger.notice("migrated schema edge_run", metadata: ["steps": "\(applied)", "version": "\(PostgresMigrations.latest)"]) }
+            } catch {
+                await backend.close()
+                throw PostgresStartError(url: url, error: error)
+            }
+        }
+        return backend
+    }
+
+    /// Set on every connection of the pool.
+    static let startupParameters: [(String, String)] = [
+        ("application_name", "edge-run"),
+        ("statement_timeout", "\(statementTimeoutMillis)"),
+        ("idle_in_transaction_session_timeout", "\(idleInTransactionTimeoutMillis)"),
+    ]
+
+    private init(url: PostgresURL, client: PostgresClient, logger: Logger) {
+        self.url = url
+        self.client = client
+        self.logger = logger
+        runner = Task { await client.run() }
+        let health = PostgresHealth(client: client, logger: logger)
+        self.health = health
+        watcher = Task { await health.watch() }
+    }
+
+    private static func probe(_ url: PostgresURL, logger: Logger) async throws {
+        do {
+            let tls: PostgresConnection.Configuration.TLS
+            switch url.sslMode {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            var configuration = PostgresConnection.Configuration(
+                host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
+            configuration.options.connectTimeout = .seconds(5)
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch {
+            throw PostgresStartError(url: url, error: error)
+        }
+    }
+
+    public var description: String { url.description }
+
+    public func kvStore(binding: String, limits: KVLimits, clock: any WallClock) async throws -> any KVStore {
+        let store = PostgresKVStore(binding: binding, limits: limits, client: client, health: health, clock: clock, logger: logger)
+        stores.withLock { $0.append(store) }
+        return store
+    }
+
+    /// Queues are not on PostgreSQL yet: a manifest without queues gets an empty broker, one
+    /// with queues is refused with ``PostgresNotYetSupported``.
+    public func queueBroker(declaring queues: [QueueConfig], clock: any QueueClock, reclaimLeases: Bool, logger: Logger) async throws -> any QueueBroker {
+        guard queues.isEmpty else { throw PostgresNotYetSupported(what: "queues") }
+        return NoQueuesBroker()
+    }
+
+    public func existingQueueBroker(clock: any QueueClock, logger: Logger) async throws -> any QueueBroker { NoQueuesBroker() }
+
+    /// The first node to insert the tick's row runs it (`ON CONFLICT DO NOTHING`).
+    public func claimCronTick(job: String, tick: Int64) async throws -> Bool {
+        try health.check()
+        var claimed = false
+        let rows = try await client.query(
+            "INSERT INTO edge_run.cron_ticks (job, tick) VALUES (\(job), \(tick)) ON CONFLICT DO NOTHING RETURNING true", logger: logger)
+        for try await _ in rows { claimed = true }
+        return claimed
+    }
+
+    public func maintenanceServices(logger: Logger) -> [any Service] {
+        [KVSweeper(stores: stores.withLock { $0 }, logger: logger)]
+    }
+
+    public func checkHealth() async -> String? { health.currentProblem }
+
+    public func close() async {
+        watcher.cancel()
+        await watcher.value
+        runner.cancel()
+        await runner.value
+    }
+}
+
+extension PostgresKVStore: ExpirySweeping {}
+
+/// A part of the PostgreSQL backend this build does not have yet.
+struct PostgresNotYetSupported: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "\(what) on PostgreSQL storage are not available in this build; use lmdb:<dir> storage" }
+}
+
+/// PostgreSQL could not be used at start: one line naming the server and the reason it gave,
+/// never the password.
+public struct PostgresStartError: Error, CustomStringConvertible {
+    public let description: String
+
+    init(url: PostgresURL, error: any Error) {
+        description = "storage \(url): \(Self.reason(error, url: url))"
+    }
+
+    static func reason(_ error: any Error, url: PostgresURL) -> String {
+        if let error = error as? PostgresTransactionError {
+            return reason(error.closureError ?? error.beginError ?? error.commitError ?? error.rollbackError ?? error, url: url)
+        }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                let state = error.serverInfo?[.sqlState] ?? ""
+                var text = message
+                if state == "53300" { text += " (pool size × nodes must fit the server's max_connections)" }
+                return text
+            }
+            switch error.code {
+            case .connectionError:
+                return "cannot connect to \(url.host):\(url.port)" + (error.underlying.map { " (\(redacted($0, url)))" } ?? "")
+            case .sslUnsupported: return "the server does not support TLS (sslmode=require)"
+            default: return "\(error.code)"
+            }
+        }
+        if let error = error as? PostgresSchemaTooNew { return error.description }
+        return redacted(error, url)
+    }
+
+    /// An error's text with the URL's password removed, should it appear.
+    static func redacted(_ error: any Error, _ url: PostgresURL) -> String {
+        let text = String(describing: error)
+        guard let password = url.password, !password.isEmpty else { return text }
+        return text.replacingOccurrences(of: password, with: "****")
+    }
+}

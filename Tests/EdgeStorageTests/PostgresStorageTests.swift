@@ -1,0 +1,113 @@
+import EdgeStorage
+import EdgeTestSupport
+import Foundation
+import KVStore
+import Logging
+import Testing
+
+@Suite("PostgreSQL storage: migrations, cron ticks, start-up errors", .enabled(if: PostgresTestServer.url != nil, PostgresTestServer.skipReason))
+struct PostgresStorageTests {
+    let logger = Logger(label: "edge-run.tests.storage")
+
+    @Test func nodesStartingTogetherMigrateOnceUnderTheLock() async throws {
+        try await TestStorage.with(.postgres) { storage in
+            guard case .postgres(let url) = storage.location else { return }
+            let backends = try await withThrowingTaskGroup(of: (any StorageBackend).self) { group in
+                for _ in 0..<4 { group.addTask { try await storage.location.open(logger: logger) } }
+                var all: [any StorageBackend] = []
+                for try await backend in group { all.append(backend) }
+                return all
+            }
+            #expect(try await PostgresTestServer.scalar(url, "SELECT count(*) FROM edge_run.schema_version") == 1)
+            for backend in backends { await backend.close() }
+            // Opening again applies nothing.
+            let again = try await storage.location.open(logger: logger)
+            await again.close()
+            #expect(try await PostgresTestServer.scalar(url, "SELECT count(*) FROM edge_run.schema_version") == 1)
+        }
+    }
+
+    @Test func exactlyOneNodeClaimsEachCronTick() async throws {
+        try await TestStorage.with(.postgres) { storage in
+            let nodes = [try await storage.location.open(logger: logger), try await storage.location.open(logger: logger)]
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for round in 0..<20 {
+                    let node = nodes[round % 2]
+                    group.addTask { try await node.claimCronTick(job: "digest */5 * * * *", tick: 1_800_000_000) }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(wins == 1)
+            #expect(try await nodes[1].claimCronTick(job: "digest */5 * * * *", tick: 1_800_000_300))
+            #expect(try await nodes[0].claimCronTick(job: "other */5 * * * *", tick: 1_800_000_000))
+            for node in nodes { await node.close() }
+        }
+    }
+
+    @Test func theKVStoreIsSharedBetweenNodesWithStoreWideVersions() async throws {
+        try await TestStorage.with(.postgres) { storage in
+            let a = try await storage.location.open(logger: logger)
+            let b = try await storage.location.open(logger: logger)
+            let clock = ManualWallClock(1_800_000_000)
+            let onA = try await a.kvStore(binding: "KV", limits: KVLimits(), clock: clock)
+            let onB = try await b.kvStore(binding: "KV", limits: KVLimits(), clock: clock)
+            try await onA.put("k", text: "from a")
+            #expect(try await onB.getText("k") == "from a")
+            let counts = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for i in 0..<40 { group.addTask { try await (i % 2 == 0 ? onA : onB).increment("rate", by: 1, expirationTtl: 3600) } }
+                return try await group.reduce(into: [Int64]()) { $0.append($1) }
+            }
+            #expect(counts.sorted() == Array(1...40))
+            await a.close()
+            await b.close()
+        }
+    }
+
+    @Test func refusedCredentialsAndUnreachableServersAreOneLineWithoutThePassword() async throws {
+        var wrong = try #require(PostgresTestServer.url)
+        wrong.password = "definitely-not-the-password"
+        do {
+            _ = try await StorageLocation.postgres(wrong).open(logger: logger)
+            Issue.record("a wrong password was accepted")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("\(wrong.host):\(wrong.port)"), "\(text)")
+            #expect(text.contains("password authentication failed"), "\(text)")
+            #expect(!text.contains("definitely-not-the-password"))
+            #expect(!text.contains("\n"))
+        }
+        var closed = wrong
+        let refusing = try RefusingPort()
+        closed.host = "127.0.0.1"
+        closed.port = refusing.port
+        let started = ContinuousClock.now
+        do {
+            _ = try await StorageLocation.postgres(closed).open(logger: logger)
+            Issue.record("an unreachable server was accepted")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("cannot connect to \(closed.host):\(closed.port)"), "\(text)")
+            #expect(!text.contains("definitely-not-the-password"))
+        }
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+
+    @Test func theCLIMigratesAndUsesPostgreSQL() async throws {
+        try await TestStorage.with(.postgres) { storage in
+            let url = "\(try #require(Self.urlWithPassword(storage.location)))"
+            let migrated = try runEdgeRun(["storage", "migrate", "--storage", url])
+            #expect(migrated.status == 0, "\(migrated.stderr)")
+            #expect(!String(decoding: migrated.stdout, as: UTF8.self).contains("edge-test"))
+            #expect(try runEdgeRun(["kv", "put", "--binding", "KV", "--storage", url, "greeting", "hello"]).status == 0)
+            #expect(String(decoding: try runEdgeRun(["kv", "get", "--binding", "KV", "--storage", url, "greeting"]).stdout, as: UTF8.self) == "hello")
+            #expect(String(decoding: try runEdgeRun(["kv", "list", "--binding", "KV", "--storage", url]).stdout, as: UTF8.self) == "greeting\n")
+        }
+    }
+
+    /// The URL text of a PostgreSQL location, password included (the CLI's argument).
+    static func urlWithPassword(_ location: StorageLocation) -> String? {
+        guard case .postgres(let u) = location else { return nil }
+        let password = u.password.map { ":" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0) } ?? ""
+        return "postgres://\(u.username)\(password)@\(u.host):\(u.port)/\(u.database)?sslmode=disable"
+    }
+}
