@@ -89,6 +89,7 @@ enum EdgeRunHostCalls {
     private static func kvGet(_ inv: GuestInvocation, _ a: [Value]) throws -> [Value] {
         guard let kv = try store(inv, a) else { return [Status.denied.value] }
         let key = try inv.guestMemory().string(a[2].i32, a[3].i32, "key")
+        try inv.guestMemory().check(a[4].i32, UInt64(a[5].i32), "kv_get out")
         try inv.guestMemory().check(a[6].i32, 4, "kv_get out_len")
         let value = try call(inv) { try await kv.get(key) }
         guard case .success(let data) = value else { return [value.failure!] }
@@ -119,6 +120,7 @@ enum EdgeRunHostCalls {
         let prefix = try memory.string(a[2].i32, a[3].i32, "prefix")
         let cursor = try memory.string(a[4].i32, a[5].i32, "cursor")
         let limit = Int(Int32(bitPattern: a[6].i32))
+        try memory.check(a[7].i32, UInt64(a[8].i32), "kv_list out")
         try memory.check(a[9].i32, 4, "kv_list out_len")
         guard (0...1000).contains(limit) else { return [Status.invalid.value] }
         let options = KVListOptions(prefix: prefix.isEmpty ? nil : prefix, limit: limit == 0 ? 1000 : limit,
@@ -197,6 +199,7 @@ enum EdgeRunHostCalls {
     private static func responseHeader(_ inv: GuestInvocation, _ a: [Value]) throws -> [Value] {
         guard let response = inv.response(a[0].i32) else { return [Status.badHandle.value] }
         let name = try inv.guestMemory().string(a[1].i32, a[2].i32, "header name")
+        try inv.guestMemory().check(a[3].i32, UInt64(a[4].i32), "response_header out")
         try inv.guestMemory().check(a[5].i32, 4, "response_header out_len")
         guard let value = response.headers[name] else { return [Status.notFound.value] }
         return [try output(Array(value.utf8), inv, a[3].i32, a[4].i32, a[5].i32)]

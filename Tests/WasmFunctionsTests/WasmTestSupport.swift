@@ -90,3 +90,15 @@ enum WasmServer {
         }
     }
 }
+
+extension RunningServer {
+    /// Sends `method path` with `body` on a fresh connection and returns the status and body.
+    /// Unlike ``TestClient`` this has no circuit breaker: tests that expect many 500s use it.
+    func raw(_ method: String, _ path: String, body: String = "") async throws -> (status: Int, body: String) {
+        let request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        let answer = try await rawExchange(port: port, Array(request.utf8), timeout: 30)
+        let status = Int(answer.split(separator: " ", maxSplits: 2).dropFirst().first ?? "") ?? 0
+        let text = answer.range(of: "\r\n\r\n").map { String(answer[$0.upperBound...]) } ?? ""
+        return (status, text)
+    }
+}
