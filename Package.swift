@@ -199,7 +199,6 @@ let package = Package(
                 .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "WAT", package: "WasmKit"),
             ],
-            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
     ]

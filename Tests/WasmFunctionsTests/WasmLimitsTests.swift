@@ -190,9 +190,9 @@ struct WasmLimitsTests {
 
 extension Modules {
     /// Data and a call that write `Content-Type: text/plain` and a blank line.
-    static let headersData = "(data (i32.const 1024) \"Content-Type: text/plain\\n\\n\")"
+    static let headersData = "(data (i32.const 3000) \"Content-Type: text/plain\\n\\n\")"
     static let writeHeadersCall = """
-        (i32.store (i32.const 0) (i32.const 1024))
+        (i32.store (i32.const 0) (i32.const 3000))
         (i32.store (i32.const 4) (i32.const 26))
         (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
         """

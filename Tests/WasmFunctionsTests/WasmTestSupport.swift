@@ -44,12 +44,12 @@ enum Modules {
 
     static func compile(_ wat: String) throws -> [UInt8] { try wat2wasm(wat) }
 
-    /// A committed fixture (`Fixtures/<name>`), built from `Examples/wasm` (see its README).
+    /// The repository's root (from this file's path).
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A built example, `Examples/wasm/dist/<name>` (committed; `Examples/wasm/build.sh` rebuilds it).
     static func fixture(_ name: String) throws -> [UInt8] {
-        guard let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil) else {
-            throw TestFailure("missing fixture \(name)")
-        }
-        return Array(try Data(contentsOf: url))
+        Array(try Data(contentsOf: repository.appendingPathComponent("Examples/wasm/dist/\(name)")))
     }
 }
 
