@@ -147,6 +147,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "wasm-bench",
+            dependencies: ["EdgeRuntime", "Functions", "WasmFunctions", "KVStore", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/wasm-bench",
+            exclude: ["functions.json"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "queue-bench",
             dependencies: ["Queues", "KVStore"],
             path: "Benchmarks/queue-bench",

@@ -7,9 +7,23 @@ import WasmKit
 
 /// What a guest's `edge_run` host calls may reach: the KV bindings and queues its config lists.
 struct HostAccess: Sendable {
-    let env: Env
+    /// The runtime's bindings (`nil` only in benchmarks, for modules that make no host calls).
+    let environment: Env?
     let kvBindings: Set<String>
     let queues: Set<String>
+
+    init(env: Env?, kvBindings: Set<String>, queues: Set<String>) {
+        environment = env
+        self.kvBindings = kvBindings
+        self.queues = queues
+    }
+
+    var env: Env {
+        get throws(GuestFault) {
+            guard let environment else { throw GuestFault("host calls are not available here") }
+            return environment
+        }
+    }
 
     /// `edge_run.fetch` calls per invocation (as Workers limits subrequests).
     static let maxFetches = 50
@@ -159,7 +173,7 @@ enum EdgeRunHostCalls {
         let delay = Int32(bitPattern: a[5].i32)
         guard (0...86_400).contains(delay) else { return [Status.invalid.value] }
         if type == .json, (try? JSONValue.parse(body)) == nil { return [Status.invalid.value] }
-        let env = inv.host.env
+        let env = try inv.host.env
         return [try call(inv) {
             _ = try await env.queue(queue).send(body: body, contentType: type, delaySeconds: delay == 0 ? nil : Int(delay))
         }.status]
@@ -187,7 +201,7 @@ enum EdgeRunHostCalls {
         request.maxResponseBytes = HostAccess.maxResponseBytes - inv.responseBytes
         let remaining = Double(inv.stop.remainingNanoseconds) / 1e9
         request.timeout = .milliseconds(Int64(max(1, min(remaining, 30) * 1000)))
-        let env = inv.host.env
+        let env = try inv.host.env
         let prepared = request
         let result = try call(inv) { try await env.fetch(prepared) }
         guard case .success(let response) = result else { return [result.failure!] }
