@@ -38,7 +38,8 @@ public protocol QueueBroker: Sendable {
     /// - Throws: ``QueueError`` (`unknownQueue`, or `invalidConfiguration` for a second consumer).
     func makeConsumer(for queue: String, handler: @escaping QueueHandler) throws -> any Service
 
-    /// Reports every delivery of this broker's consumers to `observer` (the live event bus).
+    /// Sets the observer told of every settled delivery (acked, retried, dead-lettered) of this
+    /// broker's consumers; it replaces the previous one. The runtime's live events use it.
     func observeDeliveries(_ observer: any DeliveryObserver)
 }
 

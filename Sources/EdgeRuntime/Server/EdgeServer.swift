@@ -33,6 +33,8 @@ public struct ServeOptions: Sendable {
     public var shutdownSignals: [UnixSignal] = [.sigterm, .sigint]
     /// How long a request head may take to arrive (10 s; settable for tests).
     public var headerTimeoutSeconds: Double = 10
+    /// How often an idle `/_edge/tail` stream gets a heartbeat comment (15 s; settable for tests).
+    public var tailHeartbeat: Duration = .seconds(15)
 
     public init() {}
 }
@@ -149,6 +151,7 @@ public final class EdgeServer: Sendable {
             background: background, runaway: RunawayHandlers(metrics: metrics),
             bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled,
             live: live, admin: admin)
+        pipeline.tailHeartbeat = options.tailHeartbeat
         pipeline.storageProblem = { [storage] in await storage.checkHealth() }
         pipeline.resolveRouteMetrics()
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first

@@ -50,6 +50,8 @@ struct RequestPipeline: Sendable {
     let live: LiveEvents
     /// The gate of `/_edge/tail` (and `/_edge/console`).
     let admin: AdminSurface
+    /// How often an idle tail stream gets a comment line.
+    var tailHeartbeat: Duration = TailEndpoint.defaultHeartbeat
     /// Why the storage cannot be used (`nil`: it can), for `/_edge/health`.
     var storageProblem: @Sendable () async -> String? = { nil }
     /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
@@ -76,6 +78,11 @@ struct RequestPipeline: Sendable {
         var answer: EdgeResponse
         var tracked: TrackedRequest?
         do {
+            if request.uri.path == TailEndpoint.path {
+                route = TailEndpoint.path
+                // A served tail is a stream, not an event of its own; a refused one is answered below.
+                return try TailEndpoint.response(request, method: method, requestID: requestID, channel: context.channel, pipeline: self)
+            }
             answer = try await handle(request, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress }, route: &route,
                                       function: &function, resolved: &resolved, tracked: &tracked)
         } catch {
