@@ -1,3 +1,4 @@
+import KVStore
 import Logging
 import PostgresNIO
 import Synchronization

@@ -1,3 +1,4 @@
+import Foundation
 import KVStore
 import Logging
 import NIOSSL
