@@ -2,7 +2,7 @@
 
 /// The console's files, embedded in the binary (no resource bundle to install).
 enum ConsoleAssets {
-    /// `console.html` (SHA-256 770a86c9d63cbaff5ed549c25f52046f18fcdfb18dc8f91922d9627ee9764e9b).
+    /// `console.html` (SHA-256 f24fd3483349f4044409b7d9835183347e21702f09a06178242fd9efe96b48fb).
     static let html = #"""
 <!doctype html>
 <html lang="en">
@@ -95,7 +95,7 @@ enum ConsoleAssets {
     <h2>Queues</h2>
     <p id="queues-missing" class="note" hidden>This manifest has no <code>queues.api</code> function: the queue view needs one.</p>
     <div id="queues-view">
-      <table id="queues-table"><thead><tr><th>Queue</th><th>Consumer</th><th>Pending</th><th>Delayed</th><th>In flight</th><th>Dead-lettered</th><th>Last minutes</th></tr></thead><tbody></tbody></table>
+      <table id="queues-table"><thead><tr><th>Queue</th><th>Consumer</th><th>Pending</th><th>Delayed</th><th>In flight</th><th title="messages this queue dead-lettered, over its life">Dead-lettered (total)</th><th>Last minutes</th></tr></thead><tbody></tbody></table>
       <div id="queue-detail" hidden>
         <h3 id="queue-detail-name"></h3>
         <svg id="queue-chart" viewBox="0 0 600 160" role="img" aria-label="queue counts over time"></svg>
