@@ -25,6 +25,8 @@ public struct ServeOptions: Sendable {
     public var shutdownSignals: [UnixSignal] = [.sigterm, .sigint]
     /// How long a request head may take to arrive (10 s; settable for tests).
     public var headerTimeoutSeconds: Double = 10
+    /// How often an idle `/_edge/tail` stream gets a heartbeat comment (15 s; settable for tests).
+    public var tailHeartbeat: Duration = .seconds(15)
 
     public init() {}
 }
@@ -38,6 +40,10 @@ public final class EdgeServer: Sendable {
     public let kvStores: [String: LMDBKVStore]
     public let env: Env
     public let metrics: EdgeMetrics
+    /// The live event bus: requests, deliveries and cron runs, for `/_edge/tail` and the console.
+    public let live = LiveEvents()
+    /// The gate of the developer surfaces (`/_edge/tail`, `/_edge/console`).
+    public let admin: AdminSurface
     let pipeline: RequestPipeline
     let cron: CronScheduler
     let consumers: [any Service]
@@ -95,6 +101,10 @@ public final class EdgeServer: Sendable {
         for (i, f) in loaded.enumerated() { for r in f.spec.routes { routes.append(Router.Entry(pattern: r, function: i)) } }
 
         let env = self.env
+        let live = self.live
+        var consumerFunctions: [String: String] = [:]
+        for queue in manifest.queues { if let name = queue.consumer?.function { consumerFunctions[queue.name] = name } }
+        broker.observeDeliveries(LiveDeliveryObserver(live: live, functions: consumerFunctions, clock: options.clock))
         var consumers: [any Service] = []
         for queue in manifest.queues {
             guard let name = queue.consumer?.function, let function = loaded.first(where: { $0.spec.name == name }) else { continue }
@@ -105,7 +115,9 @@ public final class EdgeServer: Sendable {
         let jobs = manifest.crons.compactMap { cron -> CronScheduler.Job? in
             guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
             let instance = function.instance
-            return CronScheduler.Job(schedule: cron.schedule, expression: cron.expression) { event in try await instance.scheduled(event, env: env) }
+            return CronScheduler.Job(
+                schedule: cron.schedule, expression: cron.expression,
+                run: live.observing(cron: cron.schedule, function: cron.function, clock: options.clock) { event in try await instance.scheduled(event, env: env) })
         }
         let cron = CronScheduler(jobs: jobs, clock: options.clock, logger: logger)
         self.cron = cron
@@ -123,10 +135,14 @@ public final class EdgeServer: Sendable {
             let config = try AuthProviderConfig(json: settings)
             authenticators[name] = JWTAuthenticator(name: name, config: config, fetcher: fetcher, kv: internalKV, clock: options.clock)
         }
+        let admin = AdminSurface(manifest: manifest, host: options.host)
+        self.admin = admin
         var pipeline = RequestPipeline(
             router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
             background: background, runaway: RunawayHandlers(metrics: metrics),
-            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled)
+            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled,
+            live: live, admin: admin)
+        pipeline.tailHeartbeat = options.tailHeartbeat
         pipeline.resolveRouteMetrics()
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.
@@ -181,7 +197,11 @@ public final class EdgeServer: Sendable {
         let running = Task { try await group.run() }
         let controller = ShutdownController(
             grace: .seconds(limits.shutdownGraceSeconds),
-            beginDrain: { await group.triggerGracefulShutdown() },
+            beginDrain: { [live] in
+                // Live streams end first: an open tail must not hold the grace.
+                live.close()
+                await group.triggerGracefulShutdown()
+            },
             expireNow: {
                 logger.notice("shutdown grace over: answering what is left 503 and cancelling")
                 pipeline.inFlight.abortAll()

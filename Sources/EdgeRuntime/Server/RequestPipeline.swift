@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import KVStore
 import Queues
 import Synchronization
 import Logging
@@ -45,6 +46,12 @@ struct RequestPipeline: Sendable {
     let logger: Logger
     /// Runs the crons with `schedule` (all when nil) now; `nil` when `--test-scheduled` is off.
     let runScheduled: (@Sendable (String?) async throws -> Int)?
+    /// The live event bus (`/_edge/tail`): every answered request is published to it.
+    let live: LiveEvents
+    /// The gate of `/_edge/tail` (and `/_edge/console`).
+    let admin: AdminSurface
+    /// How often an idle tail stream gets a comment line.
+    var tailHeartbeat: Duration = TailEndpoint.defaultHeartbeat
     /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
     var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
     /// The request metrics of each route, in ``Router/patterns`` order (set with ``resolveRouteMetrics()``).
@@ -64,12 +71,18 @@ struct RequestPipeline: Sendable {
         let requestID = Self.requestID(from: request.headers[Self.requestIDField])
         let method = request.method.rawValue
         var route = "unmatched"
+        var function: String?
         var resolved: RouteRequestMetrics?
         var answer: EdgeResponse
         var tracked: TrackedRequest?
         do {
+            if request.uri.path == TailEndpoint.path {
+                route = TailEndpoint.path
+                // A served tail is a stream, not an event of its own; a refused one is answered below.
+                return try TailEndpoint.response(request, method: method, requestID: requestID, channel: context.channel, pipeline: self)
+            }
             answer = try await handle(request, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress }, route: &route,
-                                      resolved: &resolved, tracked: &tracked)
+                                      function: &function, resolved: &resolved, tracked: &tracked)
         } catch {
             let mapped = ErrorMapping.response(for: error)
             if mapped.internal {
@@ -94,12 +107,16 @@ struct RequestPipeline: Sendable {
             "request_id": "\(requestID)", "method": "\(method)", "path": "\(request.uri.path)", "route": "\(route)",
             "status": "\(answer.status)", "duration_ms": "\(String(format: "%.2f", Double(elapsed) / 1e6))",
         ])
+        live.publish {
+            .request(method: method, path: request.uri.path, route: route, function: function, status: answer.status,
+                     durationMs: Double(elapsed) / 1e6, requestID: requestID, time: env.clock.now() - Double(elapsed) / 1e9)
+        }
         return Self.makeResponse(answer, requestID: requestID, head: method == "HEAD")
     }
 
     private func handle(
         _ request: Request, method: String, requestID: String, remote: @escaping @Sendable () -> String?, route: inout String,
-        resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
+        function functionName: inout String?, resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
     ) async throws -> EdgeResponse {
         let rawPath = request.uri.path
         if let builtin = try await builtinEndpoint(request, method: method, path: rawPath) {
@@ -117,6 +134,7 @@ struct RequestPipeline: Sendable {
             route = pattern.source
             if entry < routeMetrics.count { resolved = routeMetrics[entry] }
             let function = functions[index]
+            functionName = function.spec.name
             let limits = function.spec.limits
             // Decide before reading: too many runaway handlers, then credentials, then the body.
             if runaway.count(function.spec.name) >= limits.maxRunaway {
