@@ -144,6 +144,7 @@ public final class EdgeServer: Sendable {
             live: live, admin: admin)
         pipeline.tailHeartbeat = options.tailHeartbeat
         pipeline.resolveRouteMetrics()
+        pipeline.console = ConsoleEndpoints(manifest: manifest, clock: options.clock, runScheduled: runScheduled)
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.
         lifecycles = loaded.compactMap { $0.instance as? any FunctionLifecycle }

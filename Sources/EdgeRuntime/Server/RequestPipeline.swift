@@ -52,6 +52,8 @@ struct RequestPipeline: Sendable {
     let admin: AdminSurface
     /// How often an idle tail stream gets a comment line.
     var tailHeartbeat: Duration = TailEndpoint.defaultHeartbeat
+    /// The local console and its API (`/_edge/console`, `/_edge/api/…`).
+    var console: ConsoleEndpoints?
     /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
     var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
     /// The request metrics of each route, in ``Router/patterns`` order (set with ``resolveRouteMetrics()``).
@@ -195,7 +197,14 @@ struct RequestPipeline: Sendable {
             let ran = try await runScheduled(cron)
             return .json(["ran": .integer(Int64(ran))])
         default:
-            return nil
+            guard let console, ConsoleEndpoints.handles(path) else { return nil }
+            // The page and its files carry no data: the gate's 404 and 403 apply, not the token.
+            if ConsoleEndpoints.needsToken(path) {
+                try admin.authorize(authorization: request.headers[.authorization], secrets: env, method: method, path: path)
+            } else {
+                try admin.admit(method: method, path: path)
+            }
+            return try await console.respond(method: method, path: path, query: request.uri.query ?? "")
         }
     }
 
