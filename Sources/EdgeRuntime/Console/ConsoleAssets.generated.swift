@@ -137,7 +137,7 @@ enum ConsoleAssets {
 </html>
 """#
 
-    /// `console.css` (SHA-256 19563135eb363e5a4a4b93704b902b4e8d996ce54bd4ec384a723f1d2a817120).
+    /// `console.css` (SHA-256 575cb5573d6264a41f9e920d47beb5413a8dd5f8559aa359bebc0a261e5cc2e0).
     static let css = #"""
 [hidden] { display: none !important; }
 :root {
@@ -191,8 +191,9 @@ pre { background: #1d232a; color: #e7edf3; padding: 10px 12px; border-radius: 6p
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0 0 10px; }
 dt { color: var(--muted); font-size: 12px; }
 dd { margin: 0; word-break: break-all; }
-#status { position: fixed; right: 16px; bottom: 16px; max-width: 480px; z-index: 2; }
-#status div { padding: 8px 12px; border-radius: 6px; margin-top: 6px; color: #fff; background: var(--ok); box-shadow: 0 2px 8px rgba(0,0,0,.2); }
+/* One message at a time, in the header's free space: it never covers the data. */
+#status { position: fixed; right: 150px; top: 9px; max-width: 520px; z-index: 2; }
+#status div { padding: 6px 12px; border-radius: 6px; color: #fff; background: var(--ok); font-size: 13px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 #status div.error { background: var(--danger); }
 #login form { max-width: 460px; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; }
 #queue-chart { width: 100%; max-width: 600px; height: 160px; background: var(--card); border: 1px solid var(--line); border-radius: 6px; display: block; }
@@ -211,9 +212,12 @@ dd { margin: 0; word-break: break-all; }
 .kind-delivery { background: #fbefd5; }
 .kind-scheduled { background: #e2f3e6; }
 label.inline { flex-direction: row; align-items: center; gap: 6px; }
+td.error-text { color: var(--danger); font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 12px; }
+#live-table td.what { white-space: nowrap; }
+.error-detail { color: var(--danger); font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 12px; word-break: break-all; }
 """#
 
-    /// `console.js` (SHA-256 8588283f86ae78e02c45cad4f30578f92825dd42e403490fb36d0702d6365268).
+    /// `console.js` (SHA-256 d81446f51f31c4c150bfc385cac1ceb077428d5414f2f364759eaa4c18157cf2).
     static let javascript = #"""
 // edge-run console: plain JavaScript, no framework, nothing loaded from another host.
 // Every data call carries the admin bearer token kept in this tab's sessionStorage.
@@ -248,11 +252,10 @@ function svg(tag, attrs) {
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
   return node;
 }
-// A short-lived message in the corner: the same one is not shown twice, at most three at once.
+// A short-lived message; a new one replaces the one shown.
 function notify(message, isError) {
   const status = $("#status");
-  for (const shown of status.children) if (shown.textContent === message) shown.remove();
-  while (status.children.length >= 3) status.firstChild.remove();
+  status.replaceChildren();
   const box = el("div", { class: isError ? "error" : "" }, message);
   status.append(box);
   setTimeout(() => box.remove(), isError ? 6000 : 3000);
@@ -491,6 +494,7 @@ $("#kv-put").addEventListener("submit", async (event) => {
     await api(kvPath(kv.binding, "/values/" + enc(key) + query), { method: "PUT", headers, body: $("#kv-put-value").value });
   } catch (e) { if (e.status !== 401) notify("KV put: " + e.message, true); return; }
   notify("Stored " + key);
+  for (const field of ["#kv-put-key", "#kv-put-value", "#kv-put-metadata", "#kv-put-ttl"]) $(field).value = "";
   await listKeys(false);
   viewKey(key);
 });
@@ -608,7 +612,7 @@ async function peek(name, deadLetters) {
   fill($("#queue-messages tbody"), result.messages.map((m) =>
     el("tr", {}, el("td", { class: "mono" }, m.id), el("td", { class: "num" }, m.attempts), el("td", { class: "note" }, m.timestamp),
       el("td", { class: "mono wrap" }, typeof m.body === "string" && m.content_type !== "json" ? m.body : JSON.stringify(m.body)),
-      el("td", { class: "wrap outcome-bad" }, m.last_error || ""))), "No messages.", 5);
+      el("td", { class: "wrap error-text" }, m.last_error || ""))), "No messages.", 5);
 }
 
 $("#queue-peek").addEventListener("click", () => peek(state.queues.selected, false));
@@ -729,9 +733,10 @@ function describe(event) {
   } else {
     what = JSON.stringify(event);
   }
-  if (event.error) outcome += (outcome ? ": " : "") + event.error;
+  // A delivery's handler error, else the first message's own (a dead-lettered message's last error).
+  const error = event.error || ((event.messages || []).find((m) => m.error) || {}).error || "";
   const ok = kind === "request" ? !(event.status >= 400) : !/^(error|retr|dead|mixed)/.test(outcome) && kind !== "dropped";
-  return { kind, what, outcome, ok };
+  return { kind, what, outcome, error, ok };
 }
 
 // The console's own calls (its 2 s queue sampling, this API) would drown everything else.
@@ -748,8 +753,9 @@ function addLive(event) {
   const time = event.time || event.timestamp || new Date().toISOString();
   const ms = event.duration_ms !== undefined ? Number(event.duration_ms).toFixed(1) : "";
     const row = el("tr", { "data-kind": d.kind }, el("td", { class: "note" }, String(time).replace(/^.*T/, "").replace("Z", "")),
-    el("td", {}, el("span", { class: "kind kind-" + d.kind }, d.kind === "scheduled" ? "cron" : d.kind)), el("td", { class: "mono wrap" }, d.what),
-    el("td", { class: d.ok ? "outcome-ok" : "outcome-bad" }, d.outcome), el("td", { class: "num" }, ms));
+    el("td", {}, el("span", { class: "kind kind-" + d.kind }, d.kind === "scheduled" ? "cron" : d.kind)), el("td", { class: "mono what" }, d.what),
+    el("td", {}, el("span", { class: d.ok ? "outcome-ok" : "outcome-bad" }, d.outcome), d.error ? el("div", { class: "error-detail" }, d.error) : null),
+    el("td", { class: "num" }, ms));
   const body = $("#live-table tbody");
   body.prepend(row);
   while (body.children.length > LIVE_MAX) body.lastChild.remove();

@@ -31,11 +31,10 @@ function svg(tag, attrs) {
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
   return node;
 }
-// A short-lived message in the corner: the same one is not shown twice, at most three at once.
+// A short-lived message; a new one replaces the one shown.
 function notify(message, isError) {
   const status = $("#status");
-  for (const shown of status.children) if (shown.textContent === message) shown.remove();
-  while (status.children.length >= 3) status.firstChild.remove();
+  status.replaceChildren();
   const box = el("div", { class: isError ? "error" : "" }, message);
   status.append(box);
   setTimeout(() => box.remove(), isError ? 6000 : 3000);
@@ -274,6 +273,7 @@ $("#kv-put").addEventListener("submit", async (event) => {
     await api(kvPath(kv.binding, "/values/" + enc(key) + query), { method: "PUT", headers, body: $("#kv-put-value").value });
   } catch (e) { if (e.status !== 401) notify("KV put: " + e.message, true); return; }
   notify("Stored " + key);
+  for (const field of ["#kv-put-key", "#kv-put-value", "#kv-put-metadata", "#kv-put-ttl"]) $(field).value = "";
   await listKeys(false);
   viewKey(key);
 });
@@ -391,7 +391,7 @@ async function peek(name, deadLetters) {
   fill($("#queue-messages tbody"), result.messages.map((m) =>
     el("tr", {}, el("td", { class: "mono" }, m.id), el("td", { class: "num" }, m.attempts), el("td", { class: "note" }, m.timestamp),
       el("td", { class: "mono wrap" }, typeof m.body === "string" && m.content_type !== "json" ? m.body : JSON.stringify(m.body)),
-      el("td", { class: "wrap outcome-bad" }, m.last_error || ""))), "No messages.", 5);
+      el("td", { class: "wrap error-text" }, m.last_error || ""))), "No messages.", 5);
 }
 
 $("#queue-peek").addEventListener("click", () => peek(state.queues.selected, false));
@@ -512,9 +512,10 @@ function describe(event) {
   } else {
     what = JSON.stringify(event);
   }
-  if (event.error) outcome += (outcome ? ": " : "") + event.error;
+  // A delivery's handler error, else the first message's own (a dead-lettered message's last error).
+  const error = event.error || ((event.messages || []).find((m) => m.error) || {}).error || "";
   const ok = kind === "request" ? !(event.status >= 400) : !/^(error|retr|dead|mixed)/.test(outcome) && kind !== "dropped";
-  return { kind, what, outcome, ok };
+  return { kind, what, outcome, error, ok };
 }
 
 // The console's own calls (its 2 s queue sampling, this API) would drown everything else.
@@ -531,8 +532,9 @@ function addLive(event) {
   const time = event.time || event.timestamp || new Date().toISOString();
   const ms = event.duration_ms !== undefined ? Number(event.duration_ms).toFixed(1) : "";
     const row = el("tr", { "data-kind": d.kind }, el("td", { class: "note" }, String(time).replace(/^.*T/, "").replace("Z", "")),
-    el("td", {}, el("span", { class: "kind kind-" + d.kind }, d.kind === "scheduled" ? "cron" : d.kind)), el("td", { class: "mono wrap" }, d.what),
-    el("td", { class: d.ok ? "outcome-ok" : "outcome-bad" }, d.outcome), el("td", { class: "num" }, ms));
+    el("td", {}, el("span", { class: "kind kind-" + d.kind }, d.kind === "scheduled" ? "cron" : d.kind)), el("td", { class: "mono what" }, d.what),
+    el("td", {}, el("span", { class: d.ok ? "outcome-ok" : "outcome-bad" }, d.outcome), d.error ? el("div", { class: "error-detail" }, d.error) : null),
+    el("td", { class: "num" }, ms));
   const body = $("#live-table tbody");
   body.prepend(row);
   while (body.children.length > LIVE_MAX) body.lastChild.remove();
