@@ -19,6 +19,8 @@ public struct EdgeRequest: Sendable {
     public var claims: JSONValue?
     /// The request id answered in `X-Request-Id` and in error bodies.
     public var requestID: String
+    /// The manifest route that matched (`GET /hello/:name`), when the request came through the router.
+    public var route: String?
     /// The peer address, when known (looked up on first use).
     public var remoteAddress: String? {
         get { remoteAddressOverride ?? remoteAddressLookup?() }

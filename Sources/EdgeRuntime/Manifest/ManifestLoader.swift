@@ -210,7 +210,7 @@ public struct ManifestLoader {
                         p.add("\(at).routes", "handler \"\(handler)\" does not handle HTTP requests")
                     }
                     let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
-                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] })
+                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] }, limits: spec.limits)
                     do { _ = try type.init(config: config) } catch let error as FunctionConfigError {
                         p.add(error.key.map { "\(at).config.\($0)" } ?? "\(at)", error.message)
                     } catch {

@@ -153,6 +153,7 @@ struct RequestPipeline: Sendable {
             var edgeRequest = EdgeRequest(
                 method: method, path: rawPath, query: request.uri.query ?? "", headers: headers,
                 params: params, requestID: requestID, remoteAddressLookup: remote)
+            edgeRequest.route = pattern.source
             if let provider = function.spec.auth {
                 let authenticator = authenticators[provider] ?? RejectingAuthenticator()
                 edgeRequest.claims = try await authenticator.authenticate(edgeRequest)

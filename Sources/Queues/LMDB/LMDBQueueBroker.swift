@@ -1,5 +1,6 @@
 import Foundation
 import KVStore
+import LMDBStorage
 import Logging
 import ServiceLifecycle
 import Synchronization
