@@ -37,9 +37,15 @@ public protocol QueueBroker: Sendable {
     /// Run the returned service in the runtime's `ServiceGroup`; one consumer per queue.
     /// - Throws: ``QueueError`` (`unknownQueue`, or `invalidConfiguration` for a second consumer).
     func makeConsumer(for queue: String, handler: @escaping QueueHandler) throws -> any Service
+
+    /// Reports every batch settled by the consumers made after this call to `observer` (the
+    /// live tail). A broker that cannot report keeps the default, which ignores it.
+    func observeDeliveries(_ observer: any DeliveryObserver)
 }
 
 extension QueueBroker {
+    public func observeDeliveries(_ observer: any DeliveryObserver) {}
+
     /// Sends one message (see ``sendBatch(_:to:)``).
     /// - Returns: its id.
     public func send(_ body: MessageBody, to queue: String, delaySeconds: Int? = nil) async throws -> String {

@@ -25,7 +25,7 @@ public struct DeliveryReport: Sendable {
 }
 
 /// Receives the ``DeliveryReport`` of every batch a broker's consumers settle
-/// (``LMDBQueueBroker/observeDeliveries(_:)``).
+/// (``QueueBroker/observeDeliveries(_:)``).
 public protocol DeliveryObserver: Sendable {
     /// Whether a report is wanted now; `false` skips building it.
     var wantsDeliveries: Bool { get }
