@@ -38,14 +38,12 @@ public protocol QueueBroker: Sendable {
     /// - Throws: ``QueueError`` (`unknownQueue`, or `invalidConfiguration` for a second consumer).
     func makeConsumer(for queue: String, handler: @escaping QueueHandler) throws -> any Service
 
-    /// Reports every batch settled by the consumers made after this call to `observer` (the
-    /// live tail). A broker that cannot report keeps the default, which ignores it.
+    /// Sets the observer told of every settled delivery (acked, retried, dead-lettered) of this
+    /// broker's consumers; it replaces the previous one. The runtime's live events use it.
     func observeDeliveries(_ observer: any DeliveryObserver)
 }
 
 extension QueueBroker {
-    public func observeDeliveries(_ observer: any DeliveryObserver) {}
-
     /// Sends one message (see ``sendBatch(_:to:)``).
     /// - Returns: its id.
     public func send(_ body: MessageBody, to queue: String, delaySeconds: Int? = nil) async throws -> String {
