@@ -25,6 +25,8 @@ public struct ServeOptions: Sendable {
     public var shutdownSignals: [UnixSignal] = [.sigterm, .sigint]
     /// How long a request head may take to arrive (10 s; settable for tests).
     public var headerTimeoutSeconds: Double = 10
+    /// The edge-run version (`info.version` of `/_edge/openapi.json`).
+    public var version = "dev"
 
     public init() {}
 }
@@ -126,7 +128,9 @@ public final class EdgeServer: Sendable {
         var pipeline = RequestPipeline(
             router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
             background: background, runaway: RunawayHandlers(metrics: metrics),
-            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled)
+            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled,
+            openAPIDocument: OpenAPIDocument.data(manifest: manifest, registry: registry,
+                                                  options: .init(testScheduled: options.testScheduled, version: options.version)))
         pipeline.resolveRouteMetrics()
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.

@@ -45,6 +45,8 @@ struct RequestPipeline: Sendable {
     let logger: Logger
     /// Runs the crons with `schedule` (all when nil) now; `nil` when `--test-scheduled` is off.
     let runScheduled: (@Sendable (String?) async throws -> Int)?
+    /// `GET /_edge/openapi.json`'s bytes, built once from the manifest.
+    let openAPIDocument: Data
     /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
     var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
     /// The request metrics of each route, in ``Router/patterns`` order (set with ``resolveRouteMetrics()``).
@@ -160,7 +162,7 @@ struct RequestPipeline: Sendable {
         }
     }
 
-    /// `/_edge/health`, `/_edge/metrics`, `/__scheduled`.
+    /// `/_edge/health`, `/_edge/metrics`, `/_edge/openapi.json`, `/__scheduled`.
     private func builtinEndpoint(_ request: Request, method: String, path: String) async throws -> EdgeResponse? {
         switch path {
         case "/_edge/health":
@@ -170,6 +172,9 @@ struct RequestPipeline: Sendable {
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
             if let stats = try? await env.queues.allStats() { metrics.updateQueues(stats) }
             return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.render().utf8))
+        case "/_edge/openapi.json":
+            guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
+            return EdgeResponse(status: 200, headers: Self.jsonContentType, body: openAPIDocument)
         case "/__scheduled":
             guard let runScheduled else { return nil }
             guard method == "GET" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }

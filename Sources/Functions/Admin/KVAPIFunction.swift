@@ -96,3 +96,86 @@ public struct KVAPIFunction: EdgeFunction, HeadAuthorizing, InlineAnswering {
         return value
     }
 }
+
+extension KVAPIFunction: OpenAPIDescribed {
+    /// A trailing-`*` route spells out `<route>/{namespace}/values/{key}` (GET, PUT, DELETE as
+    /// mounted) and `<route>/{namespace}/keys` (GET); a route with `:namespace`/`:key` is itself.
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        let valuePath: String, keysPath: String?
+        if mount.hasWildcard {
+            valuePath = OpenAPIMount.join(mount.basePath, "/{namespace}/values/{key}")
+            keysPath = OpenAPIMount.join(mount.basePath, "/{namespace}/keys")
+        } else if mount.hasParameter("key") {
+            valuePath = mount.path
+            keysPath = nil
+        } else {
+            guard mount.method == "GET" else { return [] }
+            return [keys(at: mount.path)]
+        }
+        switch mount.method {
+        case "GET": return [value(.get, at: valuePath)] + (keysPath.map { [keys(at: $0)] } ?? [])
+        case "PUT": return [value(.put, at: valuePath)]
+        case "DELETE": return [value(.delete, at: valuePath)]
+        default: return []
+        }
+    }
+
+    private enum ValueAction { case get, put, delete }
+
+    private static let pathParameters: [String: JSONValue] = [
+        "namespace": ["description": "a KV binding of the manifest", "schema": ["type": "string", "minLength": 1]],
+        "key": ["description": "the key, 1–512 bytes (may contain /)", "schema": ["type": "string", "minLength": 1]],
+    ]
+
+    private static func value(_ action: ValueAction, at path: String) -> OpenAPIOperation {
+        let success = OpenAPI.jsonResponse("done", OpenAPI.object(["success": OpenAPI.boolean], required: ["success"]))
+        var operation: OpenAPIOperation
+        switch action {
+        case .get:
+            operation = OpenAPIOperation(method: "GET", path: path, summary: "Read a value")
+            operation.responses["200"] = [
+                "description": "the raw value",
+                "content": ["application/octet-stream": ["schema": ["type": "string", "contentMediaType": "application/octet-stream"]]],
+                "headers": ["X-Edge-Expiration": OpenAPI.header("expiry, unix seconds (when set)", OpenAPI.integer),
+                            "X-Edge-Metadata": OpenAPI.header("the metadata JSON (when set)")],
+            ]
+            operation.errors = [404, 414]
+        case .put:
+            operation = OpenAPIOperation(method: "PUT", path: path, summary: "Write a value",
+                                         description: "The body is the value (≤ 25 MiB). A put without metadata clears it.")
+            operation.parameters = [
+                OpenAPI.parameter("expiration", in: "query", OpenAPI.integer, description: "absolute expiry, unix seconds"),
+                OpenAPI.parameter("expiration_ttl", in: "query", OpenAPI.integer, description: "seconds from now, ≥ kv.min_ttl_seconds"),
+                OpenAPI.parameter("X-Edge-Metadata", in: "header", description: "JSON metadata, ≤ 1024 bytes"),
+            ]
+            operation.requestBody = OpenAPI.body("application/octet-stream", ["type": "string", "contentMediaType": "application/octet-stream"],
+                                                 required: false)
+            operation.responses["200"] = success
+            operation.errors = [404, 413, 414]
+        case .delete:
+            operation = OpenAPIOperation(method: "DELETE", path: path, summary: "Delete a key (also when absent)")
+            operation.responses["200"] = success
+            operation.errors = [404, 414]
+        }
+        operation.pathParameters = pathParameters
+        operation.adminBearer = true
+        return operation
+    }
+
+    private static func keys(at path: String) -> OpenAPIOperation {
+        var operation = OpenAPIOperation(method: "GET", path: path, summary: "List keys", description: "In UTF-8 byte order; `expiration` is absolute.")
+        operation.parameters = [
+            OpenAPI.parameter("prefix", in: "query"),
+            OpenAPI.parameter("limit", in: "query", OpenAPI.integer(1...1000), description: "default 1000"),
+            OpenAPI.parameter("cursor", in: "query", description: "the cursor of the previous page"),
+        ]
+        let key = OpenAPI.object(["name": OpenAPI.string, "expiration": OpenAPI.integer, "metadata": OpenAPI.anyValue], required: ["name"])
+        operation.responses["200"] = OpenAPI.jsonResponse(
+            "a page of keys",
+            OpenAPI.object(["keys": OpenAPI.array(key), "list_complete": OpenAPI.boolean, "cursor": OpenAPI.string], required: ["keys", "list_complete"]))
+        operation.errors = [404]
+        operation.pathParameters = pathParameters
+        operation.adminBearer = true
+        return operation
+    }
+}
