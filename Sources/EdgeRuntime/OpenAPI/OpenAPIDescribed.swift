@@ -15,10 +15,20 @@ public protocol OpenAPIDescribed {
 public struct OpenAPIMount: Sendable {
     public let function: FunctionSpec
     public let route: RoutePattern
+    /// The manifest's KV bindings and queues (what an admin path parameter may name).
+    public let declarations: ManifestDeclarations
 
-    public init(function: FunctionSpec, route: RoutePattern) {
+    public init(function: FunctionSpec, route: RoutePattern, declarations: ManifestDeclarations) {
         self.function = function
         self.route = route
+        self.declarations = declarations
+    }
+
+    /// A path parameter naming one of `names` (a declared binding or queue): any other name is 404.
+    public static func named(_ description: String, oneOf names: [String]) -> JSONValue {
+        var schema: [String: JSONValue] = ["type": "string", "minLength": 1]
+        if !names.isEmpty { schema["enum"] = .array(names.sorted().map { .string($0) }) }
+        return ["description": .string(description + " (any other name is 404)"), "schema": .object(schema)]
     }
 
     /// The route's method.

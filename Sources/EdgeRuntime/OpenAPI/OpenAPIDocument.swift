@@ -35,10 +35,11 @@ public enum OpenAPIDocument {
         let context = OpenAPIRuntimeEndpoints.Context(manifest: manifest, testScheduled: options.testScheduled)
         var operations = OpenAPIRuntimeEndpoints.operations(context)
         var schemes: [String: JSONValue] = [:]
+        let declarations = manifest.declarations
         for function in manifest.functions {
             let type = registry.type(for: function.handler)
             for route in function.routes {
-                let mount = OpenAPIMount(function: function, route: route)
+                let mount = OpenAPIMount(function: function, route: route, declarations: declarations)
                 let described = (type as? any OpenAPIDescribed.Type)?.openAPIOperations(mount) ?? [generic(mount)]
                 for var operation in described {
                     operation.errors.formUnion(routeErrors)

@@ -130,7 +130,8 @@ public final class EdgeServer: Sendable {
             background: background, runaway: RunawayHandlers(metrics: metrics),
             bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled,
             openAPIDocument: OpenAPIDocument.data(manifest: manifest, registry: registry,
-                                                  options: .init(testScheduled: options.testScheduled, version: options.version)))
+                                                  options: .init(testScheduled: options.testScheduled, version: options.version)),
+            storageUsage: { [environment] in environment.usage() })
         pipeline.resolveRouteMetrics()
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import KVStore
 import Queues
 import Synchronization
 import Logging
@@ -47,6 +48,8 @@ struct RequestPipeline: Sendable {
     let runScheduled: (@Sendable (String?) async throws -> Int)?
     /// `GET /_edge/openapi.json`'s bytes, built once from the manifest.
     let openAPIDocument: Data
+    /// The storage's map usage for `/_edge/metrics` (`nil`: a storage without one).
+    let storageUsage: (@Sendable () -> LMDBUsage)?
     /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
     var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
     /// The request metrics of each route, in ``Router/patterns`` order (set with ``resolveRouteMetrics()``).
@@ -170,8 +173,8 @@ struct RequestPipeline: Sendable {
             return EdgeResponse(status: 200, headers: Self.jsonContentType, body: Self.healthBody)
         case "/_edge/metrics":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
-            if let stats = try? await env.queues.allStats() { metrics.updateQueues(stats) }
-            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.render().utf8))
+            let text = metrics.render(queues: try? await env.queues.allStats(), lmdb: storageUsage?())
+            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(text.utf8))
         case "/_edge/openapi.json":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
             return EdgeResponse(status: 200, headers: Self.jsonContentType, body: openAPIDocument)

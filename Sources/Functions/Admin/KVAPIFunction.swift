@@ -110,20 +110,28 @@ extension KVAPIFunction: OpenAPIDescribed {
             keysPath = nil
         } else {
             guard mount.method == "GET" else { return [] }
-            return [keys(at: mount.path)]
+            return withNamespaces([keys(at: mount.path)], mount)
         }
         switch mount.method {
-        case "GET": return [value(.get, at: valuePath)] + (keysPath.map { [keys(at: $0)] } ?? [])
-        case "PUT": return [value(.put, at: valuePath)]
-        case "DELETE": return [value(.delete, at: valuePath)]
+        case "GET": return withNamespaces([value(.get, at: valuePath)] + (keysPath.map { [keys(at: $0)] } ?? []), mount)
+        case "PUT": return withNamespaces([value(.put, at: valuePath)], mount)
+        case "DELETE": return withNamespaces([value(.delete, at: valuePath)], mount)
         default: return []
+        }
+    }
+
+    /// `{namespace}` names one of the manifest's KV bindings.
+    private static func withNamespaces(_ operations: [OpenAPIOperation], _ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        operations.map { operation in
+            var operation = operation
+            operation.pathParameters["namespace"] = OpenAPIMount.named("a KV binding of the manifest", oneOf: mount.declarations.kvBindings)
+            return operation
         }
     }
 
     private enum ValueAction { case get, put, delete }
 
     private static let pathParameters: [String: JSONValue] = [
-        "namespace": ["description": "a KV binding of the manifest", "schema": ["type": "string", "minLength": 1]],
         "key": ["description": "the key, 1–512 bytes (may contain /)", "schema": ["type": "string", "minLength": 1]],
     ]
 

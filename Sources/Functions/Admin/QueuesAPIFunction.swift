@@ -116,7 +116,7 @@ extension QueuesAPIFunction: OpenAPIDescribed {
         }
         for i in operations.indices {
             operations[i].adminBearer = true
-            operations[i].pathParameters["queue"] = ["description": "a queue of the manifest", "schema": ["type": "string", "minLength": 1]]
+            operations[i].pathParameters["queue"] = OpenAPIMount.named("a queue of the manifest", oneOf: mount.declarations.queues)
         }
         return operations
     }
@@ -172,7 +172,7 @@ extension QueuesAPIFunction: OpenAPIDescribed {
 
     private static func redrive(at path: String) -> OpenAPIOperation {
         var operation = OpenAPIOperation(method: "POST", path: path, summary: "Move dead-lettered messages back",
-                                         description: "Moves the messages of `{queue}` (a dead-letter queue) to `to`.")
+                                         description: "Moves the messages of `{queue}` (a dead-letter queue) to `to`, a queue of the manifest.")
         operation.requestBody = OpenAPI.jsonBody(OpenAPI.object(["to": OpenAPI.string], required: ["to"]))
         operation.responses["200"] = OpenAPI.jsonResponse("moved", OpenAPI.object(["moved": ["type": "integer", "minimum": 0]], required: ["moved"]))
         operation.errors = [404]
