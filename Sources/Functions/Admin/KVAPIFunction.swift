@@ -64,7 +64,8 @@ public struct KVAPIFunction: EdgeFunction, HeadAuthorizing, InlineAnswering {
             let page = try await store.list(KVListOptions(prefix: prefix, limit: limit, cursor: cursor))
             return EdgeResponse(status: 200, headers: ["Content-Type": "application/json"], body: try page.jsonData())
         default:
-            throw EdgeHTTPError(.methodNotAllowed, "method \(request.method) is not allowed here")
+            let allowed = action == "keys" ? "GET, HEAD" : "DELETE, GET, HEAD, PUT"
+            throw EdgeHTTPError(.methodNotAllowed, "method \(request.method) is not allowed here", headers: ["Allow": allowed])
         }
     }
 

@@ -47,7 +47,12 @@ public struct QueuesAPIFunction: EdgeFunction, HeadAuthorizing {
             let limit = try request.queryParameter("limit").map {
                 try CheckedInteger.parse($0, field: "limit", in: 1...QueueLimits.maxPeekLimit)
             } ?? 100
-            let deadLetters = request.queryParameter("dead_letters") == "true"
+            let deadLetters: Bool
+            switch request.queryParameter("dead_letters") {
+            case nil, "false"?: deadLetters = false
+            case "true"?: deadLetters = true
+            default: throw EdgeHTTPError(.badRequest, "dead_letters must be true or false")
+            }
             let peeked = try await env.queues.peek(q, limit: limit, deadLetters: deadLetters)
             let body = "{\"messages\":[" + peeked.map(\.jsonLine).joined(separator: ",") + "]}"
             return EdgeResponse(status: 200, headers: ["Content-Type": "application/json"], body: Data(body.utf8))
@@ -74,8 +79,12 @@ public struct QueuesAPIFunction: EdgeFunction, HeadAuthorizing {
         let path = field ?? "request"
         guard let object = json.objectValue else { throw EdgeHTTPError(.badRequest, "\(path) must be an object") }
         guard let body = object["body"] else { throw EdgeHTTPError(.badRequest, "\(path).body is required") }
-        let typeName = object["content_type"]?.stringValue ?? "json"
-        guard let type = MessageContentType(rawValue: typeName) else {
+        let typeName: String?
+        switch object["content_type"] {
+        case nil, .null?: typeName = "json"
+        case let value?: typeName = value.stringValue  // not a string: refused below, never taken as json
+        }
+        guard let type = typeName.flatMap(MessageContentType.init(rawValue:)) else {
             throw EdgeHTTPError(.badRequest, "\(path).content_type must be json, text or bytes")
         }
         var delay: Int?
@@ -121,11 +130,19 @@ extension QueuesAPIFunction: OpenAPIDescribed {
         return operations
     }
 
-    static let messageSchema = OpenAPI.object([
-        "body": ["description": "the message: any JSON (content_type json), a string (text) or base64 (bytes)"],
-        "content_type": ["type": "string", "enum": ["json", "text", "bytes"]],
-        "delay_seconds": ["type": ["integer", "null"], "minimum": 0, "maximum": .integer(Int64(QueueLimits.maxDelaySeconds))],
-    ], required: ["body"])
+    static let messageSchema: JSONValue = {
+        guard case .object(var schema) = OpenAPI.object([
+            "body": ["description": "the message: any JSON (content_type json), a string (text) or base64 (bytes)"],
+            "content_type": ["type": ["string", "null"], "enum": ["json", "text", "bytes", nil], "description": "default json"],
+            "delay_seconds": ["type": ["integer", "null"], "minimum": 0, "maximum": .integer(Int64(QueueLimits.maxDelaySeconds))],
+        ], required: ["body"]) else { return [:] }
+        // A text or bytes message's body is a string (bytes: base64).
+        schema["allOf"] = .array(["text", "bytes"].map { type in
+            ["if": ["properties": ["content_type": ["const": .string(type)]], "required": ["content_type"]],
+             "then": ["properties": ["body": type == "bytes" ? ["type": "string", "contentEncoding": "base64"] : ["type": "string"]]]]
+        })
+        return .object(schema)
+    }()
 
     private static func list(at path: String) -> OpenAPIOperation {
         var operation = OpenAPIOperation(method: "GET", path: path, summary: "List queues with their counts")

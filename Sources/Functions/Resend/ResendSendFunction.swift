@@ -48,7 +48,7 @@ public struct ResendSendFunction: EdgeFunction {
 extension ResendSendFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
         var operation = mount.operation(summary: "Queue an email", description: "Rendered and sent in batches by the queue's consumer.")
-        let address = OpenAPI.string
+        let address: JSONValue = ["type": "string", "format": "email", "minLength": 3]
         operation.requestBody = OpenAPI.jsonBody(OpenAPI.object([
             "to": ["oneOf": [address, OpenAPI.array(address, minItems: 1)]],
             "subject": ["type": "string", "minLength": 1], "template": ["type": "string", "minLength": 1],

@@ -185,8 +185,10 @@ extension StripePaymentIntentFunction: OpenAPIDescribed {
         operation.requestBody = OpenAPI.jsonBody(OpenAPI.object([
             "amount": ["type": "integer", "minimum": 1, "maximum": .integer(PaymentIntentRequest.maxAmount)],
             "currency": ["type": "string", "pattern": "^[A-Za-z]{3}$"],
-            "customer": OpenAPI.string,
-            "metadata": ["type": "object", "maxProperties": 50, "additionalProperties": OpenAPI.string],
+            "customer": ["type": ["string", "null"], "minLength": 1, "maxLength": 255],
+            "metadata": ["type": ["object", "null"], "maxProperties": 50,
+                         "propertyNames": ["minLength": 1, "maxLength": 40, "pattern": "^[^\\[\\]]*$"],
+                         "additionalProperties": ["type": ["string", "number", "boolean"], "maxLength": 500]],
         ], required: ["amount", "currency"]))
         operation.responses["200"] = OpenAPI.jsonResponse(
             "Stripe's PaymentIntent", OpenAPI.object(["id": OpenAPI.string, "client_secret": OpenAPI.string, "status": OpenAPI.string], required: ["id"]),
