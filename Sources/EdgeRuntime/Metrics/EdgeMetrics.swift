@@ -1,6 +1,6 @@
 import CoreMetrics
 import Foundation
-import KVStore
+import EdgeStorage
 import Prometheus
 import Queues
 import Synchronization
@@ -82,15 +82,16 @@ public final class EdgeMetrics: Sendable {
     }
 
     /// The Prometheus text exposition: the registry's series (requests, latency, KV operations,
-    /// runaway handlers), then the series read now: queue counts, the process (`/proc`) and LMDB.
+    /// runaway handlers), then the series read now: queue counts, the process (`/proc`) and the
+    /// storage's own gauges (LMDB map usage).
     /// - Parameters:
     ///   - queues: fresh queue stats (`nil`: storage unavailable, the queue series are left out).
-    ///   - lmdb: the LMDB environment's usage (`nil`: not on LMDB).
-    public func render(queues: [QueueStats]? = nil, lmdb: LMDBUsage? = nil) -> String {
+    ///   - storage: the storage backend's gauges.
+    public func render(queues: [QueueStats]? = nil, storage: [StorageMetric] = []) -> String {
         var out = PrometheusText()
         if let queues { Self.writeQueues(queues, to: &out) }
         ProcessMetrics.read().write(to: &out)
-        if let lmdb { Self.writeLMDB(lmdb, to: &out) }
+        for metric in storage { out.family(metric.name, .gauge, help: metric.help, metric.value) }
         return registry.emitToString() + out.text
     }
 
@@ -109,15 +110,6 @@ public final class EdgeMetrics: Sendable {
         out.family("edge_queue_retried_total", .counter, help: "Failed deliveries that led to another.", samples(\.retried))
         out.family("edge_queue_dead_lettered_total", .counter, help: "Messages this queue dead-lettered.", samples(\.deadLettered))
         out.family("edge_queue_expired_total", .counter, help: "Messages deleted after outliving the queue's retention.", samples(\.expired))
-    }
-
-    /// The LMDB environment's map and reader usage.
-    static func writeLMDB(_ usage: LMDBUsage, to out: inout PrometheusText) {
-        out.family("edge_lmdb_map_size_bytes", .gauge, help: "LMDB map size (grows by doubling when full).", Double(usage.mapSizeBytes))
-        out.family("edge_lmdb_pages_used", .gauge, help: "LMDB pages in use (last page number + 1).", Double(usage.pagesUsed))
-        out.family("edge_lmdb_page_size_bytes", .gauge, help: "LMDB page size.", Double(usage.pageSizeBytes))
-        out.family("edge_lmdb_readers", .gauge, help: "LMDB reader slots in use, by every process.", Double(usage.readers))
-        out.family("edge_lmdb_max_readers", .gauge, help: "LMDB reader slots available.", Double(usage.maxReaders))
     }
 }
 

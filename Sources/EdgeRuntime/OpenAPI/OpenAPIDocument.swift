@@ -84,7 +84,7 @@ public enum OpenAPIDocument {
     }
 
     /// A function whose handler does not describe itself: its route, any body, any answer.
-    static func generic(_ mount: OpenAPIMount) -> OpenAPIOperation {
+    public static func generic(_ mount: OpenAPIMount) -> OpenAPIOperation {
         var operation = mount.operation(summary: "\(mount.function.handler) (\(mount.function.name))")
         if ["POST", "PUT", "PATCH"].contains(mount.method) {
             operation.requestBody = ["required": false, "content": ["*/*": ["schema": OpenAPI.anyValue]]]

@@ -13,9 +13,8 @@ public enum OpenAPIRuntimeEndpoints {
         public let testScheduled: Bool
 
         /// Whether a function runs an admin handler (`kv.api`, `queues.api`), whose bearer token
-        /// the developer endpoints require.
-        public var hasAdminFunction: Bool { manifest.functions.contains { Self.adminHandlers.contains($0.handler) } }
-        static let adminHandlers: Set<String> = ["kv.api", "queues.api"]
+        /// the developer endpoints require (``AdminSurface``).
+        public var hasAdminFunction: Bool { !AdminSurface.tokenSecrets(of: manifest).isEmpty }
     }
 
     /// The operations of the runtime endpoints this server serves.

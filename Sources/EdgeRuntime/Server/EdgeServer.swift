@@ -1,3 +1,4 @@
+import EdgeStorage
 import Foundation
 import Hummingbird
 import KVStore
@@ -13,7 +14,14 @@ public struct ServeOptions: Sendable {
     public var host = "127.0.0.1"
     /// 0 picks a free port (tests); ``EdgeServer/run(onReady:)`` reports the bound one.
     public var port = 8787
-    public var dataDirectory = ".edge-data"
+    /// Where KV and queues live (`--storage`); LMDB in `.edge-data` by default.
+    public var storage: StorageLocation = .lmdb(directory: StorageLocation.defaultDirectory)
+    /// The LMDB data directory (`--data`, the short form of `storage = .lmdb(directory:)`);
+    /// `nil` when the storage is PostgreSQL.
+    public var dataDirectory: String? {
+        get { if case .lmdb(let directory) = storage { directory } else { nil } }
+        set { storage = .lmdb(directory: newValue ?? StorageLocation.defaultDirectory) }
+    }
     public var testScheduled = false
     /// The clock for TTLs, queue delays and crons.
     public var clock: any QueueClock = SystemWallClock()
@@ -35,11 +43,16 @@ public struct ServeOptions: Sendable {
 /// sweeping — as one `ServiceGroup` with graceful shutdown.
 public final class EdgeServer: Sendable {
     public let manifest: Manifest
-    public let environment: LMDBEnvironment
-    public let broker: LMDBQueueBroker
-    public let kvStores: [String: LMDBKVStore]
+    /// The storage every namespace and queue lives in.
+    public let storage: any StorageBackend
+    public let broker: any QueueBroker
+    public let kvStores: [String: any KVStore]
     public let env: Env
     public let metrics: EdgeMetrics
+    /// The live event bus: requests, deliveries and cron runs, for `/_edge/tail` and the console.
+    public let live = LiveEvents()
+    /// The gate of the developer surfaces (`/_edge/tail`, `/_edge/console`).
+    public let admin: AdminSurface
     let pipeline: RequestPipeline
     let cron: CronScheduler
     let consumers: [any Service]
@@ -48,8 +61,8 @@ public final class EdgeServer: Sendable {
     let options: ServeOptions
     let logger: Logger
     let ownedFetcher: CurlFetcher?
-    /// `<data>/serve.lock`, held from open to close: one server per data directory.
-    let dataLock: DataDirectoryLock
+    /// `<data>/serve.lock`, held from open to close: one server per data directory (LMDB only).
+    let dataLock: DataDirectoryLock?
     private let controller = Mutex<ShutdownController?>(nil)
     private let stopRequested = Mutex(false)
 
@@ -63,16 +76,16 @@ public final class EdgeServer: Sendable {
         self.manifest = manifest
         self.options = options
         self.logger = logger
-        dataLock = try DataDirectoryLock.acquire(directory: options.dataDirectory)
-        environment = try LMDBEnvironment(path: options.dataDirectory + "/lmdb")
-        var stores: [String: LMDBKVStore] = [:]
+        dataLock = try options.dataDirectory.map { try DataDirectoryLock.acquire(directory: $0) }
+        storage = try await options.storage.open(logger: logger)
+        var stores: [String: any KVStore] = [:]
         for binding in manifest.kvBindings {
-            stores[binding] = try await LMDBKVStore.open(
-                environment: environment, binding: binding, limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds), clock: options.clock)
+            stores[binding] = try await storage.kvStore(
+                binding: binding, limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds), clock: options.clock)
         }
         kvStores = stores
         let queueLogger = Logger(label: "edge-run.queues", factory: { _ in logger.handler })
-        broker = try await LMDBQueueBroker.open(environment: environment, queues: manifest.queues, clock: options.clock, logger: queueLogger)
+        broker = try await storage.queueBroker(declaring: manifest.queues, clock: options.clock, reclaimLeases: true, logger: queueLogger)
         let metrics = EdgeMetrics()
         self.metrics = metrics
         let fetcher: any HTTPFetching
@@ -82,21 +95,24 @@ public final class EdgeServer: Sendable {
             ownedFetcher = curl
         }
         let metered = stores.mapValues { MeteredKVStore(base: $0, metrics: metrics) as any KVStore }
-        let internalKV = try await LMDBKVStore.open(
-            environment: environment, binding: Self.internalBinding, limits: KVLimits(minTTLSeconds: 1), clock: options.clock)
+        let internalKV = try await storage.kvStore(binding: Self.internalBinding, limits: KVLimits(minTTLSeconds: 1), clock: options.clock)
         env = Env(vars: manifest.vars, secrets: secrets, kvStores: metered, queues: broker, fetcher: fetcher, clock: options.clock,
                   logger: logger, internalKV: internalKV)
         var loaded: [LoadedFunction] = []
         for spec in manifest.functions {
             guard let type = registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }
             let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
-                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] })
+                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] }, limits: spec.limits)
             loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
         }
         var routes: [Router.Entry] = []
         for (i, f) in loaded.enumerated() { for r in f.spec.routes { routes.append(Router.Entry(pattern: r, function: i)) } }
 
         let env = self.env
+        let live = self.live
+        var consumerFunctions: [String: String] = [:]
+        for queue in manifest.queues { if let name = queue.consumer?.function { consumerFunctions[queue.name] = name } }
+        broker.observeDeliveries(LiveDeliveryObserver(live: live, functions: consumerFunctions, clock: options.clock))
         var consumers: [any Service] = []
         for queue in manifest.queues {
             guard let name = queue.consumer?.function, let function = loaded.first(where: { $0.spec.name == name }) else { continue }
@@ -107,7 +123,9 @@ public final class EdgeServer: Sendable {
         let jobs = manifest.crons.compactMap { cron -> CronScheduler.Job? in
             guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
             let instance = function.instance
-            return CronScheduler.Job(schedule: cron.schedule, expression: cron.expression) { event in try await instance.scheduled(event, env: env) }
+            return CronScheduler.Job(
+                schedule: cron.schedule, expression: cron.expression,
+                run: live.observing(cron: cron.schedule, function: cron.function, clock: options.clock) { event in try await instance.scheduled(event, env: env) })
         }
         let cron = CronScheduler(jobs: jobs, clock: options.clock, logger: logger)
         self.cron = cron
@@ -125,13 +143,15 @@ public final class EdgeServer: Sendable {
             let config = try AuthProviderConfig(json: settings)
             authenticators[name] = JWTAuthenticator(name: name, config: config, fetcher: fetcher, kv: internalKV, clock: options.clock)
         }
+        let admin = AdminSurface(manifest: manifest, host: options.host)
+        self.admin = admin
         var pipeline = RequestPipeline(
             router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
             background: background, runaway: RunawayHandlers(metrics: metrics),
             bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled,
             openAPIDocument: OpenAPIDocument.data(manifest: manifest, registry: registry,
                                                   options: .init(testScheduled: options.testScheduled, version: options.version)),
-            storageUsage: { [environment] in environment.usage() })
+            storageMetrics: { [storage] in storage.metrics() }, live: live, admin: admin)
         pipeline.resolveRouteMetrics()
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.
@@ -175,7 +195,7 @@ public final class EdgeServer: Sendable {
         let app: Application<CallbackResponder<EdgeRequestContext>> = Application(
             responder: responder, server: .edgeHTTP1(timeouts: timeouts, limiter: connections), configuration: configuration,
             onServerRunning: announce, logger: quiet)
-        var services: [any Service] = [KVSweeper(stores: Array(kvStores.values), logger: logger), QueueRetentionSweeper(broker: broker, logger: logger)]
+        var services = storage.maintenanceServices(logger: logger)
         services.append(contentsOf: consumers)
         // Stopped after the HTTP app and cron (reverse order), before consumers and the data directory.
         if !lifecycles.isEmpty { services.append(FunctionFlusher(functions: lifecycles, env: env, logger: logger)) }
@@ -186,7 +206,11 @@ public final class EdgeServer: Sendable {
         let running = Task { try await group.run() }
         let controller = ShutdownController(
             grace: .seconds(limits.shutdownGraceSeconds),
-            beginDrain: { await group.triggerGracefulShutdown() },
+            beginDrain: { [live] in
+                // Live streams end first: an open tail must not hold the grace.
+                live.close()
+                await group.triggerGracefulShutdown()
+            },
             expireNow: {
                 logger.notice("shutdown grace over: answering what is left 503 and cancelling")
                 pipeline.inFlight.abortAll()
@@ -218,8 +242,8 @@ public final class EdgeServer: Sendable {
         if background.pending > 0 { logger.warning("waitUntil work still running at shutdown", metadata: ["count": "\(background.pending)"]) }
         for function in lifecycles { await function.flush(env: env) }
         ownedFetcher?.shutdown()
-        environment.close()
-        dataLock.release()
+        await storage.close()
+        dataLock?.release()
         logger.notice("edge-run stopped")
     }
 

@@ -1,3 +1,4 @@
+import EdgeStorage
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -48,8 +49,12 @@ struct RequestPipeline: Sendable {
     let runScheduled: (@Sendable (String?) async throws -> Int)?
     /// `GET /_edge/openapi.json`'s bytes, built once from the manifest.
     let openAPIDocument: Data
-    /// The storage's map usage for `/_edge/metrics` (`nil`: a storage without one).
-    let storageUsage: (@Sendable () -> LMDBUsage)?
+    /// The storage's own series for `/_edge/metrics` (LMDB map usage), read at scrape time.
+    let storageMetrics: @Sendable () -> [StorageMetric]
+    /// The live event bus (`/_edge/tail`): every answered request is published to it.
+    let live: LiveEvents
+    /// The gate of `/_edge/tail` (and `/_edge/console`).
+    let admin: AdminSurface
     /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
     var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
     /// The request metrics of each route, in ``Router/patterns`` order (set with ``resolveRouteMetrics()``).
@@ -69,12 +74,13 @@ struct RequestPipeline: Sendable {
         let requestID = Self.requestID(from: request.headers[Self.requestIDField])
         let method = request.method.rawValue
         var route = "unmatched"
+        var function: String?
         var resolved: RouteRequestMetrics?
         var answer: EdgeResponse
         var tracked: TrackedRequest?
         do {
             answer = try await handle(request, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress }, route: &route,
-                                      resolved: &resolved, tracked: &tracked)
+                                      function: &function, resolved: &resolved, tracked: &tracked)
         } catch {
             let mapped = ErrorMapping.response(for: error)
             if mapped.internal {
@@ -99,12 +105,16 @@ struct RequestPipeline: Sendable {
             "request_id": "\(requestID)", "method": "\(method)", "path": "\(request.uri.path)", "route": "\(route)",
             "status": "\(answer.status)", "duration_ms": "\(String(format: "%.2f", Double(elapsed) / 1e6))",
         ])
+        live.publish {
+            .request(method: method, path: request.uri.path, route: route, function: function, status: answer.status,
+                     durationMs: Double(elapsed) / 1e6, requestID: requestID, time: env.clock.now() - Double(elapsed) / 1e9)
+        }
         return Self.makeResponse(answer, requestID: requestID, head: method == "HEAD")
     }
 
     private func handle(
         _ request: Request, method: String, requestID: String, remote: @escaping @Sendable () -> String?, route: inout String,
-        resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
+        function functionName: inout String?, resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
     ) async throws -> EdgeResponse {
         let rawPath = request.uri.path
         if let builtin = try await builtinEndpoint(request, method: method, path: rawPath) {
@@ -122,6 +132,7 @@ struct RequestPipeline: Sendable {
             route = pattern.source
             if entry < routeMetrics.count { resolved = routeMetrics[entry] }
             let function = functions[index]
+            functionName = function.spec.name
             let limits = function.spec.limits
             // Decide before reading: too many runaway handlers, then credentials, then the body.
             if runaway.count(function.spec.name) >= limits.maxRunaway {
@@ -138,6 +149,7 @@ struct RequestPipeline: Sendable {
             var edgeRequest = EdgeRequest(
                 method: method, path: rawPath, query: request.uri.query ?? "", headers: headers,
                 params: params, requestID: requestID, remoteAddressLookup: remote)
+            edgeRequest.route = pattern.source
             if let provider = function.spec.auth {
                 let authenticator = authenticators[provider] ?? RejectingAuthenticator()
                 edgeRequest.claims = try await authenticator.authenticate(edgeRequest)
@@ -173,7 +185,7 @@ struct RequestPipeline: Sendable {
             return EdgeResponse(status: 200, headers: Self.jsonContentType, body: Self.healthBody)
         case "/_edge/metrics":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
-            let text = metrics.render(queues: try? await env.queues.allStats(), lmdb: storageUsage?())
+            let text = metrics.render(queues: try? await env.queues.allStats(), storage: storageMetrics())
             return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(text.utf8))
         case "/_edge/openapi.json":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }

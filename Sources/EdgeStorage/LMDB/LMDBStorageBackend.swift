@@ -1,0 +1,64 @@
+import KVStore
+import LMDBStorage
+import Logging
+import Queues
+import ServiceLifecycle
+import Synchronization
+
+/// The embedded default: one LMDB environment in `<directory>/lmdb` holds every namespace and
+/// queue of one machine. The `kv`/`queues` CLI commands open it beside a running server (LMDB
+/// is multi-process safe).
+public final class LMDBStorageBackend: StorageBackend {
+    /// The data directory.
+    public let directory: String
+    /// The environment every store and the broker share.
+    public let environment: LMDBEnvironment
+    private struct Opened {
+        var stores: [LMDBKVStore] = []
+        var brokers: [LMDBQueueBroker] = []
+    }
+    private let opened = Mutex(Opened())
+
+    /// Opens (creating when needed) the LMDB environment of `directory`.
+    public init(directory: String) throws {
+        self.directory = directory
+        environment = try LMDBEnvironment(path: directory + "/lmdb")
+    }
+
+    public var description: String { "lmdb:\(directory)" }
+
+    public func kvStore(binding: String, limits: KVLimits, clock: any WallClock) async throws -> any KVStore {
+        let store = try await LMDBKVStore.open(environment: environment, binding: binding, limits: limits, clock: clock)
+        opened.withLock { $0.stores.append(store) }
+        return store
+    }
+
+    public func queueBroker(declaring queues: [QueueConfig], clock: any QueueClock, reclaimLeases: Bool, logger: Logger) async throws -> any QueueBroker {
+        let broker = try await LMDBQueueBroker.open(environment: environment, queues: queues, clock: clock, reclaimLeases: reclaimLeases, logger: logger)
+        opened.withLock { $0.brokers.append(broker) }
+        return broker
+    }
+
+    public func existingQueueBroker(clock: any QueueClock, logger: Logger) async throws -> any QueueBroker {
+        try await LMDBQueueBroker.openExisting(environment: environment, clock: clock, logger: logger)
+    }
+
+    public func maintenanceServices(logger: Logger) -> [any Service] {
+        let (stores, brokers) = opened.withLock { ($0.stores, $0.brokers) }
+        return [KVSweeper(stores: stores, logger: logger)] + brokers.map { QueueRetentionSweeper(broker: $0, logger: logger) as any Service }
+    }
+
+    /// The environment's map and reader usage (`edge_lmdb_*`).
+    public func metrics() -> [StorageMetric] {
+        let usage = environment.usage()
+        return [
+            StorageMetric(name: "edge_lmdb_map_size_bytes", help: "LMDB map size (grows by doubling when full).", value: Double(usage.mapSizeBytes)),
+            StorageMetric(name: "edge_lmdb_pages_used", help: "LMDB pages in use (last page number + 1).", value: Double(usage.pagesUsed)),
+            StorageMetric(name: "edge_lmdb_page_size_bytes", help: "LMDB page size.", value: Double(usage.pageSizeBytes)),
+            StorageMetric(name: "edge_lmdb_readers", help: "LMDB reader slots in use, by every process.", value: Double(usage.readers)),
+            StorageMetric(name: "edge_lmdb_max_readers", help: "LMDB reader slots available.", value: Double(usage.maxReaders)),
+        ]
+    }
+
+    public func close() async { environment.close() }
+}

@@ -1,0 +1,34 @@
+import KVStore
+import Logging
+import Queues
+import ServiceLifecycle
+
+/// Where the KV namespaces, the queues and the runtime's private state of one node live: the
+/// embedded LMDB data directory, or a PostgreSQL server several nodes share.
+///
+/// The server, the CLI and every handler use only this and the ``KVStore`` / ``QueueBroker``
+/// protocols; ``StorageLocation/open(logger:)`` picks the backend.
+public protocol StorageBackend: Sendable {
+    /// What the storage is, for logs and errors (never a password).
+    var description: String { get }
+
+    /// Opens (creating when needed) the KV namespace `binding`.
+    func kvStore(binding: String, limits: KVLimits, clock: any WallClock) async throws -> any KVStore
+
+    /// Opens the queues a server declares (recording them for the CLI). With `reclaimLeases`,
+    /// messages left in flight by a previous process of this storage go back to their queues.
+    func queueBroker(declaring queues: [QueueConfig], clock: any QueueClock, reclaimLeases: Bool, logger: Logger) async throws -> any QueueBroker
+
+    /// Opens the queues a server recorded (the CLI beside a running server).
+    func existingQueueBroker(clock: any QueueClock, logger: Logger) async throws -> any QueueBroker
+
+    /// The background upkeep of what was opened so far (expiry sweeps, retention, lease
+    /// reclaiming), to run in the server's `ServiceGroup`.
+    func maintenanceServices(logger: Logger) -> [any Service]
+
+    /// The storage's own gauges for `/_edge/metrics` (default: none).
+    func metrics() -> [StorageMetric]
+
+    /// Releases the storage (the last call).
+    func close() async
+}
