@@ -78,6 +78,7 @@ struct OpenAPITests {
             let covered = operations.contains { $0.method == route.method && route.match(Self.concreteSegments($0.path)) != nil }
             #expect(covered, "route \(route) is not in the document")
         }
+        #expect(operations.contains { $0.path == "/_edge/tail" } == manifest.functions.contains { ["kv.api", "queues.api"].contains($0.handler) })
         for (method, path, _) in operations where !path.hasPrefix("/_edge/") && path != "/__scheduled" {
             #expect(routes.contains { $0.method == method && $0.match(Self.concreteSegments(path)) != nil }, "\(method) \(path) is not mounted")
         }
@@ -104,6 +105,9 @@ struct OpenAPITests {
         #expect(headers("/webhooks/clerk")["svix-signature"] != nil && headers("/webhooks/resend")["svix-id"] != nil)
         #expect(paths["/sms/status"]?["post"]?["requestBody"]?["content"]?["application/x-www-form-urlencoded"] != nil)
         #expect(paths["/me"]?["get"]?["security"] == [["jwt_clerk": []]])
+        // The developer endpoints exist with an admin function, behind its token.
+        #expect(paths["/_edge/tail"]?["get"]?["security"] == [["admin_token": []]])
+        #expect(paths["/_edge/tail"]?["get"]?["responses"]?["200"]?["content"]?["text/event-stream"] != nil)
         #expect(paths["/sms"]?["post"]?["responses"]?["429"]?["headers"]?["Retry-After"] != nil)
     }
 

@@ -46,11 +46,7 @@ public enum OpenAPIDocument {
                     if operation.requestBody != nil { operation.errors.insert(408) }
                     if operation.tags.isEmpty { operation.tags = [function.name] }
                     if operation.operationID.isEmpty { operation.operationID = function.name + "." + slug(operation) }
-                    if operation.adminBearer {
-                        operation.errors.insert(401)
-                        schemes["admin_token"] = ["type": "http", "scheme": "bearer",
-                                                  "description": "the value of the secret named by the admin handler's config.token_secret"]
-                    }
+                    if operation.adminBearer { operation.errors.insert(401) }
                     if let provider = function.auth {
                         operation.jwtProvider = provider
                         operation.errors.insert(401)
@@ -71,6 +67,10 @@ public enum OpenAPIDocument {
             while !usedIDs.insert(id).inserted { id = operation.operationID + "." + String(n); n += 1 }
             operation.operationID = id
             paths[operation.path, default: [:]][method] = render(operation)
+        }
+        if operations.contains(where: \.adminBearer) {
+            schemes["admin_token"] = ["type": "http", "scheme": "bearer",
+                                      "description": "the value of the secret named by the admin handler's config.token_secret"]
         }
         var components: [String: JSONValue] = ["schemas": ["Error": OpenAPI.errorSchema]]
         if !schemes.isEmpty { components["securitySchemes"] = .object(schemes) }

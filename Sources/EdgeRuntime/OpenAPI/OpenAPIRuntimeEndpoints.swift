@@ -21,11 +21,12 @@ public enum OpenAPIRuntimeEndpoints {
     public static func operations(_ context: Context) -> [OpenAPIOperation] {
         var operations = [health, metrics, openAPI]
         if context.testScheduled { operations.append(scheduled) }
-        // Developer endpoints served only with an admin function (`/_edge/tail`, `/_edge/console`) go here:
-        // if context.hasAdminFunction { operations.append(contentsOf: [tail, console]) }
+        // Developer endpoints, served only with an admin function (add `/_edge/console` here too):
+        if context.hasAdminFunction { operations.append(tail) }
         return operations.map { operation in
             var operation = operation
             operation.tags = ["runtime"]
+            if operation.adminBearer { operation.errors.insert(401) }
             // Any request: a body over the limit is refused from its declared length; the server may be shutting down.
             operation.errors.formUnion([405, 503])
             return operation
@@ -55,6 +56,23 @@ public enum OpenAPIRuntimeEndpoints {
         operation.responses["200"] = OpenAPI.jsonResponse(
             "an OpenAPI 3.1 document", OpenAPI.object(["openapi": OpenAPI.string, "info": ["type": "object"], "paths": ["type": "object"]],
                                                        required: ["openapi", "info", "paths"]))
+        return operation
+    }
+
+    static var tail: OpenAPIOperation {
+        var operation = OpenAPIOperation(
+            method: "GET", path: "/_edge/tail", summary: "Live events (requests, deliveries, cron runs)",
+            description: "A text/event-stream, one JSON event per data: line, until the client or the server ends it. "
+                + "Refused (403) on a non-loopback host unless the manifest sets \"console\": true.")
+        operation.operationID = "edge.tail"
+        operation.parameters = [
+            OpenAPI.parameter("function", in: "query", description: "only this function's events"),
+            OpenAPI.parameter("status", in: "query", description: "only requests with these statuses or classes, e.g. 500,4xx"),
+            OpenAPI.parameter("queue", in: "query", description: "only this queue's deliveries"),
+        ]
+        operation.responses["200"] = ["description": "the event stream", "content": ["text/event-stream": ["schema": OpenAPI.string]]]
+        operation.errors = [400, 401, 403]
+        operation.adminBearer = true
         return operation
     }
 

@@ -35,6 +35,8 @@ public struct ServeOptions: Sendable {
     public var headerTimeoutSeconds: Double = 10
     /// The edge-run version (`info.version` of `/_edge/openapi.json`).
     public var version = "dev"
+    /// How often an idle `/_edge/tail` stream gets a heartbeat comment (15 s; settable for tests).
+    public var tailHeartbeat: Duration = .seconds(15)
 
     public init() {}
 }
@@ -152,6 +154,7 @@ public final class EdgeServer: Sendable {
             openAPIDocument: OpenAPIDocument.data(manifest: manifest, registry: registry,
                                                   options: .init(testScheduled: options.testScheduled, version: options.version)),
             storageMetrics: { [storage] in storage.metrics() }, live: live, admin: admin)
+        pipeline.tailHeartbeat = options.tailHeartbeat
         pipeline.resolveRouteMetrics()
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.

@@ -55,6 +55,8 @@ struct RequestPipeline: Sendable {
     let live: LiveEvents
     /// The gate of `/_edge/tail` (and `/_edge/console`).
     let admin: AdminSurface
+    /// How often an idle tail stream gets a comment line.
+    var tailHeartbeat: Duration = TailEndpoint.defaultHeartbeat
     /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
     var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
     /// The request metrics of each route, in ``Router/patterns`` order (set with ``resolveRouteMetrics()``).
@@ -79,6 +81,11 @@ struct RequestPipeline: Sendable {
         var answer: EdgeResponse
         var tracked: TrackedRequest?
         do {
+            if request.uri.path == TailEndpoint.path {
+                route = TailEndpoint.path
+                // A served tail is a stream, not an event of its own; a refused one is answered below.
+                return try TailEndpoint.response(request, method: method, requestID: requestID, channel: context.channel, pipeline: self)
+            }
             answer = try await handle(request, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress }, route: &route,
                                       function: &function, resolved: &resolved, tracked: &tracked)
         } catch {
