@@ -1,3 +1,4 @@
+import EdgeStorage
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -46,6 +47,10 @@ struct RequestPipeline: Sendable {
     let logger: Logger
     /// Runs the crons with `schedule` (all when nil) now; `nil` when `--test-scheduled` is off.
     let runScheduled: (@Sendable (String?) async throws -> Int)?
+    /// `GET /_edge/openapi.json`'s bytes, built once from the manifest.
+    let openAPIDocument: Data
+    /// The storage's own series for `/_edge/metrics` (LMDB map usage), read at scrape time.
+    let storageMetrics: @Sendable () -> [StorageMetric]
     /// The live event bus (`/_edge/tail`): every answered request is published to it.
     let live: LiveEvents
     /// The gate of `/_edge/tail` (and `/_edge/console`).
@@ -181,7 +186,7 @@ struct RequestPipeline: Sendable {
         }
     }
 
-    /// `/_edge/health`, `/_edge/metrics`, `/__scheduled`.
+    /// `/_edge/health`, `/_edge/metrics`, `/_edge/openapi.json`, `/__scheduled`.
     private func builtinEndpoint(_ request: Request, method: String, path: String) async throws -> EdgeResponse? {
         switch path {
         case "/_edge/health":
@@ -189,8 +194,11 @@ struct RequestPipeline: Sendable {
             return EdgeResponse(status: 200, headers: Self.jsonContentType, body: Self.healthBody)
         case "/_edge/metrics":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
-            if let stats = try? await env.queues.allStats() { metrics.updateQueues(stats) }
-            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.render().utf8))
+            let text = metrics.render(queues: try? await env.queues.allStats(), storage: storageMetrics())
+            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(text.utf8))
+        case "/_edge/openapi.json":
+            guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
+            return EdgeResponse(status: 200, headers: Self.jsonContentType, body: openAPIDocument)
         case "/__scheduled":
             guard let runScheduled else { return nil }
             guard method == "GET" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
