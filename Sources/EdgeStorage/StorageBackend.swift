@@ -26,6 +26,9 @@ public protocol StorageBackend: Sendable {
     /// reclaiming), to run in the server's `ServiceGroup`.
     func maintenanceServices(logger: Logger) -> [any Service]
 
+    /// The storage's own gauges for `/_edge/metrics` (default: none).
+    func metrics() -> [StorageMetric]
+
     /// Releases the storage (the last call).
     func close() async
 }

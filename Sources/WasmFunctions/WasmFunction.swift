@@ -197,3 +197,14 @@ private final class OnceContinuation: Sendable {
         continuation?.resume(returning: outcome)
     }
 }
+
+extension WasmFunction: OpenAPIDescribed {
+    /// The module decides its answers (CGI `Status:` and headers): its route, any body, any
+    /// answer; a trap or a non-zero exit is 500, past the handler timeout 504.
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        var operation = OpenAPIDocument.generic(mount)
+        operation.summary = "WebAssembly module \(mount.function.config["module"]?.stringValue ?? "") (WAGI)"
+        operation.errors = [500, 504]
+        return [operation]
+    }
+}

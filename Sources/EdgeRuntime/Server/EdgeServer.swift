@@ -33,6 +33,10 @@ public struct ServeOptions: Sendable {
     public var shutdownSignals: [UnixSignal] = [.sigterm, .sigint]
     /// How long a request head may take to arrive (10 s; settable for tests).
     public var headerTimeoutSeconds: Double = 10
+    /// The edge-run version (`info.version` of `/_edge/openapi.json`).
+    public var version = "dev"
+    /// How often an idle `/_edge/tail` stream gets a heartbeat comment (15 s; settable for tests).
+    public var tailHeartbeat: Duration = .seconds(15)
 
     public init() {}
 }
@@ -147,8 +151,12 @@ public final class EdgeServer: Sendable {
             router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
             background: background, runaway: RunawayHandlers(metrics: metrics),
             bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled,
-            live: live, admin: admin)
+            openAPIDocument: OpenAPIDocument.data(manifest: manifest, registry: registry,
+                                                  options: .init(testScheduled: options.testScheduled, version: options.version)),
+            storageMetrics: { [storage] in storage.metrics() }, live: live, admin: admin)
+        pipeline.tailHeartbeat = options.tailHeartbeat
         pipeline.resolveRouteMetrics()
+        pipeline.console = ConsoleEndpoints(manifest: manifest, clock: options.clock, runScheduled: runScheduled)
         // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
         // sink per provider takes the analytics middleware's events.
         lifecycles = loaded.compactMap { $0.instance as? any FunctionLifecycle }

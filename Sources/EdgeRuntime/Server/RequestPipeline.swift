@@ -1,3 +1,4 @@
+import EdgeStorage
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -46,10 +47,18 @@ struct RequestPipeline: Sendable {
     let logger: Logger
     /// Runs the crons with `schedule` (all when nil) now; `nil` when `--test-scheduled` is off.
     let runScheduled: (@Sendable (String?) async throws -> Int)?
+    /// `GET /_edge/openapi.json`'s bytes, built once from the manifest.
+    let openAPIDocument: Data
+    /// The storage's own series for `/_edge/metrics` (LMDB map usage), read at scrape time.
+    let storageMetrics: @Sendable () -> [StorageMetric]
     /// The live event bus (`/_edge/tail`): every answered request is published to it.
     let live: LiveEvents
     /// The gate of `/_edge/tail` (and `/_edge/console`).
     let admin: AdminSurface
+    /// How often an idle tail stream gets a comment line.
+    var tailHeartbeat: Duration = TailEndpoint.defaultHeartbeat
+    /// The local console and its API (`/_edge/console`, `/_edge/api/…`).
+    var console: ConsoleEndpoints?
     /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
     var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
     /// The request metrics of each route, in ``Router/patterns`` order (set with ``resolveRouteMetrics()``).
@@ -74,6 +83,11 @@ struct RequestPipeline: Sendable {
         var answer: EdgeResponse
         var tracked: TrackedRequest?
         do {
+            if request.uri.path == TailEndpoint.path {
+                route = TailEndpoint.path
+                // A served tail is a stream, not an event of its own; a refused one is answered below.
+                return try TailEndpoint.response(request, method: method, requestID: requestID, channel: context.channel, pipeline: self)
+            }
             answer = try await handle(request, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress }, route: &route,
                                       function: &function, resolved: &resolved, tracked: &tracked)
         } catch {
@@ -172,7 +186,7 @@ struct RequestPipeline: Sendable {
         }
     }
 
-    /// `/_edge/health`, `/_edge/metrics`, `/__scheduled`.
+    /// `/_edge/health`, `/_edge/metrics`, `/_edge/openapi.json`, `/__scheduled`.
     private func builtinEndpoint(_ request: Request, method: String, path: String) async throws -> EdgeResponse? {
         switch path {
         case "/_edge/health":
@@ -180,8 +194,11 @@ struct RequestPipeline: Sendable {
             return EdgeResponse(status: 200, headers: Self.jsonContentType, body: Self.healthBody)
         case "/_edge/metrics":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
-            if let stats = try? await env.queues.allStats() { metrics.updateQueues(stats) }
-            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.render().utf8))
+            let text = metrics.render(queues: try? await env.queues.allStats(), storage: storageMetrics())
+            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(text.utf8))
+        case "/_edge/openapi.json":
+            guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
+            return EdgeResponse(status: 200, headers: Self.jsonContentType, body: openAPIDocument)
         case "/__scheduled":
             guard let runScheduled else { return nil }
             guard method == "GET" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
@@ -189,7 +206,14 @@ struct RequestPipeline: Sendable {
             let ran = try await runScheduled(cron)
             return .json(["ran": .integer(Int64(ran))])
         default:
-            return nil
+            guard let console, ConsoleEndpoints.handles(path) else { return nil }
+            // The page and its files carry no data: the gate's 404 and 403 apply, not the token.
+            if ConsoleEndpoints.needsToken(path) {
+                try admin.authorize(authorization: request.headers[.authorization], secrets: env, method: method, path: path)
+            } else {
+                try admin.admit(method: method, path: path)
+            }
+            return try await console.respond(method: method, path: path, query: request.uri.query ?? "")
         }
     }
 

@@ -22,10 +22,15 @@ struct SignedAuthWebhook: Sendable {
     let scope: String
     let intake: WebhookIntake
 
+    /// The secret holding the provider's `whsec_…` signing secret.
+    static func secretName(for provider: Provider) -> String {
+        provider == .clerk ? "CLERK_WEBHOOK_SECRET" : "SUPABASE_WEBHOOK_SECRET"
+    }
+
     init(provider: Provider, config: FunctionConfig) throws {
         self.provider = provider
         queue = try config.queue("queue")!
-        secretName = provider == .clerk ? "CLERK_WEBHOOK_SECRET" : "SUPABASE_WEBHOOK_SECRET"
+        secretName = Self.secretName(for: provider)
         try config.requireSecret(secretName)
         scope = config.functionName
         intake = WebhookIntake(
@@ -78,5 +83,19 @@ public struct SupabaseWebhookFunction: EdgeFunction {
     public init(config: FunctionConfig) throws { intake = try SignedAuthWebhook(provider: .supabase, config: config) }
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
         try await intake.handle(request, env: env)
+    }
+}
+
+extension ClerkWebhookFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        WebhookOpenAPI.intake(mount, summary: "Clerk webhook (Svix-signed, enqueued as {type, data, timestamp})", headers: WebhookOpenAPI.svixHeaders,
+                              event: OpenAPI.object(["type": OpenAPI.string, "data": OpenAPI.anyValue], required: ["type"]))
+    }
+}
+
+extension SupabaseWebhookFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        WebhookOpenAPI.intake(mount, summary: "Supabase webhook (Standard Webhooks, enqueued as {type, data, timestamp})",
+                              headers: WebhookOpenAPI.svixHeaders, event: OpenAPI.object(["type": OpenAPI.string]))
     }
 }
