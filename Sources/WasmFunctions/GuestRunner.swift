@@ -33,6 +33,14 @@ enum GuestEngine {
     /// we know of), measured once.
     static let fuelPerSecond: Double = measureFuelPerSecond()
 
+    /// ``fuelPerSecond``, read on a guest thread: its first read runs the measuring loop, which
+    /// must not hold a thread of the cooperative pool.
+    static func measuredOffThePool() async -> Double {
+        await withCheckedContinuation { continuation in
+            GuestThreads.shared.submit { continuation.resume(returning: fuelPerSecond) }
+        }
+    }
+
     /// The fuel budget for an invocation that may run `seconds`.
     static func fuelBudget(seconds: Double) -> UInt64 {
         let fuel = max(seconds, 0.001) * fuelPerSecond * fuelSafetyFactor

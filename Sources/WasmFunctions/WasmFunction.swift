@@ -139,7 +139,7 @@ public struct WasmFunction: EdgeFunction {
     /// until its thread is done.
     func invoke(requestID: String, environment: [(String, String)], stdin: [UInt8], env: Env, ownDeadline: Bool) async -> GuestOutcome {
         let stop = StopSignal(seconds: timeoutSeconds)
-        let fuel = maxFuel ?? GuestEngine.fuelBudget(seconds: timeoutSeconds)
+        let (maxFuel, timeoutSeconds) = (maxFuel, timeoutSeconds)
         let variables = (environment + extraEnvironment).map { "\($0.0)=\($0.1)" }
         let host = HostAccess(env: env, kvBindings: kvBindings, queues: queues)
         let (program, name, outputLimit, logger) = (program, name, outputLimit, env.logger)
@@ -148,6 +148,9 @@ public struct WasmFunction: EdgeFunction {
             await withCheckedContinuation { (continuation: CheckedContinuation<GuestOutcome, Never>) in
                 once.set(continuation)
                 GuestThreads.shared.submit {
+                    // On the guest thread: the first budget measures this machine's fuel rate
+                    // (a busy loop), which must never hold a thread of the cooperative pool.
+                    let fuel = maxFuel ?? GuestEngine.fuelBudget(seconds: timeoutSeconds)
                     let invocation = GuestInvocation(
                         functionName: name, requestID: requestID, args: [name], environment: variables, stdin: stdin,
                         stdoutLimit: outputLimit, logger: logger, stop: stop, host: host)

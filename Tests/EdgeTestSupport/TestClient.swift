@@ -41,7 +41,7 @@ extension FetchResponse {
 /// closes or `timeout` passes — for requests a normal client will not send (a lying
 /// `Content-Length`, a half-sent body).
 public func rawExchange(port: Int, _ bytes: [UInt8], timeout: Double = 30) async throws -> String {
-    try await Task.detached {
+    try await onItsOwnThread {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
         defer { close(fd) }
@@ -65,5 +65,15 @@ public func rawExchange(port: Int, _ bytes: [UInt8], timeout: Double = 30) async
             }
         }
         return String(decoding: out, as: UTF8.self)
-    }.value
+    }
+}
+
+/// Runs blocking `work` (a socket read, a wait) on a thread of its own and returns its result.
+/// Never block in a task instead: the cooperative pool has one thread per core (two here), and
+/// two tests blocked in `recv` there would stall every server in the test process, including
+/// the one that is to answer them.
+public func onItsOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
+    }
 }

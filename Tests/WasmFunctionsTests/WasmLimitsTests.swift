@@ -120,7 +120,7 @@ struct WasmLimitsTests {
         // max_fuel: 0.3 s of the fastest code this machine runs. This loop burns fuel more
         // slowly than that, so it outlives the 0.1 s timeout, and stops a few seconds later
         // (the default budget, a multiple of the timeout, would keep a core busy far longer).
-        let fuel = Int64(GuestEngine.fuelPerSecond * 0.3)
+        let fuel = Int64(await GuestEngine.measuredOffThePool() * 0.3)
         let s = try await WasmServer.single(wasm, config: ["max_fuel": .integer(fuel)], limits: ["handler_timeout_seconds": 0.1, "max_runaway": 1])
         let r = try await s.client.get("/fn")
         #expect(r.status == 504)
