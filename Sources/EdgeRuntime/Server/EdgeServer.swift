@@ -25,23 +25,41 @@ public struct ServeOptions: Sendable {
     public var shutdownSignals: [UnixSignal] = [.sigterm, .sigint]
     /// How long a request head may take to arrive (10 s; settable for tests).
     public var headerTimeoutSeconds: Double = 10
+    /// Reads the manifest and secrets again for a reload (`serve` sets it); `nil`: only
+    /// ``EdgeServer/reload(manifest:secrets:)`` reloads.
+    public var reloadSource: (@Sendable () throws -> (Manifest, [String: String]))?
+    /// Signals that reload from ``reloadSource`` (SIGHUP).
+    public var reloadSignals: [UnixSignal] = [.sighup]
+    /// Files polled for changes (`serve --watch`: the manifest and env file); a change, once the
+    /// file has stayed the same for one more interval, reloads from ``reloadSource``.
+    public var watchPaths: [String] = []
+    /// How often ``watchPaths`` are polled.
+    public var watchIntervalSeconds: Double = 0.5
 
     public init() {}
 }
 
 /// `edge-run serve`: the runtime of one manifest — HTTP routes, queue consumers, crons, KV
-/// sweeping — as one `ServiceGroup` with graceful shutdown.
+/// sweeping — as one `ServiceGroup` with graceful shutdown. What the manifest and secrets
+/// decide is one ``Generation``, which ``reload(manifest:secrets:)`` replaces while serving.
 public final class EdgeServer: Sendable {
-    public let manifest: Manifest
+    /// The serving manifest (the latest one a reload accepted).
+    public var manifest: Manifest { generations.generation.manifest }
     public let environment: LMDBEnvironment
-    public let broker: LMDBQueueBroker
-    public let kvStores: [String: LMDBKVStore]
-    public let env: Env
+    /// The serving generation's broker (a reload opens the queues it adds in the same environment).
+    public var broker: LMDBQueueBroker { generations.generation.broker }
+    /// The serving generation's KV bindings.
+    public var kvStores: [String: LMDBKVStore] { generations.generation.kvStores }
+    /// The serving generation's `env`.
+    public var env: Env { generations.generation.env }
     public let metrics: EdgeMetrics
+    let generations: GenerationSlot
+    let shared: Generation.Shared
     let pipeline: RequestPipeline
-    let cron: CronScheduler
-    let consumers: [any Service]
-    let lifecycles: [any FunctionLifecycle]
+    let workers: GenerationWorkers
+    let reloads = ReloadSequence()
+    /// The server-wide limits in force (a reload cannot change them).
+    let serverLimits: ServerLimits
     let background: BackgroundWork
     let options: ServeOptions
     let logger: Logger
@@ -58,19 +76,10 @@ public final class EdgeServer: Sendable {
     /// - Throws: ``DataDirectoryInUse`` when another server holds the data directory; storage
     ///   errors, or a function's config error.
     public init(manifest: Manifest, secrets: [String: String], registry: FunctionRegistry, options: ServeOptions, logger: Logger) async throws {
-        self.manifest = manifest
         self.options = options
         self.logger = logger
         dataLock = try DataDirectoryLock.acquire(directory: options.dataDirectory)
         environment = try LMDBEnvironment(path: options.dataDirectory + "/lmdb")
-        var stores: [String: LMDBKVStore] = [:]
-        for binding in manifest.kvBindings {
-            stores[binding] = try await LMDBKVStore.open(
-                environment: environment, binding: binding, limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds), clock: options.clock)
-        }
-        kvStores = stores
-        let queueLogger = Logger(label: "edge-run.queues", factory: { _ in logger.handler })
-        broker = try await LMDBQueueBroker.open(environment: environment, queues: manifest.queues, clock: options.clock, logger: queueLogger)
         let metrics = EdgeMetrics()
         self.metrics = metrics
         let fetcher: any HTTPFetching
@@ -79,69 +88,19 @@ public final class EdgeServer: Sendable {
             fetcher = curl
             ownedFetcher = curl
         }
-        let metered = stores.mapValues { MeteredKVStore(base: $0, metrics: metrics) as any KVStore }
         let internalKV = try await LMDBKVStore.open(
             environment: environment, binding: Self.internalBinding, limits: KVLimits(minTTLSeconds: 1), clock: options.clock)
-        env = Env(vars: manifest.vars, secrets: secrets, kvStores: metered, queues: broker, fetcher: fetcher, clock: options.clock,
-                  logger: logger, internalKV: internalKV)
-        var loaded: [LoadedFunction] = []
-        for spec in manifest.functions {
-            guard let type = registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }
-            let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
-                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] })
-            loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
-        }
-        var routes: [Router.Entry] = []
-        for (i, f) in loaded.enumerated() { for r in f.spec.routes { routes.append(Router.Entry(pattern: r, function: i)) } }
-
-        let env = self.env
-        var consumers: [any Service] = []
-        for queue in manifest.queues {
-            guard let name = queue.consumer?.function, let function = loaded.first(where: { $0.spec.name == name }) else { continue }
-            let instance = function.instance
-            consumers.append(try broker.makeConsumer(for: queue.name) { batch in try await instance.queue(batch, env: env) })
-        }
-        self.consumers = consumers
-        let jobs = manifest.crons.compactMap { cron -> CronScheduler.Job? in
-            guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
-            let instance = function.instance
-            return CronScheduler.Job(schedule: cron.schedule, expression: cron.expression) { event in try await instance.scheduled(event, env: env) }
-        }
-        let cron = CronScheduler(jobs: jobs, clock: options.clock, logger: logger)
-        self.cron = cron
-        let runScheduled: (@Sendable (String?) async throws -> Int)?
-        if options.testScheduled {
-            runScheduled = { schedule in try await cron.runNow(schedule: schedule) }
-        } else {
-            runScheduled = nil
-        }
+        shared = Generation.Shared(environment: environment, internalKV: internalKV, fetcher: fetcher, clock: options.clock, metrics: metrics,
+                                   authenticators: options.authenticators, registry: registry, logger: logger)
+        let first = try await Generation(number: 1, manifest: manifest, secrets: secrets, shared: shared, previous: nil)
+        generations = GenerationSlot(first)
+        serverLimits = manifest.serverLimits
+        workers = GenerationWorkers(slot: generations, logger: logger)
         let background = BackgroundWork()
         self.background = background
-        // One JWT verifier per declared provider (tests may substitute their own).
-        var authenticators = options.authenticators
-        for (name, settings) in manifest.authProviders where authenticators[name] == nil {
-            let config = try AuthProviderConfig(json: settings)
-            authenticators[name] = JWTAuthenticator(name: name, config: config, fetcher: fetcher, kv: internalKV, clock: options.clock)
-        }
-        var pipeline = RequestPipeline(
-            router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
-            background: background, runaway: RunawayHandlers(metrics: metrics),
-            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled)
-        pipeline.resolveRouteMetrics()
-        // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
-        // sink per provider takes the analytics middleware's events.
-        lifecycles = loaded.compactMap { $0.instance as? any FunctionLifecycle }
-        for f in loaded {
-            guard let sink = f.instance as? any RequestAnalyticsSink, pipeline.analyticsSinks[sink.analyticsProvider] == nil else { continue }
-            pipeline.analyticsSinks[sink.analyticsProvider] = sink
-        }
-        for (i, f) in loaded.enumerated() {
-            if let provider = f.spec.analytics, pipeline.analyticsSinks[provider] == nil {
-                let handler = provider == "mixpanel" ? "mixpanel.track" : "posthog.capture"
-                throw FunctionConfigError(nil, "functions[\(i)].analytics: \"\(provider)\" needs a function with handler \"\(handler)\"")
-            }
-        }
-        self.pipeline = pipeline
+        pipeline = RequestPipeline(
+            generations: generations, metrics: metrics, background: background, runaway: RunawayHandlers(metrics: metrics),
+            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, testScheduled: options.testScheduled)
     }
 
     /// Serves until a shutdown signal or ``shutdown()``; then stops accepting, gives in-flight
@@ -156,13 +115,13 @@ public final class EdgeServer: Sendable {
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .notice)
         let host = options.host
-        let name = manifest.name
+        let name = generations.generation.manifest.name
         let announce: @Sendable (any Channel) async -> Void = { channel in
             let port = channel.localAddress?.port ?? 0
             logger.notice("edge-run serving", metadata: ["host": "\(host)", "port": "\(port)", "manifest": "\(name)"])
             onReady(port)
         }
-        let limits = manifest.serverLimits
+        let limits = serverLimits
         let timeouts = ConnectionTimeouts(header: .seconds(options.headerTimeoutSeconds), body: .seconds(limits.bodyReadTimeoutSeconds),
                                           idle: .seconds(limits.idleTimeoutSeconds))
         let connections = ConnectionLimiter(maximum: limits.maxConnections)
@@ -170,11 +129,17 @@ public final class EdgeServer: Sendable {
         let app: Application<CallbackResponder<EdgeRequestContext>> = Application(
             responder: responder, server: .edgeHTTP1(timeouts: timeouts, limiter: connections), configuration: configuration,
             onServerRunning: announce, logger: quiet)
-        var services: [any Service] = [KVSweeper(stores: Array(kvStores.values), logger: logger), QueueRetentionSweeper(broker: broker, logger: logger)]
-        services.append(contentsOf: consumers)
-        // Stopped after the HTTP app and cron (reverse order), before consumers and the data directory.
-        if !lifecycles.isEmpty { services.append(FunctionFlusher(functions: lifecycles, env: env, logger: logger)) }
-        services.append(cron)
+        let generations = self.generations
+        var services: [any Service] = [
+            KVSweeper(current: { Array(generations.generation.kvStores.values) }, logger: logger),
+            QueueRetentionSweeper(current: { generations.generation.broker }, logger: logger),
+        ]
+        // Stopped after the HTTP app (reverse order): cron, consumers, flushers, before the data directory.
+        services.append(workers)
+        if let source = options.reloadSource {
+            services.append(ReloadTriggers(signals: options.reloadSignals, watching: options.watchPaths, interval: options.watchIntervalSeconds,
+                                           logger: logger) { [weak self] in await self?.reload(from: source) })
+        }
         services.append(app)
         // Signals are the controller's (a second one must end the grace), not the group's.
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [], logger: quiet))
@@ -211,7 +176,7 @@ public final class EdgeServer: Sendable {
 
     private func finish() async {
         if background.pending > 0 { logger.warning("waitUntil work still running at shutdown", metadata: ["count": "\(background.pending)"]) }
-        for function in lifecycles { await function.flush(env: env) }
+        for generation in generations.every { for function in generation.lifecycles { await function.flush(env: generation.env) } }
         ownedFetcher?.shutdown()
         environment.close()
         dataLock.release()
