@@ -34,6 +34,14 @@ struct ReloadProcessTests {
             guard rename(temporary, manifest) == 0 else { throw TestFailure("rename failed") }
         }
 
+        /// A folder with the `/admin/kv` manifest and ``firstToken``.
+        static func first() throws -> Files {
+            let files = Files()
+            try files.write(ReloadProcessTests.manifest(base: "/admin/kv"))
+            try files.writeToken(ReloadProcessTests.firstToken)
+            return files
+        }
+
         func writeToken(_ token: String) throws {
             try Data("ADMIN_TOKEN=\(token)\n".utf8).write(to: URL(fileURLWithPath: envFile))
         }
@@ -49,10 +57,8 @@ struct ReloadProcessTests {
     }
 
     @Test func sighupReadsTheManifestAndEnvFileAgain() async throws {
-        let files = Files()
+        let files = try Files.first()
         defer { files.folder.cleanup() }
-        try files.write(Self.manifest(base: "/admin/kv"))
-        try files.writeToken(Self.firstToken)
         let server = try await files.serve()
         defer { Task { await server.stop() } }
         #expect(await Self.status(server, "/admin/kv/KV/keys", token: Self.firstToken) == 200)
@@ -72,10 +78,8 @@ struct ReloadProcessTests {
     }
 
     @Test func anInvalidManifestIsRefusedAndLoggedWithItsPath() async throws {
-        let files = Files()
+        let files = try Files.first()
         defer { files.folder.cleanup() }
-        try files.write(Self.manifest(base: "/admin/kv"))
-        try files.writeToken(Self.firstToken)
         let server = try await files.serve()
         defer { Task { await server.stop() } }
 
@@ -96,10 +100,8 @@ struct ReloadProcessTests {
     }
 
     @Test func watchReloadsOnAFileEditWithoutASignal() async throws {
-        let files = Files()
+        let files = try Files.first()
         defer { files.folder.cleanup() }
-        try files.write(Self.manifest(base: "/admin/kv"))
-        try files.writeToken(Self.firstToken)
         let server = try await files.serve(watch: true)
         defer { Task { await server.stop() } }
         #expect(await Self.status(server, "/admin/kv/KV/keys", token: Self.firstToken) == 200)

@@ -52,22 +52,7 @@ final class Generation: Sendable {
         self.number = number
         self.manifest = manifest
         let logger = shared.logger
-        var stores: [String: LMDBKVStore] = [:]
-        for binding in manifest.kvBindings {
-            stores[binding] = try await LMDBKVStore.open(
-                environment: shared.environment, binding: binding, limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds), clock: shared.clock)
-        }
-        kvStores = stores
-        if let broker {
-            self.broker = try await broker.reopened(queues: manifest.queues)
-        } else {
-            let queueLogger = Logger(label: "edge-run.queues", factory: { _ in logger.handler })
-            self.broker = try await LMDBQueueBroker.open(environment: shared.environment, queues: manifest.queues, clock: shared.clock, logger: queueLogger)
-        }
-        let metered = stores.mapValues { MeteredKVStore(base: $0, metrics: shared.metrics) as any KVStore }
-        let env = Env(vars: manifest.vars, secrets: secrets, kvStores: metered, queues: self.broker, fetcher: shared.fetcher, clock: shared.clock,
-                      logger: logger, internalKV: shared.internalKV)
-        self.env = env
+        // Functions first: a config error refuses a reload before anything is opened or recorded.
         var loaded: [LoadedFunction] = []
         for spec in manifest.functions {
             guard let type = shared.registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }
@@ -76,24 +61,6 @@ final class Generation: Sendable {
             loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
         }
         functions = loaded
-        var routes: [Router.Entry] = []
-        for (i, f) in loaded.enumerated() { for r in f.spec.routes { routes.append(Router.Entry(pattern: r, function: i)) } }
-        router = Router(routes)
-        routeMetrics = router.patterns.map { shared.metrics.route($0.source, method: $0.method) }
-
-        var consumers: [QueueConsumer] = []
-        for queue in manifest.queues {
-            guard let name = queue.consumer?.function, let function = loaded.first(where: { $0.spec.name == name }) else { continue }
-            let instance = function.instance
-            consumers.append(try self.broker.consumer(for: queue.name) { batch in try await instance.queue(batch, env: env) })
-        }
-        self.consumers = consumers
-        let jobs = manifest.crons.compactMap { cron -> CronScheduler.Job? in
-            guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
-            let instance = function.instance
-            return CronScheduler.Job(schedule: cron.schedule, expression: cron.expression) { event in try await instance.scheduled(event, env: env) }
-        }
-        cron = CronScheduler(jobs: jobs, clock: shared.clock, logger: logger)
         // One JWT verifier per declared provider (tests may substitute their own).
         var authenticators = shared.authenticators
         for (name, settings) in manifest.authProviders where authenticators[name] == nil {
@@ -115,6 +82,40 @@ final class Generation: Sendable {
             }
         }
         analyticsSinks = sinks
+        var stores: [String: LMDBKVStore] = [:]
+        for binding in manifest.kvBindings {
+            stores[binding] = try await LMDBKVStore.open(
+                environment: shared.environment, binding: binding, limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds), clock: shared.clock)
+        }
+        kvStores = stores
+        if let broker {
+            self.broker = try await broker.reopened(queues: manifest.queues)
+        } else {
+            let queueLogger = Logger(label: "edge-run.queues", factory: { _ in logger.handler })
+            self.broker = try await LMDBQueueBroker.open(environment: shared.environment, queues: manifest.queues, clock: shared.clock, logger: queueLogger)
+        }
+        let metered = stores.mapValues { MeteredKVStore(base: $0, metrics: shared.metrics) as any KVStore }
+        let env = Env(vars: manifest.vars, secrets: secrets, kvStores: metered, queues: self.broker, fetcher: shared.fetcher, clock: shared.clock,
+                      logger: logger, internalKV: shared.internalKV)
+        self.env = env
+        var routes: [Router.Entry] = []
+        for (i, f) in loaded.enumerated() { for r in f.spec.routes { routes.append(Router.Entry(pattern: r, function: i)) } }
+        router = Router(routes)
+        routeMetrics = router.patterns.map { shared.metrics.route($0.source, method: $0.method) }
+
+        var consumers: [QueueConsumer] = []
+        for queue in manifest.queues {
+            guard let name = queue.consumer?.function, let function = loaded.first(where: { $0.spec.name == name }) else { continue }
+            let instance = function.instance
+            consumers.append(try self.broker.consumer(for: queue.name) { batch in try await instance.queue(batch, env: env) })
+        }
+        self.consumers = consumers
+        let jobs = manifest.crons.compactMap { cron -> CronScheduler.Job? in
+            guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
+            let instance = function.instance
+            return CronScheduler.Job(schedule: cron.schedule, expression: cron.expression) { event in try await instance.scheduled(event, env: env) }
+        }
+        cron = CronScheduler(jobs: jobs, clock: shared.clock, logger: logger)
     }
 }
 
