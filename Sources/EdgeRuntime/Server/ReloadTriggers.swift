@@ -65,17 +65,16 @@ struct ReloadTriggers: Service {
 
 /// What `--watch` compares: a file's modification time, size and inode (`nil`: absent).
 struct FileSignature: Equatable {
-    let modifiedSeconds: Int
-    let modifiedNanoseconds: Int
-    let size: Int64
+    let modified: Date
+    let size: UInt64
     let inode: UInt64
 
     static func of(_ paths: [String]) -> [FileSignature?] { paths.map(of) }
 
     static func of(_ path: String) -> FileSignature? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        return FileSignature(modifiedSeconds: info.st_mtim.tv_sec, modifiedNanoseconds: info.st_mtim.tv_nsec, size: Int64(info.st_size),
-                             inode: UInt64(info.st_ino))
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
+        return FileSignature(modified: attributes[.modificationDate] as? Date ?? .distantPast,
+                             size: (attributes[.size] as? NSNumber)?.uint64Value ?? 0,
+                             inode: (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0)
     }
 }
