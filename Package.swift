@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Queues", targets: ["Queues"]),
         .library(name: "EdgeRuntime", targets: ["EdgeRuntime"]),
         .library(name: "Functions", targets: ["Functions"]),
+        .library(name: "WasmFunctions", targets: ["WasmFunctions"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swiftwasm/WasmKit.git", from: "0.4.2"),
     ],
     targets: [
         // System-library shims: a modulemap plus static inline wrappers for macro/variadic APIs.
@@ -38,10 +40,14 @@ let package = Package(
         // C helpers for JWT verification (OSSL_PARAM building must happen in C; see STYLE.md).
         .target(name: "CEdgeCrypto", dependencies: ["COpenSSL"]),
 
+        // The raw LMDB layer (environment, transactions, cursors, the group-committing writer):
+        // only the LMDB backends of KVStore and Queues import it.
+        .target(name: "LMDBStorage", dependencies: ["CLMDB"], swiftSettings: swiftSettings),
+
         .target(
             name: "KVStore",
             dependencies: [
-                "CLMDB",
+                "LMDBStorage", "CLMDB",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -50,7 +56,17 @@ let package = Package(
         .target(
             name: "Queues",
             dependencies: [
-                "KVStore", "CLMDB",
+                "KVStore", "LMDBStorage", "CLMDB",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The storage a node runs on, chosen by `--storage`: each backend in its own folder.
+        .target(
+            name: "EdgeStorage",
+            dependencies: [
+                "KVStore", "Queues", "LMDBStorage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -59,7 +75,7 @@ let package = Package(
         .target(
             name: "EdgeRuntime",
             dependencies: [
-                "KVStore", "Queues", "CCurl", "COpenSSL", "CEdgeCrypto",
+                "KVStore", "Queues", "EdgeStorage", "CCurl", "COpenSSL", "CEdgeCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -75,10 +91,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The `wasm` handler: user functions in WebAssembly on WasmKit, with our own
+        // bounds-checked WASI preview 1 subset and the `edge_run` host calls.
+        .target(
+            name: "WasmFunctions",
+            dependencies: [
+                "EdgeRuntime", "KVStore", "Queues",
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WasmParser", package: "WasmKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Functions",
             dependencies: [
-                "EdgeRuntime", "KVStore", "Queues",
+                "EdgeRuntime", "KVStore", "Queues", "WasmFunctions",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -87,7 +115,7 @@ let package = Package(
         .executableTarget(
             name: "edge-run",
             dependencies: [
-                "KVStore", "Queues", "EdgeRuntime", "Functions",
+                "KVStore", "Queues", "EdgeStorage", "EdgeRuntime", "Functions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -97,7 +125,7 @@ let package = Package(
         // Benchmarks: plain executables, never run by the test suite (see scripts/bench).
         .executableTarget(
             name: "kv-bench",
-            dependencies: ["KVStore", "CLMDB"],
+            dependencies: ["KVStore", "LMDBStorage", "CLMDB"],
             path: "Benchmarks/kv-bench",
             swiftSettings: swiftSettings
         ),
@@ -134,23 +162,24 @@ let package = Package(
         ),
         .executableTarget(
             name: "queue-bench",
-            dependencies: ["Queues", "KVStore"],
+            dependencies: ["Queues", "KVStore", "LMDBStorage"],
             path: "Benchmarks/queue-bench",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "queue-scale-bench",
-            dependencies: ["EdgeRuntime", "Queues", "KVStore"],
+            dependencies: ["EdgeRuntime", "Queues", "KVStore", "LMDBStorage"],
             path: "Benchmarks/queue-scale-bench",
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "CLMDB", "EdgeTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "LMDBStorage", "CLMDB", "EdgeTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "EdgeStorageTests", dependencies: ["EdgeStorage", "EdgeTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore", "LMDBStorage"], swiftSettings: swiftSettings),
         .testTarget(
             name: "EdgeRuntimeTests",
             dependencies: [
-                "EdgeRuntime", "KVStore", "Queues",
+                "EdgeRuntime", "KVStore", "Queues", "LMDBStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -174,7 +203,17 @@ let package = Package(
         ),
         .testTarget(
             name: "FunctionsTests",
-            dependencies: ["Functions", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues"],
+            dependencies: ["Functions", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues", "LMDBStorage"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WasmFunctionsTests",
+            dependencies: [
+                "WasmFunctions", "Functions", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues",
+                .product(name: "WasmKit", package: "WasmKit"),
+                .product(name: "WAT", package: "WasmKit"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
@@ -189,7 +228,7 @@ if Context.environment["EDGE_FUZZ"] == "1" {
     package.targets.append(
         .executableTarget(
             name: "edge-fuzz",
-            dependencies: ["EdgeRuntime", "Functions", "KVStore", "Queues"],
+            dependencies: ["EdgeRuntime", "Functions", "KVStore", "Queues", "LMDBStorage"],
             path: "Fuzz/Sources/edge-fuzz",
             swiftSettings: swiftSettings
         )

@@ -12,6 +12,7 @@ import CLMDB
 import Dispatch
 import Foundation
 import KVStore
+import LMDBStorage
 
 
 @inline(__always) func nowNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }

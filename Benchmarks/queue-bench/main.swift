@@ -4,6 +4,7 @@
 //
 // Every send is committed (synced) before it returns; consumers ack through grouped commits.
 // The data directory is a fresh folder under --dir (default: the system temporary directory).
+import LMDBStorage
 import Foundation
 import KVStore
 import Queues

@@ -9,6 +9,7 @@
 // 3. `GET /_edge/metrics` of a real `edge-run serve` on that data directory: p50/p99.
 // 4. Durable KV puts, one at a time: p99 at rest, then while the retention purge deletes the
 //    whole backlog (the queue's clock is moved past its retention).
+import LMDBStorage
 import EdgeRuntime
 import Foundation
 import KVStore

@@ -1,4 +1,5 @@
 import EdgeRuntime
+import WasmFunctions
 
 /// The built-in handler catalogue of the stock `edge-run` binary.
 public enum BuiltinFunctions {
@@ -25,6 +26,7 @@ public enum BuiltinFunctions {
         registry.register("stripe.webhook", StripeWebhookFunction.self)
         registry.register("stripe.events", StripeEventsFunction.self)
         registry.register("stripe.payment_intent", StripePaymentIntentFunction.self)
+        registry.register("wasm", WasmFunction.self)
     }
 
     /// A registry holding the built-in catalogue.

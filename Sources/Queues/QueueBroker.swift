@@ -37,6 +37,10 @@ public protocol QueueBroker: Sendable {
     /// Run the returned service in the runtime's `ServiceGroup`; one consumer per queue.
     /// - Throws: ``QueueError`` (`unknownQueue`, or `invalidConfiguration` for a second consumer).
     func makeConsumer(for queue: String, handler: @escaping QueueHandler) throws -> any Service
+
+    /// Sets the observer told of every settled delivery (acked, retried, dead-lettered) of this
+    /// broker's consumers; it replaces the previous one. The runtime's live events use it.
+    func observeDeliveries(_ observer: any DeliveryObserver)
 }
 
 extension QueueBroker {

@@ -1,4 +1,5 @@
 import KVStore
+import LMDBStorage
 import Logging
 import ServiceLifecycle
 

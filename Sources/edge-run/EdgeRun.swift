@@ -10,6 +10,3 @@ struct EdgeRun: AsyncParsableCommand {
         subcommands: [ServeCommand.self, CheckCommand.self, RoutesCommand.self, KVCommand.self, QueuesCommand.self]
     )
 }
-
-/// Where the LMDB environment of a data directory lives.
-func lmdbPath(dataDirectory: String) -> String { dataDirectory + "/lmdb" }

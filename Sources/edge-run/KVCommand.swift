@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import EdgeStorage
 import KVStore
+import Logging
 
 /// `edge-run kv …`: work on a KV binding of a data directory directly (also while a server has
 /// it open: LMDB is multi-process safe).
@@ -13,7 +15,7 @@ struct KVCommand: AsyncParsableCommand {
 
     struct Target: ParsableArguments {
         @Option(help: "The KV binding (namespace), e.g. KV.") var binding: String
-        @Option(help: "Data directory.") var data = ".edge-data"
+        @OptionGroup var storage: StorageOptions
         @Option(name: .customLong("min-ttl"), help: "Smallest accepted TTL in seconds, 1…31536000 (the manifest's kv.min_ttl_seconds).")
         var minTTL = "60"
 
@@ -22,11 +24,20 @@ struct KVCommand: AsyncParsableCommand {
             KVLimits(minTTLSeconds: try CheckedInteger.parse(minTTL, field: "--min-ttl", in: 1...31_536_000))
         }
 
-        func open() async throws -> (LMDBEnvironment, LMDBKVStore) {
+        /// Runs `body` on the opened namespace, then closes the storage (also when `body` throws).
+        func withStore<T>(_ body: (any KVStore) async throws -> T) async throws -> T {
             let limits = try limits()
-            let environment = try LMDBEnvironment(path: lmdbPath(dataDirectory: data))
-            let store = try await LMDBKVStore.open(environment: environment, binding: binding, limits: limits)
-            return (environment, store)
+            var logger = Logger(label: "edge-run.kv")
+            logger.logLevel = .warning
+            let backend = try await storage.open(logger: logger)
+            do {
+                let result = try await body(try await backend.kvStore(binding: binding, limits: limits, clock: SystemWallClock()))
+                await backend.close()
+                return result
+            } catch {
+                await backend.close()
+                throw error
+            }
         }
     }
 
@@ -37,9 +48,7 @@ struct KVCommand: AsyncParsableCommand {
         @Flag(help: "Print expiration and metadata as JSON instead of the value.") var metadata = false
 
         func run() async throws {
-            let (environment, store) = try await target.open()
-            defer { environment.close() }
-            guard let entry = try await store.getWithMetadata(key) else {
+            guard let entry = try await target.withStore({ try await $0.getWithMetadata(key) }) else {
                 throw CLIError("key \"\(key)\" not found in \(target.binding)")
             }
             if metadata {
@@ -82,9 +91,7 @@ struct KVCommand: AsyncParsableCommand {
             } else {
                 bytes = Data(value!.utf8)
             }
-            let (environment, store) = try await target.open()
-            defer { environment.close() }
-            try await store.put(key, value: bytes, options: options)
+            try await target.withStore { try await $0.put(key, value: bytes, options: options) }
         }
     }
 
@@ -94,9 +101,7 @@ struct KVCommand: AsyncParsableCommand {
         @Argument(help: "The key.") var key: String
 
         func run() async throws {
-            let (environment, store) = try await target.open()
-            defer { environment.close() }
-            try await store.delete(key)
+            try await target.withStore { try await $0.delete(key) }
         }
     }
 
@@ -110,8 +115,10 @@ struct KVCommand: AsyncParsableCommand {
 
         func run() async throws {
             let limit = try limit.map { try CheckedInteger.parse($0, field: "--limit", in: 1...1000) }
-            let (environment, store) = try await target.open()
-            defer { environment.close() }
+            try await target.withStore { store in try await list(store, limit: limit) }
+        }
+
+        private func list(_ store: any KVStore, limit: Int?) async throws {
             if json {
                 let page = try await store.list(prefix: prefix, limit: limit ?? 1000, cursor: cursor)
                 FileHandle.standardOutput.write(try page.jsonData())

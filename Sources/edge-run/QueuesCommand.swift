@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import EdgeStorage
 import KVStore
 import Logging
 import Queues
@@ -14,17 +15,23 @@ struct QueuesCommand: AsyncParsableCommand {
     )
 }
 
-/// The data directory option every `queues` subcommand takes.
+/// The storage options every `queues` subcommand takes.
 struct QueuesDataOptions: ParsableArguments {
-    @Option(name: .long, help: "The data directory (the LMDB environment is <data>/lmdb).")
-    var data: String = ".edge-data"
+    @OptionGroup var storage: StorageOptions
 
-    /// Opens the queues a server declared in this directory.
-    func openBroker() async throws -> LMDBQueueBroker {
-        let environment = try LMDBEnvironment(path: URL(fileURLWithPath: data).appendingPathComponent("lmdb").path)
+    /// Runs `body` on the queues a server declared in this storage, then closes it.
+    func withBroker<T>(_ body: (any QueueBroker) async throws -> T) async throws -> T {
         var logger = Logger(label: "edge-run.queues")
         logger.logLevel = .warning
-        return try await LMDBQueueBroker.openExisting(environment: environment, logger: logger)
+        let backend = try await storage.open(logger: logger)
+        do {
+            let result = try await body(try await backend.existingQueueBroker(clock: SystemWallClock(), logger: logger))
+            await backend.close()
+            return result
+        } catch {
+            await backend.close()
+            throw error
+        }
     }
 }
 
@@ -36,15 +43,14 @@ extension QueuesCommand {
         @Flag(help: "Print a JSON array of the counts.") var json = false
 
         func run() async throws {
-            let broker = try await options.openBroker()
-            let all = try await broker.allStats()
+            let all = try await options.withBroker { try await $0.allStats() }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 print(String(decoding: try encoder.encode(all), as: UTF8.self))
                 return
             }
-            if all.isEmpty { print("no queues in \(options.data)") }
+            if all.isEmpty { print("no queues in \(try options.storage.location())") }
             let width = all.map(\.name.count).max() ?? 0
             for s in all {
                 let name = s.name.padding(toLength: width, withPad: " ", startingAt: 0)
@@ -68,8 +74,7 @@ extension QueuesCommand {
 
         func run() async throws {
             let limit = try CheckedInteger.parse(limit, field: "--limit", in: 1...QueueLimits.maxPeekLimit)
-            let broker = try await options.openBroker()
-            for message in try await broker.peek(name, limit: limit, deadLetters: deadLetters) {
+            for message in try await options.withBroker({ try await $0.peek(name, limit: limit, deadLetters: deadLetters) }) {
                 print(message.jsonLine)
             }
         }
@@ -85,8 +90,7 @@ extension QueuesCommand {
 
         func run() async throws {
             let delay = try delay.map { try CheckedInteger.parse($0, field: "--delay", in: 0...QueueLimits.maxDelaySeconds) }
-            let broker = try await options.openBroker()
-            print(try await broker.send(.json(text: json), to: name, delaySeconds: delay))
+            print(try await options.withBroker { try await $0.send(.json(text: json), to: name, delaySeconds: delay) })
         }
     }
 
@@ -99,8 +103,7 @@ extension QueuesCommand {
         @Option(help: "The queue to move the messages to.") var to: String
 
         func run() async throws {
-            let broker = try await options.openBroker()
-            let moved = try await broker.redrive(from: dlq, to: to)
+            let moved = try await options.withBroker { try await $0.redrive(from: dlq, to: to) }
             print("moved \(moved)")
         }
     }

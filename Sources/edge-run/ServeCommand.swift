@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgeRuntime
+import EdgeStorage
 import Foundation
 import Functions
 import KVStore
@@ -15,7 +16,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var source: ManifestSource
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on, 0…65535 (0: any free port).") var port = "8787"
-    @Option(help: "Data directory (LMDB environment).") var data = ".edge-data"
+    @OptionGroup var storage: StorageOptions
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Flag(name: .customLong("test-scheduled"), help: "Expose GET /__scheduled to fire crons now (as wrangler dev --test-scheduled).")
     var testScheduled = false
@@ -39,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
         var options = ServeOptions()
         options.host = host
         options.port = port
-        options.dataDirectory = data
+        options.storage = try storage.location()
         options.testScheduled = testScheduled
         // SIGHUP (and --watch) read both files again and validate them as `check` does.
         let (path, envFile) = (source.manifest, source.envFile)

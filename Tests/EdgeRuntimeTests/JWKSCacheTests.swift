@@ -1,4 +1,5 @@
 @testable import EdgeRuntime
+import LMDBStorage
 import Foundation
 import KVStore
 import Testing

@@ -106,6 +106,16 @@ struct ManifestTests {
         #expect(lines.count == expected.count, "\(lines.joined(separator: "\n"))")
     }
 
+    @Test func consoleIsABooleanOffByDefault() throws {
+        func load(_ json: String) throws -> Manifest {
+            try ManifestLoader(registry: registry()).validate(try JSONValue.parse(json), file: "functions.json", baseDirectory: ".",
+                                                            environment: [:], envFile: [:]).manifest
+        }
+        #expect(try load("{}").console == false)
+        #expect(try load(#"{"console": true}"#).console == true)
+        #expect(problems(#"{"console": "yes"}"#) == ["functions.json: console: must be true or false, not a string"])
+    }
+
     @Test func typeErrorsNameThePath() {
         let lines = problems(#"{"vars": {"A": 1}, "limits": {"max_body_bytes": "big"}, "functions": {"name": "x"}, "queues": [{"name": "q", "delivery_delay": 90000}]}"#)
         #expect(lines.contains("functions.json: vars.A: must be a string, not a number"))

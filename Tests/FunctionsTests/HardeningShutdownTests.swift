@@ -49,7 +49,8 @@ struct HardeningShutdownTests {
         let took = Date().timeIntervalSince(signalled)
         #expect(status == 0)
         #expect(took >= 0.9, "the stuck request was given its grace")
-        #expect(took < 5, "exits about the grace after the signal, not when the provider answers")
+        // The provider is still held (the gate opens below), so an exit at all means the grace,
+        // not the provider's answer, ended the request; a wall-clock bound here only measured load.
         let code = await answer.value
         #expect(code == 503 || code == nil, "503 or a closed connection, got \(String(describing: code))")
         #expect(server.stderr.contains("edge-run stopped"), "the data directory was closed: \(server.stderr)")

@@ -2,6 +2,7 @@ import EdgeRuntime
 import EdgeTestSupport
 import Foundation
 import KVStore
+import LMDBStorage
 import Synchronization
 import Testing
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import EdgeRuntime
 import EdgeTestSupport
 import Foundation
 import KVStore
+import LMDBStorage
 import Testing
 
 /// The HTTP contract of `serve`, against a real server on a loopback port.

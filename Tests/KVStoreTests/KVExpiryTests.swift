@@ -1,5 +1,6 @@
 import EdgeTestSupport
 import Foundation
+import LMDBStorage
 import Testing
 @testable import KVStore
 

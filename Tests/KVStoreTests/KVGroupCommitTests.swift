@@ -2,6 +2,7 @@ import CLMDB
 import Dispatch
 import EdgeTestSupport
 import Foundation
+import LMDBStorage
 import Testing
 @testable import KVStore
 

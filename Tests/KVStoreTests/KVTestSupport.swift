@@ -1,5 +1,6 @@
 import EdgeTestSupport
 import Foundation
+import LMDBStorage
 @testable import KVStore
 
 /// An environment and one namespace on a manual clock.

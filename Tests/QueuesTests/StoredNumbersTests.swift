@@ -1,5 +1,6 @@
 import Foundation
 import KVStore
+import LMDBStorage
 import Queues
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import Functions
 import KVStore
+import LMDBStorage
 @testable import EdgeRuntime
 @testable import Queues
 

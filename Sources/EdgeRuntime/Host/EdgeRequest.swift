@@ -19,6 +19,8 @@ public struct EdgeRequest: Sendable {
     public var claims: JSONValue?
     /// The request id answered in `X-Request-Id` and in error bodies.
     public var requestID: String
+    /// The manifest route that matched (`GET /hello/:name`), when the request came through the router.
+    public var route: String?
     /// The peer address, when known (looked up on first use).
     public var remoteAddress: String? {
         get { remoteAddressOverride ?? remoteAddressLookup?() }
@@ -93,8 +95,16 @@ public struct EdgeRequest: Sendable {
     /// Checks `Authorization: Bearer` against `expected` in constant time.
     /// - Throws: ``EdgeHTTPError`` 401 when the token is missing or wrong.
     public func requireBearer(_ expected: String) throws {
-        guard let token = bearerToken else { throw EdgeHTTPError(.unauthorized, "missing bearer token") }
-        guard Crypto.constantTimeEquals(token, expected) else { throw EdgeHTTPError(.unauthorized, "invalid bearer token") }
+        try Self.requireBearer(authorization: headers["Authorization"], matching: [expected])
+    }
+
+    /// Checks an `Authorization: Bearer` value against each of `expected` in constant time.
+    /// - Throws: ``EdgeHTTPError`` 401 when the token is missing or matches none.
+    public static func requireBearer(authorization: String?, matching expected: [String]) throws {
+        guard let token = bearerToken(fromAuthorization: authorization) else { throw EdgeHTTPError(.unauthorized, "missing bearer token") }
+        var matched = false
+        for candidate in expected where Crypto.constantTimeEquals(token, candidate) { matched = true }
+        guard matched else { throw EdgeHTTPError(.unauthorized, "invalid bearer token") }
     }
 
     /// The body as `application/x-www-form-urlencoded` parameters.

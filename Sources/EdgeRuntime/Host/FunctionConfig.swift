@@ -15,9 +15,12 @@ public struct FunctionConfig: Sendable {
     public let authProvider: String?
     /// That provider's `auth_providers` entry, as written in the manifest.
     public let authProviderSettings: [String: JSONValue]?
+    /// The function's effective limits (its own `limits`, else the manifest's).
+    public let limits: RuntimeLimits
 
     public init(functionName: String, values: [String: JSONValue], declarations: ManifestDeclarations, authProvider: String? = nil,
-                authProviderSettings: [String: JSONValue]? = nil) {
+                authProviderSettings: [String: JSONValue]? = nil, limits: RuntimeLimits = RuntimeLimits()) {
+        self.limits = limits
         self.functionName = functionName
         self.values = values
         self.declarations = declarations

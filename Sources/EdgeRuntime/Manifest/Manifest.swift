@@ -23,6 +23,9 @@ public struct Manifest: Sendable {
     public var crons: [CronSpec]
     /// The folder holding the manifest.
     public var baseDirectory: String
+    /// `console`: serve `/_edge/console` and `/_edge/tail` on a non-loopback host too (still
+    /// behind the admin token). Off by default: on loopback they need no such opt-in.
+    public var console = false
 
     /// The declarations handlers check their config against.
     public var declarations: ManifestDeclarations {

@@ -48,7 +48,7 @@ public struct ManifestLoader {
             throw ManifestError(file: file, problems: [("", "the manifest must be a JSON object, not \(json.typeName)")])
         }
         p.unknownKeys(root, at: "", allowed: ["name", "vars", "secrets", "limits", "kv", "kv_namespaces", "auth_providers",
-                                               "queues", "functions", "crons", "$schema", "description", "compatibility_date"])
+                                               "queues", "functions", "crons", "console", "$schema", "description", "compatibility_date"])
         var manifest = Manifest(
             name: p.string(root["name"], at: "name") ?? "edge-run", vars: [:], secrets: [], limits: RuntimeLimits(),
             kvMinTTLSeconds: 60, kvBindings: [], authProviders: [:], queues: [], functions: [], crons: [],
@@ -71,6 +71,7 @@ public struct ManifestLoader {
                 else if requireSecrets { p.add("secrets[\(i)]", "secret \"\(name)\" is not set (set it in the environment or the --env-file)") }
             }
         }
+        manifest.console = p.bool(root["console"], at: "console") ?? false
         // limits, kv
         if let limits = p.object(root["limits"], at: "limits") {
             (manifest.limits, manifest.serverLimits, manifest.setsMaxBodyBytes) = p.topLevelLimits(limits, at: "limits")
@@ -209,7 +210,7 @@ public struct ManifestLoader {
                         p.add("\(at).routes", "handler \"\(handler)\" does not handle HTTP requests")
                     }
                     let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
-                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] })
+                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] }, limits: spec.limits)
                     do { _ = try type.init(config: config) } catch let error as FunctionConfigError {
                         p.add(error.key.map { "\(at).config.\($0)" } ?? "\(at)", error.message)
                     } catch {

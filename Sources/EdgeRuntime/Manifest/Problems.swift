@@ -20,6 +20,12 @@ struct Problems {
         return s
     }
 
+    mutating func bool(_ value: JSONValue?, at path: String) -> Bool? {
+        guard let value, !value.isNull else { return nil }
+        guard case .bool(let b) = value else { add(path, "must be true or false, not \(value.typeName)"); return nil }
+        return b
+    }
+
     mutating func object(_ value: JSONValue?, at path: String) -> [String: JSONValue]? {
         guard let value, !value.isNull else { return nil }
         guard let o = value.objectValue else { add(path, "must be an object, not \(value.typeName)"); return nil }

@@ -1,3 +1,4 @@
+import EdgeStorage
 import Foundation
 import Hummingbird
 import KVStore
@@ -13,7 +14,14 @@ public struct ServeOptions: Sendable {
     public var host = "127.0.0.1"
     /// 0 picks a free port (tests); ``EdgeServer/run(onReady:)`` reports the bound one.
     public var port = 8787
-    public var dataDirectory = ".edge-data"
+    /// Where KV and queues live (`--storage`); LMDB in `.edge-data` by default.
+    public var storage: StorageLocation = .lmdb(directory: StorageLocation.defaultDirectory)
+    /// The LMDB data directory (`--data`, the short form of `storage = .lmdb(directory:)`);
+    /// `nil` when the storage is PostgreSQL.
+    public var dataDirectory: String? {
+        get { if case .lmdb(let directory) = storage { directory } else { nil } }
+        set { storage = .lmdb(directory: newValue ?? StorageLocation.defaultDirectory) }
+    }
     public var testScheduled = false
     /// The clock for TTLs, queue delays and crons.
     public var clock: any QueueClock = SystemWallClock()
@@ -45,14 +53,19 @@ public struct ServeOptions: Sendable {
 public final class EdgeServer: Sendable {
     /// The serving manifest (the latest one a reload accepted).
     public var manifest: Manifest { generations.generation.manifest }
-    public let environment: LMDBEnvironment
-    /// The serving generation's broker (a reload opens the queues it adds in the same environment).
-    public var broker: LMDBQueueBroker { generations.generation.broker }
+    /// The storage every namespace and queue lives in.
+    public let storage: any StorageBackend
+    /// The serving generation's broker (a reload declares its queues again in the same storage).
+    public var broker: any QueueBroker { generations.generation.broker }
     /// The serving generation's KV bindings.
-    public var kvStores: [String: LMDBKVStore] { generations.generation.kvStores }
+    public var kvStores: [String: any KVStore] { generations.generation.kvStores }
     /// The serving generation's `env`.
     public var env: Env { generations.generation.env }
     public let metrics: EdgeMetrics
+    /// The live event bus: requests, deliveries and cron runs, for `/_edge/tail` and the console.
+    public let live = LiveEvents()
+    /// The gate of the developer surfaces (`/_edge/tail`, `/_edge/console`) of the serving manifest.
+    public var admin: AdminSurface { generations.generation.admin }
     let generations: GenerationSlot
     let shared: Generation.Shared
     let pipeline: RequestPipeline
@@ -64,8 +77,8 @@ public final class EdgeServer: Sendable {
     let options: ServeOptions
     let logger: Logger
     let ownedFetcher: CurlFetcher?
-    /// `<data>/serve.lock`, held from open to close: one server per data directory.
-    let dataLock: DataDirectoryLock
+    /// `<data>/serve.lock`, held from open to close: one server per data directory (LMDB only).
+    let dataLock: DataDirectoryLock?
     private let controller = Mutex<ShutdownController?>(nil)
     private let stopRequested = Mutex(false)
 
@@ -78,8 +91,8 @@ public final class EdgeServer: Sendable {
     public init(manifest: Manifest, secrets: [String: String], registry: FunctionRegistry, options: ServeOptions, logger: Logger) async throws {
         self.options = options
         self.logger = logger
-        dataLock = try DataDirectoryLock.acquire(directory: options.dataDirectory)
-        environment = try LMDBEnvironment(path: options.dataDirectory + "/lmdb")
+        dataLock = try options.dataDirectory.map { try DataDirectoryLock.acquire(directory: $0) }
+        storage = try await options.storage.open(logger: logger)
         let metrics = EdgeMetrics()
         self.metrics = metrics
         let fetcher: any HTTPFetching
@@ -88,10 +101,9 @@ public final class EdgeServer: Sendable {
             fetcher = curl
             ownedFetcher = curl
         }
-        let internalKV = try await LMDBKVStore.open(
-            environment: environment, binding: Self.internalBinding, limits: KVLimits(minTTLSeconds: 1), clock: options.clock)
-        shared = Generation.Shared(environment: environment, internalKV: internalKV, fetcher: fetcher, clock: options.clock, metrics: metrics,
-                                   authenticators: options.authenticators, registry: registry, logger: logger)
+        let internalKV = try await storage.kvStore(binding: Self.internalBinding, limits: KVLimits(minTTLSeconds: 1), clock: options.clock)
+        shared = Generation.Shared(storage: storage, internalKV: internalKV, fetcher: fetcher, clock: options.clock, metrics: metrics,
+                                   authenticators: options.authenticators, registry: registry, live: live, host: options.host, logger: logger)
         let first = try await Generation(number: 1, manifest: manifest, secrets: secrets, shared: shared, previous: nil)
         generations = GenerationSlot(first)
         serverLimits = manifest.serverLimits
@@ -100,7 +112,7 @@ public final class EdgeServer: Sendable {
         self.background = background
         pipeline = RequestPipeline(
             generations: generations, metrics: metrics, background: background, runaway: RunawayHandlers(metrics: metrics),
-            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, testScheduled: options.testScheduled)
+            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, testScheduled: options.testScheduled, live: live)
     }
 
     /// Serves until a shutdown signal or ``shutdown()``; then stops accepting, gives in-flight
@@ -129,11 +141,8 @@ public final class EdgeServer: Sendable {
         let app: Application<CallbackResponder<EdgeRequestContext>> = Application(
             responder: responder, server: .edgeHTTP1(timeouts: timeouts, limiter: connections), configuration: configuration,
             onServerRunning: announce, logger: quiet)
-        let generations = self.generations
-        var services: [any Service] = [
-            KVSweeper(current: { Array(generations.generation.kvStores.values) }, logger: logger),
-            QueueRetentionSweeper(current: { generations.generation.broker }, logger: logger),
-        ]
+        // KV sweeps, retention and lease checks of whatever the serving generation opened.
+        var services = storage.maintenanceServices(logger: logger)
         // Stopped after the HTTP app (reverse order): cron, consumers, flushers, before the data directory.
         services.append(workers)
         if let source = options.reloadSource {
@@ -146,7 +155,11 @@ public final class EdgeServer: Sendable {
         let running = Task { try await group.run() }
         let controller = ShutdownController(
             grace: .seconds(limits.shutdownGraceSeconds),
-            beginDrain: { await group.triggerGracefulShutdown() },
+            beginDrain: { [live] in
+                // Live streams end first: an open tail must not hold the grace.
+                live.close()
+                await group.triggerGracefulShutdown()
+            },
             expireNow: {
                 logger.notice("shutdown grace over: answering what is left 503 and cancelling")
                 pipeline.inFlight.abortAll()
@@ -178,8 +191,8 @@ public final class EdgeServer: Sendable {
         if background.pending > 0 { logger.warning("waitUntil work still running at shutdown", metadata: ["count": "\(background.pending)"]) }
         for generation in generations.every { for function in generation.lifecycles { await function.flush(env: generation.env) } }
         ownedFetcher?.shutdown()
-        environment.close()
-        dataLock.release()
+        await storage.close()
+        dataLock?.release()
         logger.notice("edge-run stopped")
     }
 

@@ -1,7 +1,9 @@
+import EdgeStorage
 import Foundation
 import KVStore
 import Logging
 import Queues
+import ServiceLifecycle
 import Synchronization
 
 /// Everything `serve` derives from one manifest and its secrets — the route table, the function
@@ -20,10 +22,12 @@ final class Generation: Sendable {
     let analyticsSinks: [String: any RequestAnalyticsSink]
     /// The request metrics of each route, in ``Router/patterns`` order.
     let routeMetrics: [RouteRequestMetrics]
-    let broker: LMDBQueueBroker
-    let kvStores: [String: LMDBKVStore]
+    let broker: any QueueBroker
+    let kvStores: [String: any KVStore]
     /// One per queue with a consumer, bound to this generation's function instances.
-    let consumers: [QueueConsumer]
+    let consumers: [(queue: String, service: any Service)]
+    /// The gate of `/_edge/tail` and `/_edge/console` (the manifest's admin functions and `console`).
+    let admin: AdminSurface
     let cron: CronScheduler
     /// Handlers with buffers, flushed on their interval and once this generation is retired.
     let lifecycles: [any FunctionLifecycle]
@@ -32,23 +36,26 @@ final class Generation: Sendable {
 
     /// What every generation of one server shares.
     struct Shared: Sendable {
-        let environment: LMDBEnvironment
-        let internalKV: LMDBKVStore
+        let storage: any StorageBackend
+        let internalKV: any KVStore
         let fetcher: any HTTPFetching
         let clock: any QueueClock
         let metrics: EdgeMetrics
         /// Verifiers given in ``ServeOptions/authenticators`` (beat the manifest's providers).
         let authenticators: [String: any RequestAuthenticator]
         let registry: FunctionRegistry
+        let live: LiveEvents
+        /// `serve`'s `--host` (the developer surfaces' gate depends on it).
+        let host: String
         let logger: Logger
     }
 
-    /// Opens `manifest`'s KV bindings and queues (in `shared`'s environment) and builds every
+    /// Opens `manifest`'s KV bindings and queues (in `shared`'s storage) and builds every
     /// function (their initialisers are their start hooks).
     /// - Parameter broker: the serving generation's broker, whose wake-ups the new one shares;
     ///   `nil` at start (then leases left by a previous process are taken back).
     /// - Throws: storage errors, or a function's config error.
-    init(number: Int, manifest: Manifest, secrets: [String: String], shared: Shared, previous broker: LMDBQueueBroker?) async throws {
+    init(number: Int, manifest: Manifest, secrets: [String: String], shared: Shared, previous broker: (any QueueBroker)?) async throws {
         self.number = number
         self.manifest = manifest
         let logger = shared.logger
@@ -57,7 +64,7 @@ final class Generation: Sendable {
         for spec in manifest.functions {
             guard let type = shared.registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }
             let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
-                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] })
+                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] }, limits: spec.limits)
             loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
         }
         functions = loaded
@@ -82,17 +89,18 @@ final class Generation: Sendable {
             }
         }
         analyticsSinks = sinks
-        var stores: [String: LMDBKVStore] = [:]
+        admin = AdminSurface(manifest: manifest, host: shared.host)
+        var stores: [String: any KVStore] = [:]
         for binding in manifest.kvBindings {
-            stores[binding] = try await LMDBKVStore.open(
-                environment: shared.environment, binding: binding, limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds), clock: shared.clock)
+            stores[binding] = try await shared.storage.kvStore(
+                binding: binding, limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds), clock: shared.clock)
         }
         kvStores = stores
+        let queueLogger = Logger(label: "edge-run.queues", factory: { _ in logger.handler })
         if let broker {
-            self.broker = try await broker.reopened(queues: manifest.queues)
+            self.broker = try await shared.storage.queueBroker(redeclaring: manifest.queues, replacing: broker, clock: shared.clock, logger: queueLogger)
         } else {
-            let queueLogger = Logger(label: "edge-run.queues", factory: { _ in logger.handler })
-            self.broker = try await LMDBQueueBroker.open(environment: shared.environment, queues: manifest.queues, clock: shared.clock, logger: queueLogger)
+            self.broker = try await shared.storage.queueBroker(declaring: manifest.queues, clock: shared.clock, reclaimLeases: true, logger: queueLogger)
         }
         let metered = stores.mapValues { MeteredKVStore(base: $0, metrics: shared.metrics) as any KVStore }
         let env = Env(vars: manifest.vars, secrets: secrets, kvStores: metered, queues: self.broker, fetcher: shared.fetcher, clock: shared.clock,
@@ -103,17 +111,24 @@ final class Generation: Sendable {
         router = Router(routes)
         routeMetrics = router.patterns.map { shared.metrics.route($0.source, method: $0.method) }
 
-        var consumers: [QueueConsumer] = []
+        let live = shared.live
+        var consumerFunctions: [String: String] = [:]
+        for queue in manifest.queues { if let name = queue.consumer?.function { consumerFunctions[queue.name] = name } }
+        self.broker.observeDeliveries(LiveDeliveryObserver(live: live, functions: consumerFunctions, clock: shared.clock))
+        var consumers: [(queue: String, service: any Service)] = []
         for queue in manifest.queues {
             guard let name = queue.consumer?.function, let function = loaded.first(where: { $0.spec.name == name }) else { continue }
             let instance = function.instance
-            consumers.append(try self.broker.consumer(for: queue.name) { batch in try await instance.queue(batch, env: env) })
+            consumers.append((queue.name, try self.broker.makeConsumer(for: queue.name) { batch in try await instance.queue(batch, env: env) }))
         }
         self.consumers = consumers
+        let clock = shared.clock
         let jobs = manifest.crons.compactMap { cron -> CronScheduler.Job? in
             guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
             let instance = function.instance
-            return CronScheduler.Job(schedule: cron.schedule, expression: cron.expression) { event in try await instance.scheduled(event, env: env) }
+            return CronScheduler.Job(
+                schedule: cron.schedule, expression: cron.expression,
+                run: live.observing(cron: cron.schedule, function: cron.function, clock: clock) { event in try await instance.scheduled(event, env: env) })
         }
         cron = CronScheduler(jobs: jobs, clock: shared.clock, logger: logger)
     }

@@ -13,7 +13,7 @@ final class GenerationWorkers: Service, Sendable {
     private struct Running: Sendable {
         var cron: Task<Void, Never>?
         var flusher: Task<Void, Never>?
-        var consumers: [String: (consumer: QueueConsumer, task: Task<Void, Never>)] = [:]
+        var consumers: [String: (consumer: any Service, task: Task<Void, Never>)] = [:]
     }
 
     private struct State: Sendable {
@@ -40,7 +40,7 @@ final class GenerationWorkers: Service, Sendable {
         state.withLock { s in
             s.running.cron = Self.start(first.cron)
             s.running.flusher = flusher(for: first)
-            for consumer in first.consumers { s.running.consumers[consumer.queue] = (consumer, Self.start(consumer)) }
+            for (queue, consumer) in first.consumers { s.running.consumers[queue] = (consumer, Self.start(consumer)) }
         }
         await withTaskCancellationHandler {
             try? await gracefulShutdown()
@@ -62,12 +62,9 @@ final class GenerationWorkers: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             for queue in queues {
                 let old = running.consumers[queue]
-                let new = next.consumers.first { $0.queue == queue }
+                let new = next.consumers.first { $0.queue == queue }?.service
                 group.addTask {
-                    if let old {
-                        old.consumer.stop()
-                        await old.task.value
-                    }
+                    if let old { await Self.stop(old.consumer, old.task) }
                     self.state.withLock { s in
                         s.running.consumers[queue] = nil
                         if let new, !s.stopping { s.running.consumers[queue] = (new, Self.start(new)) }
@@ -115,11 +112,20 @@ final class GenerationWorkers: Service, Sendable {
         }
         running.cron?.cancel()
         await running.cron?.value
-        for (consumer, _) in running.consumers.values { consumer.stop() }
-        for (_, task) in running.consumers.values { await task.value }
+        await withTaskGroup(of: Void.self) { group in
+            for (consumer, task) in running.consumers.values { group.addTask { await Self.stop(consumer, task) } }
+        }
         running.flusher?.cancel()
         await running.flusher?.value
         for task in retiring { await task.value }
+    }
+
+    /// Stops a consumer the way that loses and repeats nothing: it takes no more batches and
+    /// settles the ones it claimed. One that cannot be told to stop is cancelled (its unsettled
+    /// messages are retried, as past the shutdown grace).
+    private static func stop(_ consumer: any Service, _ task: Task<Void, Never>) async {
+        if let stoppable = consumer as? any StoppableConsumer { stoppable.stop() } else { task.cancel() }
+        await task.value
     }
 
     private func cancelAll() {

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import KVStore
 import Queues
 import Synchronization
 import Logging
@@ -44,11 +45,13 @@ struct RequestPipeline: Sendable {
     let logger: Logger
     /// `--test-scheduled`: `GET /__scheduled` runs the serving generation's crons now.
     let testScheduled: Bool
+    /// The live event bus (`/_edge/tail`): every answered request is published to it.
+    let live: LiveEvents
     /// `GET /_edge/health`'s request metrics.
     let healthMetrics: RouteRequestMetrics
 
     init(generations: GenerationSlot, metrics: EdgeMetrics, background: BackgroundWork, runaway: RunawayHandlers,
-         bodyReadTimeoutSeconds: Double, logger: Logger, testScheduled: Bool) {
+         bodyReadTimeoutSeconds: Double, logger: Logger, testScheduled: Bool, live: LiveEvents) {
         self.generations = generations
         self.metrics = metrics
         self.background = background
@@ -56,6 +59,7 @@ struct RequestPipeline: Sendable {
         self.bodyReadTimeoutSeconds = bodyReadTimeoutSeconds
         self.logger = logger
         self.testScheduled = testScheduled
+        self.live = live
         healthMetrics = metrics.route("/_edge/health", method: "GET")
     }
 
@@ -67,12 +71,13 @@ struct RequestPipeline: Sendable {
         let requestID = Self.requestID(from: request.headers[Self.requestIDField])
         let method = request.method.rawValue
         var route = "unmatched"
+        var function: String?
         var resolved: RouteRequestMetrics?
         var answer: EdgeResponse
         var tracked: TrackedRequest?
         do {
-            answer = try await handle(request, on: generation, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress }, route: &route,
-                                      resolved: &resolved, tracked: &tracked)
+            answer = try await handle(request, on: generation, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress },
+                                      route: &route, function: &function, resolved: &resolved, tracked: &tracked)
         } catch {
             let mapped = ErrorMapping.response(for: error)
             if mapped.internal {
@@ -97,12 +102,16 @@ struct RequestPipeline: Sendable {
             "request_id": "\(requestID)", "method": "\(method)", "path": "\(request.uri.path)", "route": "\(route)",
             "status": "\(answer.status)", "duration_ms": "\(String(format: "%.2f", Double(elapsed) / 1e6))",
         ])
+        live.publish {
+            .request(method: method, path: request.uri.path, route: route, function: function, status: answer.status,
+                     durationMs: Double(elapsed) / 1e6, requestID: requestID, time: generation.env.clock.now() - Double(elapsed) / 1e9)
+        }
         return Self.makeResponse(answer, requestID: requestID, head: method == "HEAD")
     }
 
     private func handle(
-        _ request: Request, on generation: Generation, method: String, requestID: String, remote: @escaping @Sendable () -> String?, route: inout String,
-        resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
+        _ request: Request, on generation: Generation, method: String, requestID: String, remote: @escaping @Sendable () -> String?,
+        route: inout String, function functionName: inout String?, resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
     ) async throws -> EdgeResponse {
         let rawPath = request.uri.path
         if let builtin = try await builtinEndpoint(request, on: generation, method: method, path: rawPath) {
@@ -120,6 +129,7 @@ struct RequestPipeline: Sendable {
             route = pattern.source
             if entry < generation.routeMetrics.count { resolved = generation.routeMetrics[entry] }
             let function = generation.functions[index]
+            functionName = function.spec.name
             let limits = function.spec.limits
             // Decide before reading: too many runaway handlers, then credentials, then the body.
             if runaway.count(function.spec.name) >= limits.maxRunaway {
@@ -136,6 +146,7 @@ struct RequestPipeline: Sendable {
             var edgeRequest = EdgeRequest(
                 method: method, path: rawPath, query: request.uri.query ?? "", headers: headers,
                 params: params, requestID: requestID, remoteAddressLookup: remote)
+            edgeRequest.route = pattern.source
             if let provider = function.spec.auth {
                 let authenticator = generation.authenticators[provider] ?? RejectingAuthenticator()
                 edgeRequest.claims = try await authenticator.authenticate(edgeRequest)

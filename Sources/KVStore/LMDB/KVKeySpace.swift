@@ -1,4 +1,5 @@
 import CLMDB
+import LMDBStorage
 
 /// The LMDB databases behind one KV binding, and the operations on records by key.
 ///

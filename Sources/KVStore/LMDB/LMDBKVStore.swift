@@ -1,5 +1,6 @@
 import CLMDB
 import Foundation
+import LMDBStorage
 
 /// A KV namespace stored in an ``LMDBEnvironment`` (one set of named databases per binding).
 public final class LMDBKVStore: KVStore {

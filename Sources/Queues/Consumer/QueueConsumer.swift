@@ -1,5 +1,6 @@
 import Foundation
 import KVStore
+import LMDBStorage
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -30,6 +31,7 @@ public final class QueueConsumer: Service, Sendable {
     let deadLetterSignal: ConsumerSignal?
     let logger: Logger
     let faults: ConsumerFaults
+    let observer: (any DeliveryObserver)?
     private let machine: Mutex<ConsumerStateMachine>
 
     /// How soon an idle consumer notices messages that another process sent.
@@ -48,6 +50,7 @@ public final class QueueConsumer: Service, Sendable {
         logger[metadataKey: "queue"] = "\(storage.name)"
         self.logger = logger
         self.faults = broker.consumerFaults
+        self.observer = broker.deliveryObserver
         self.machine = Mutex(ConsumerStateMachine(settings: .init(settings)))
     }
 
@@ -141,7 +144,9 @@ public final class QueueConsumer: Service, Sendable {
         }
         let batch = MessageBatch(queue: storage.name, messages: messages, board: board)
         let deadline = Double(now) / 1000 + Double(settings.timeoutSeconds)
+        let started = ContinuousClock.now
         let end = await BatchRun.run(handler, batch, until: deadline, clock: clock)
+        let ran = ContinuousClock.now - started
         let handlerError: String?
         switch end {
         case .returned: handlerError = nil
@@ -159,6 +164,11 @@ public final class QueueConsumer: Service, Sendable {
             Settlement.disposition(decision: decision, handlerError: handlerError, attempts: message.attempts, config: settings, nowMillis: settledAt)
         }
         await settle(Array(zip(claim.messages.map(\.id), outcomes)), token: lease.token, at: settledAt)
+        if let observer, observer.wantsDeliveries {
+            let items = zip(messages, outcomes).map { DeliveryReport.Item(id: $0.id, attempts: $0.attempts, disposition: $1) }
+            let ms = Double(ran.components.seconds) * 1000 + Double(ran.components.attoseconds) / 1e15
+            observer.delivered(DeliveryReport(queue: storage.name, messages: items, handlerError: handlerError, durationMs: ms))
+        }
         finish(ids, handlerRan: true)
     }
 

@@ -1,4 +1,5 @@
 import KVStore
+import LMDBStorage
 
 /// Counters of the due-time index by time bucket (`q/<name>/due_counts`), kept in the same
 /// transactions as the index itself, so "how many are delayed" never walks the queue.

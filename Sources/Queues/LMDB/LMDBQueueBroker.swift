@@ -1,5 +1,6 @@
 import Foundation
 import KVStore
+import LMDBStorage
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -19,6 +20,7 @@ public final class LMDBQueueBroker: QueueBroker {
     private let consumersMade = Mutex<Set<String>>([])
     /// Failures injected into this broker's consumers (tests).
     let consumerFaults = ConsumerFaults()
+    private let observer = Mutex<(any DeliveryObserver)?>(nil)
 
     /// Where queue configurations are recorded, so the CLI finds the declared queues.
     static let registryDatabase = "queues"
@@ -253,6 +255,11 @@ public final class LMDBQueueBroker: QueueBroker {
     public func makeConsumer(for queue: String, handler: @escaping QueueHandler) throws -> any Service {
         try consumer(for: queue, handler: handler)
     }
+
+    /// Reports every batch the consumers made after this call settle to `observer` (the live tail).
+    public func observeDeliveries(_ observer: any DeliveryObserver) { self.observer.withLock { $0 = observer } }
+
+    var deliveryObserver: (any DeliveryObserver)? { observer.withLock { $0 } }
 
     /// Makes the consumer of `queue` (see ``QueueBroker/makeConsumer(for:handler:)``).
     public func consumer(for queue: String, handler: @escaping QueueHandler) throws -> QueueConsumer {

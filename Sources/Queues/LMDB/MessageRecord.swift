@@ -1,5 +1,6 @@
 import Foundation
 import KVStore
+import LMDBStorage
 
 /// A stored message: a fixed little-endian header, the last error, then the body.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import KVStore
+import LMDBStorage
 
 extension QueueStorage {
     /// One chunk of the retention purge.

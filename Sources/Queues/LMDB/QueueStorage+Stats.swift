@@ -1,5 +1,6 @@
 import Foundation
 import KVStore
+import LMDBStorage
 
 /// The persisted counters of a queue.
 enum QueueCounter: String, CaseIterable {

@@ -1,5 +1,6 @@
 import Foundation
 import KVStore
+import LMDBStorage
 
 /// How a delivered message was settled.
 enum Disposition: Sendable, Equatable {

@@ -189,7 +189,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     }
 
     /// Writes submitted and not yet taken into a transaction (tests).
-    var pendingWriteCount: Int { writer.pendingCount }
+    package var pendingWriteCount: Int { writer.pendingCount }
 
     /// Write transactions committed, the writes grouped into them and the writer thread's time,
     /// since opening.

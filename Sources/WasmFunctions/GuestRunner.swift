@@ -1,0 +1,112 @@
+import Dispatch
+import Foundation
+@_spi(Fuzzing) import WasmKit
+
+/// How one invocation of a guest ended.
+enum GuestOutcome: Sendable {
+    /// `_start` returned (code 0) or the guest called `proc_exit(code)`.
+    case exited(code: UInt32, stdout: [UInt8])
+    /// A trap, a bad pointer, a stdout over its limit, or running out of fuel: the reason (for the log).
+    case failed(String)
+    /// Stopped at the handler timeout (by a host call seeing the deadline, or by its fuel).
+    case stopped
+}
+
+/// The engine every guest shares, and the fuel budget that stands in for an interrupt.
+///
+/// WasmKit 0.4.2 cannot interrupt a running instance. A guest runs on its own thread
+/// (``GuestThreads``) with a fuel budget: enough for several times the handler timeout's worth
+/// of the fastest code this machine runs, so no honest guest runs out before its deadline, and a
+/// guest spinning in a loop runs out a bounded time after it (the thread is then free again).
+/// Host calls check the deadline and stop the guest at once.
+enum GuestEngine {
+    /// Requests: lazy compilation (a function is translated when first called), fuel metering on.
+    static let shared = Engine(configuration: EngineConfiguration(fuelMetering: true))
+    /// Start-up validation: every function body is validated and translated.
+    static let validating = Engine(configuration: EngineConfiguration(compilationMode: .eager))
+
+    /// How many times the handler timeout's worth of fuel a guest gets.
+    static let fuelSafetyFactor: Double = 4
+
+    /// Fuel this machine burns per second in a tight counting loop (the fastest-burning code
+    /// we know of), measured once.
+    static let fuelPerSecond: Double = measureFuelPerSecond()
+
+    /// The fuel budget for an invocation that may run `seconds`.
+    static func fuelBudget(seconds: Double) -> UInt64 {
+        let fuel = max(seconds, 0.001) * fuelPerSecond * fuelSafetyFactor
+        return fuel >= 1e18 ? 1_000_000_000_000_000_000 : UInt64(fuel)
+    }
+
+    /// `(module (func (export "run") (param i32) (local i32) (loop … br_if)))`: counts to its argument.
+    private static let countingLoop: [UInt8] = [
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x01, 0x7f, 0x00, 0x03, 0x02, 0x01, 0x00,
+        0x07, 0x07, 0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00, 0x0a, 0x17, 0x01, 0x15, 0x01, 0x01, 0x7f, 0x03, 0x40, 0x20,
+        0x01, 0x41, 0x01, 0x6a, 0x21, 0x01, 0x20, 0x01, 0x20, 0x00, 0x49, 0x0d, 0x00, 0x0b, 0x0b,
+    ]
+
+    /// Runs the counting loop for about 20 ms and derives the rate (the best of three, so a
+    /// busy machine does not shrink every budget).
+    private static func measureFuelPerSecond() -> Double {
+        var best = 1e8
+        guard let module = try? parseWasm(bytes: countingLoop) else { return best }
+        for _ in 0..<3 {
+            let store = Store(engine: shared)
+            store.fuel = Fuel(remaining: 1 << 62)
+            guard let instance = try? module.instantiate(store: store), let run = instance.exports[function: "run"] else { return best }
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try? run([.i32(2_000_000)])
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let burnt = Double((1 << 62) - (store.fuel?.remaining ?? 0))
+            if elapsed > 0 { best = max(best, burnt / elapsed) }
+        }
+        return best
+    }
+}
+
+/// Refuses memory growth past the function's `memory_limit_mb` (`memory.grow` answers −1, as
+/// when a machine is out of memory) and tables past 100,000 entries.
+final class GuestLimiter: ResourceLimiter {
+    let maxMemoryBytes: Int
+    init(maxMemoryBytes: Int) { self.maxMemoryBytes = maxMemoryBytes }
+    func limitMemoryGrowth(to desired: Int) throws -> Bool { desired <= maxMemoryBytes }
+    func limitTableGrowth(to desired: Int) throws -> Bool { desired <= 100_000 }
+}
+
+extension WasmProgram {
+    /// Instantiates the module in a fresh store, runs `_start` with `invocation`, and frees
+    /// everything. Runs on a guest thread.
+    func run(_ invocation: GuestInvocation, fuel: UInt64) -> GuestOutcome {
+        let store = Store(engine: GuestEngine.shared)
+        store.resourceLimiter = limiter
+        store.fuel = Fuel(remaining: fuel)
+        defer {
+            invocation.memory = nil  // the memory references the store; the store the host functions
+            invocation.finishStderr()
+        }
+        var imports = Imports()
+        for link in links {
+            let body = link.body
+            imports.define(module: link.module, name: link.name, Function(store: store, type: link.type) { _, arguments in
+                try body(invocation, arguments)
+            })
+        }
+        do {
+            let instance = try module.instantiate(store: store, imports: imports)
+            invocation.memory = instance.exports[memory: "memory"].map(GuestMemory.init)
+            guard let start = instance.exports[function: "_start"] else { return .failed("the module exports no _start") }
+            try start.invoke()
+            return .exited(code: 0, stdout: invocation.stdout)
+        } catch let exit as GuestExit {
+            return .exited(code: exit.code, stdout: invocation.stdout)
+        } catch is GuestStopped {
+            return .stopped
+        } catch let fault as GuestFault {
+            return .failed(fault.description)
+        } catch {
+            let reason = "\(error)"
+            if reason.contains("out of fuel") { return invocation.stop.isStopped ? .stopped : .failed("ran out of fuel") }
+            return .failed(reason)
+        }
+    }
+}
