@@ -12,8 +12,32 @@ import Synchronization
 final class GenerationWorkers: Service, Sendable {
     private struct Running: Sendable {
         var cron: Task<Void, Never>?
-        var flusher: Task<Void, Never>?
+        var flusher: Flusher?
         var consumers: [String: (consumer: any Service, task: Task<Void, Never>)] = [:]
+    }
+
+    /// A generation's flusher: ``stop()`` ends its periodic flushes and flushes once more, in a
+    /// task that is not cancelled (a flush in a cancelled task cannot send, only spill).
+    private struct Flusher: Sendable {
+        let task: Task<Void, Never>
+        let stopping: AsyncStream<Void>.Continuation
+
+        init(_ flusher: FunctionFlusher) {
+            let (stream, stopping) = AsyncStream<Void>.makeStream()
+            self.stopping = stopping
+            task = Task.detached {
+                let periodic = Task { await flusher.periodic() }
+                for await _ in stream {}
+                periodic.cancel()
+                await periodic.value
+                await flusher.flushAll()
+            }
+        }
+
+        func stop() async {
+            stopping.finish()
+            await task.value
+        }
     }
 
     private struct State: Sendable {
@@ -42,12 +66,13 @@ final class GenerationWorkers: Service, Sendable {
             s.running.flusher = flusher(for: first)
             for (queue, consumer) in first.consumers { s.running.consumers[queue] = (consumer, Self.start(consumer)) }
         }
+        // Cancellation (the shutdown grace ran out) also reaches a stop already waiting for batches.
         await withTaskCancellationHandler {
             try? await gracefulShutdown()
+            await stopAll()
         } onCancel: {
             self.cancelAll()
         }
-        await stopAll()
     }
 
     /// Hands the workers of `old` over to `next` (already serving requests), then retires `old`
@@ -82,20 +107,19 @@ final class GenerationWorkers: Service, Sendable {
     }
 
     /// Waits until no request runs on `old` any more, then ends its flusher (which flushes once more).
-    private func retire(_ old: Generation, flusher: Task<Void, Never>?) async {
+    private func retire(_ old: Generation, flusher: Flusher?) async {
         // A request that loaded the old generation just before the swap counts itself a moment later.
         try? await Task.sleep(for: .milliseconds(50))
         while old.requests.load(ordering: .acquiring) > 0, !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        flusher?.cancel()
-        await flusher?.value
+        await flusher?.stop()
         logger.debug("retired manifest generation", metadata: ["generation": "\(old.number)"])
     }
 
-    private func flusher(for generation: Generation) -> Task<Void, Never>? {
+    private func flusher(for generation: Generation) -> Flusher? {
         guard !generation.lifecycles.isEmpty else { return nil }
-        return Self.start(FunctionFlusher(functions: generation.lifecycles, env: generation.env, logger: logger))
+        return Flusher(FunctionFlusher(functions: generation.lifecycles, env: generation.env, logger: logger))
     }
 
     /// Runs `service` in a task of its own. Detached: it must not inherit the graceful shutdown
@@ -115,8 +139,7 @@ final class GenerationWorkers: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             for (consumer, task) in running.consumers.values { group.addTask { await Self.stop(consumer, task) } }
         }
-        running.flusher?.cancel()
-        await running.flusher?.value
+        await running.flusher?.stop()
         for task in retiring { await task.value }
     }
 
@@ -134,7 +157,7 @@ final class GenerationWorkers: Service, Sendable {
             return s.running
         }
         running.cron?.cancel()
-        running.flusher?.cancel()
+        running.flusher?.task.cancel()
         for (_, task) in running.consumers.values { task.cancel() }
         for task in state.withLock({ $0.retiring }) { task.cancel() }
     }
