@@ -184,6 +184,27 @@ struct ReloadTests {
         try await s.stop()
     }
 
+    @Test func theOldFunctionsAreFlushedOnceTheyAreRetired() async throws {
+        let fake = try await FakeProvider.start(AnalyticsTests.mixpanelOK)
+        // An hour's interval: only the retirement of the first generation sends its buffer.
+        let manifest = AnalyticsTests.manifest(base: fake.url())
+        let s = try await RunningServer.start(manifest: manifest, secrets: AnalyticsTests.secrets)
+        defer { s.data.cleanup() }
+        #expect(try await s.client.request("POST", "/track", json: ["event": "before-reload"]).status == 202)
+        #expect(!fake.requests.contains { $0.path == "/track" })
+        let outcome = await s.server.reload {
+            let loaded = try ManifestLoader(registry: BuiltinFunctions.registry()).validate(
+                manifest, file: "functions.json", baseDirectory: s.data.path, environment: AnalyticsTests.secrets, envFile: [:])
+            return (loaded.manifest, loaded.secrets)
+        }
+        #expect(outcome == .reloaded(generation: 2))
+        #expect(await eventually { fake.requests.contains { $0.path == "/track" } }, "the retired generation's buffer was sent")
+        let sent = try #require(fake.requests.first { $0.path == "/track" })
+        #expect(AnalyticsTests.mixpanelData(sent).first?["event"] == "before-reload")
+        try await s.stop()
+        try await fake.stop()
+    }
+
     @Test func aReloadAfterShutdownBeganIsRefused() async throws {
         let s = try await Self.start(Self.manifest([("v1", ["GET /a"])]))
         defer { s.data.cleanup() }
