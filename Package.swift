@@ -161,6 +161,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "wasm-bench",
+            dependencies: ["EdgeRuntime", "Functions", "WasmFunctions", "KVStore", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/wasm-bench",
+            exclude: ["functions.json"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "queue-bench",
             dependencies: ["Queues", "KVStore", "LMDBStorage"],
             path: "Benchmarks/queue-bench",
@@ -214,7 +221,6 @@ let package = Package(
                 .product(name: "WasmKit", package: "WasmKit"),
                 .product(name: "WAT", package: "WasmKit"),
             ],
-            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -7,9 +7,23 @@ import WasmKit
 
 /// What a guest's `edge_run` host calls may reach: the KV bindings and queues its config lists.
 struct HostAccess: Sendable {
-    let env: Env
+    /// The runtime's bindings (`nil` only in benchmarks, for modules that make no host calls).
+    let environment: Env?
     let kvBindings: Set<String>
     let queues: Set<String>
+
+    init(env: Env?, kvBindings: Set<String>, queues: Set<String>) {
+        environment = env
+        self.kvBindings = kvBindings
+        self.queues = queues
+    }
+
+    var env: Env {
+        get throws(GuestFault) {
+            guard let environment else { throw GuestFault("host calls are not available here") }
+            return environment
+        }
+    }
 
     /// `edge_run.fetch` calls per invocation (as Workers limits subrequests).
     static let maxFetches = 50
@@ -89,6 +103,7 @@ enum EdgeRunHostCalls {
     private static func kvGet(_ inv: GuestInvocation, _ a: [Value]) throws -> [Value] {
         guard let kv = try store(inv, a) else { return [Status.denied.value] }
         let key = try inv.guestMemory().string(a[2].i32, a[3].i32, "key")
+        try inv.guestMemory().check(a[4].i32, UInt64(a[5].i32), "kv_get out")
         try inv.guestMemory().check(a[6].i32, 4, "kv_get out_len")
         let value = try call(inv) { try await kv.get(key) }
         guard case .success(let data) = value else { return [value.failure!] }
@@ -119,6 +134,7 @@ enum EdgeRunHostCalls {
         let prefix = try memory.string(a[2].i32, a[3].i32, "prefix")
         let cursor = try memory.string(a[4].i32, a[5].i32, "cursor")
         let limit = Int(Int32(bitPattern: a[6].i32))
+        try memory.check(a[7].i32, UInt64(a[8].i32), "kv_list out")
         try memory.check(a[9].i32, 4, "kv_list out_len")
         guard (0...1000).contains(limit) else { return [Status.invalid.value] }
         let options = KVListOptions(prefix: prefix.isEmpty ? nil : prefix, limit: limit == 0 ? 1000 : limit,
@@ -157,7 +173,7 @@ enum EdgeRunHostCalls {
         let delay = Int32(bitPattern: a[5].i32)
         guard (0...86_400).contains(delay) else { return [Status.invalid.value] }
         if type == .json, (try? JSONValue.parse(body)) == nil { return [Status.invalid.value] }
-        let env = inv.host.env
+        let env = try inv.host.env
         return [try call(inv) {
             _ = try await env.queue(queue).send(body: body, contentType: type, delaySeconds: delay == 0 ? nil : Int(delay))
         }.status]
@@ -185,7 +201,7 @@ enum EdgeRunHostCalls {
         request.maxResponseBytes = HostAccess.maxResponseBytes - inv.responseBytes
         let remaining = Double(inv.stop.remainingNanoseconds) / 1e9
         request.timeout = .milliseconds(Int64(max(1, min(remaining, 30) * 1000)))
-        let env = inv.host.env
+        let env = try inv.host.env
         let prepared = request
         let result = try call(inv) { try await env.fetch(prepared) }
         guard case .success(let response) = result else { return [result.failure!] }
@@ -197,6 +213,7 @@ enum EdgeRunHostCalls {
     private static func responseHeader(_ inv: GuestInvocation, _ a: [Value]) throws -> [Value] {
         guard let response = inv.response(a[0].i32) else { return [Status.badHandle.value] }
         let name = try inv.guestMemory().string(a[1].i32, a[2].i32, "header name")
+        try inv.guestMemory().check(a[3].i32, UInt64(a[4].i32), "response_header out")
         try inv.guestMemory().check(a[5].i32, 4, "response_header out_len")
         guard let value = response.headers[name] else { return [Status.notFound.value] }
         return [try output(Array(value.utf8), inv, a[3].i32, a[4].i32, a[5].i32)]

@@ -1,4 +1,5 @@
 import Dispatch
+import Logging
 import Foundation
 @_spi(Fuzzing) import WasmKit
 
@@ -108,5 +109,42 @@ extension WasmProgram {
             if reason.contains("out of fuel") { return invocation.stop.isStopped ? .stopped : .failed("ran out of fuel") }
             return .failed(reason)
         }
+    }
+}
+
+/// Measurements for `Benchmarks/wasm-bench` (not API).
+@_spi(Benchmarks) public enum WasmBenchmarks {
+    /// Microseconds per invocation of the module at `path`: a fresh store, its host functions,
+    /// instantiation and `_start` (with no stdin and an empty environment), run `iterations`
+    /// times on the calling thread after parsing once.
+    public static func invocationMicros(path: String, iterations: Int, runStart: Bool) throws -> [Double] {
+        let program = try WasmProgram(path: path, memoryLimitBytes: 64 << 20)
+        var samples: [Double] = []
+        samples.reserveCapacity(iterations)
+        for _ in 0..<iterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let invocation = GuestInvocation(functionName: "bench", requestID: "bench", args: ["bench"], environment: [], stdin: [],
+                                             stdoutLimit: 1 << 20, logger: Logger(label: "bench"), stop: StopSignal(seconds: 30),
+                                             host: HostAccess(env: nil, kvBindings: [], queues: []))
+            if runStart { _ = program.run(invocation, fuel: 1 << 40) } else { try program.instantiateOnly(invocation) }
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+        }
+        return samples
+    }
+}
+
+extension WasmProgram {
+    /// A fresh store, the host functions and the instance, without running `_start`.
+    func instantiateOnly(_ invocation: GuestInvocation) throws {
+        let store = Store(engine: GuestEngine.shared)
+        store.resourceLimiter = limiter
+        var imports = Imports()
+        for link in links {
+            let body = link.body
+            imports.define(module: link.module, name: link.name, Function(store: store, type: link.type) { _, arguments in
+                try body(invocation, arguments)
+            })
+        }
+        _ = try module.instantiate(store: store, imports: imports)
     }
 }

@@ -19,11 +19,13 @@ public struct CLIRunError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Runs `edge-run` with `arguments`; returns (exit status, stdout, stderr).
-public func runEdgeRun(_ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+/// Runs `edge-run` with `arguments` (and `environment` added to this process's); returns
+/// (exit status, stdout, stderr).
+public func runEdgeRun(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: Data, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try edgeRunExecutable())
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

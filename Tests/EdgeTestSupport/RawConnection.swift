@@ -29,6 +29,9 @@ public final class RawConnection: Sendable {
     /// Closes our sending side (the peer reads end-of-file), keeping the receiving side open.
     public func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
 
+    /// Ends the connection both ways (the descriptor itself is closed on deinit).
+    public func shutdownBoth() { shutdown(fd, Int32(SHUT_RDWR)) }
+
     /// What a read up to a deadline saw.
     public struct Received: Sendable {
         /// Everything read, as text.

@@ -40,7 +40,7 @@ extension FetchResponse {
 /// Writes `bytes` to 127.0.0.1:`port` on a plain socket and reads the answer until the peer
 /// closes or `timeout` passes — for requests a normal client will not send (a lying
 /// `Content-Length`, a half-sent body).
-public func rawExchange(port: Int, _ bytes: [UInt8], timeout: Double = 5) async throws -> String {
+public func rawExchange(port: Int, _ bytes: [UInt8], timeout: Double = 30) async throws -> String {
     try await Task.detached {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }

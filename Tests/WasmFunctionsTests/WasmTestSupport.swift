@@ -44,12 +44,12 @@ enum Modules {
 
     static func compile(_ wat: String) throws -> [UInt8] { try wat2wasm(wat) }
 
-    /// A committed fixture (`Fixtures/<name>`), built from `Examples/wasm` (see its README).
+    /// The repository's root (from this file's path).
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A built example, `Examples/wasm/dist/<name>` (committed; `Examples/wasm/build.sh` rebuilds it).
     static func fixture(_ name: String) throws -> [UInt8] {
-        guard let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil) else {
-            throw TestFailure("missing fixture \(name)")
-        }
-        return Array(try Data(contentsOf: url))
+        Array(try Data(contentsOf: repository.appendingPathComponent("Examples/wasm/dist/\(name)")))
     }
 }
 
@@ -88,5 +88,17 @@ enum WasmServer {
         } catch let error as ManifestError {
             return error.problems.map { "\($0.path): \($0.message)" }
         }
+    }
+}
+
+extension RunningServer {
+    /// Sends `method path` with `body` on a fresh connection and returns the status and body.
+    /// Unlike ``TestClient`` this has no circuit breaker: tests that expect many 500s use it.
+    func raw(_ method: String, _ path: String, body: String = "") async throws -> (status: Int, body: String) {
+        let request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        let answer = try await rawExchange(port: port, Array(request.utf8), timeout: 30)
+        let status = Int(answer.split(separator: " ", maxSplits: 2).dropFirst().first ?? "") ?? 0
+        let text = answer.range(of: "\r\n\r\n").map { String(answer[$0.upperBound...]) } ?? ""
+        return (status, text)
     }
 }

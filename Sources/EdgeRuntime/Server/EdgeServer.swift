@@ -43,6 +43,8 @@ public struct ServeOptions: Sendable {
     public var watchPaths: [String] = []
     /// How often ``watchPaths`` are polled.
     public var watchIntervalSeconds: Double = 0.5
+    /// How often an idle `/_edge/tail` stream gets a heartbeat comment (15 s; settable for tests).
+    public var tailHeartbeat: Duration = .seconds(15)
 
     public init() {}
 }
@@ -110,9 +112,11 @@ public final class EdgeServer: Sendable {
         workers = GenerationWorkers(slot: generations, logger: logger)
         let background = BackgroundWork()
         self.background = background
-        pipeline = RequestPipeline(
+        var pipeline = RequestPipeline(
             generations: generations, metrics: metrics, background: background, runaway: RunawayHandlers(metrics: metrics),
             bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, testScheduled: options.testScheduled, live: live)
+        pipeline.tailHeartbeat = options.tailHeartbeat
+        self.pipeline = pipeline
     }
 
     /// Serves until a shutdown signal or ``shutdown()``; then stops accepting, gives in-flight

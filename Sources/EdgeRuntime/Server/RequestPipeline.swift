@@ -47,6 +47,8 @@ struct RequestPipeline: Sendable {
     let testScheduled: Bool
     /// The live event bus (`/_edge/tail`): every answered request is published to it.
     let live: LiveEvents
+    /// How often an idle tail stream gets a comment line.
+    var tailHeartbeat: Duration = TailEndpoint.defaultHeartbeat
     /// `GET /_edge/health`'s request metrics.
     let healthMetrics: RouteRequestMetrics
 
@@ -76,6 +78,12 @@ struct RequestPipeline: Sendable {
         var answer: EdgeResponse
         var tracked: TrackedRequest?
         do {
+            if request.uri.path == TailEndpoint.path {
+                route = TailEndpoint.path
+                // A served tail is a stream, not an event of its own; a refused one is answered below.
+                return try TailEndpoint.response(request, method: method, requestID: requestID, channel: context.channel, pipeline: self,
+                                                 generation: generation)
+            }
             answer = try await handle(request, on: generation, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress },
                                       route: &route, function: &function, resolved: &resolved, tracked: &tracked)
         } catch {

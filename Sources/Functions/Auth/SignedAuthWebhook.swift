@@ -22,10 +22,15 @@ struct SignedAuthWebhook: Sendable {
     let scope: String
     let intake: WebhookIntake
 
+    /// The secret holding the provider's `whsec_…` signing secret.
+    static func secretName(for provider: Provider) -> String {
+        provider == .clerk ? "CLERK_WEBHOOK_SECRET" : "SUPABASE_WEBHOOK_SECRET"
+    }
+
     init(provider: Provider, config: FunctionConfig) throws {
         self.provider = provider
         queue = try config.queue("queue")!
-        secretName = provider == .clerk ? "CLERK_WEBHOOK_SECRET" : "SUPABASE_WEBHOOK_SECRET"
+        secretName = Self.secretName(for: provider)
         try config.requireSecret(secretName)
         scope = config.functionName
         intake = WebhookIntake(

@@ -257,6 +257,7 @@ public final class LMDBQueueBroker: QueueBroker {
     }
 
     /// Reports every batch the consumers made after this call settle to `observer` (the live tail).
+    /// Consumers read it when they are made (``consumer(for:handler:)``).
     public func observeDeliveries(_ observer: any DeliveryObserver) { self.observer.withLock { $0 = observer } }
 
     var deliveryObserver: (any DeliveryObserver)? { observer.withLock { $0 } }
