@@ -32,6 +32,9 @@ public protocol StorageBackend: Sendable {
     /// run in the server's `ServiceGroup`; what a reload opens later is included.
     func maintenanceServices(logger: Logger) -> [any Service]
 
+    /// The storage's own gauges for `/_edge/metrics` (default: none).
+    func metrics() -> [StorageMetric]
+
     /// Releases the storage (the last call).
     func close() async
 }

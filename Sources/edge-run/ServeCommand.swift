@@ -42,6 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.port = port
         options.storage = try storage.location()
         options.testScheduled = testScheduled
+        options.version = BuildInfo.version
         // SIGHUP (and --watch) read both files again and validate them as `check` does.
         let (path, envFile) = (source.manifest, source.envFile)
         options.reloadSource = {
@@ -130,5 +131,23 @@ struct RoutesCommand: AsyncParsableCommand {
         for function in manifest.functions {
             for route in function.routes { print("\(route.method) \(route.path) \(function.name)") }
         }
+    }
+}
+
+/// `edge-run openapi`: the OpenAPI 3.1 document `serve` answers at `/_edge/openapi.json`.
+struct OpenAPICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "openapi", abstract: "Print the OpenAPI 3.1 document of a manifest (what serve answers at /_edge/openapi.json).")
+    @OptionGroup var source: ManifestSource
+    @Flag(name: .customLong("test-scheduled"), help: "Describe GET /__scheduled too (as serve --test-scheduled serves it).")
+    var testScheduled = false
+
+    func run() async throws {
+        let registry = BuiltinFunctions.registry()
+        // Secret values do not change the document: a manifest is checked as `routes` checks it.
+        let (manifest, _) = try source.load(registry: registry, requireSecrets: false)
+        let document = OpenAPIDocument.data(manifest: manifest, registry: registry,
+                                            options: .init(testScheduled: testScheduled, version: BuildInfo.version))
+        FileHandle.standardOutput.write(document)
     }
 }

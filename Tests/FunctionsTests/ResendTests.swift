@@ -163,7 +163,7 @@ struct ResendTests {
             #expect(r.status == 202)
             ids.append(r.json["id"]?.stringValue ?? "")
         }
-        #expect(await eventually { fake.calls.count == 3 })
+        try #require(await eventually { fake.calls.count == 3 })
         let calls = fake.calls
         // One call per template, in order of first appearance; the two welcomes share a call.
         for call in calls {

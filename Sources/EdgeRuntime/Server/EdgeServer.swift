@@ -43,6 +43,8 @@ public struct ServeOptions: Sendable {
     public var watchPaths: [String] = []
     /// How often ``watchPaths`` are polled.
     public var watchIntervalSeconds: Double = 0.5
+    /// The edge-run version (`info.version` of `/_edge/openapi.json`).
+    public var version = "dev"
     /// How often an idle `/_edge/tail` stream gets a heartbeat comment (15 s; settable for tests).
     public var tailHeartbeat: Duration = .seconds(15)
 
@@ -105,7 +107,8 @@ public final class EdgeServer: Sendable {
         }
         let internalKV = try await storage.kvStore(binding: Self.internalBinding, limits: KVLimits(minTTLSeconds: 1), clock: options.clock)
         shared = Generation.Shared(storage: storage, internalKV: internalKV, fetcher: fetcher, clock: options.clock, metrics: metrics,
-                                   authenticators: options.authenticators, registry: registry, live: live, host: options.host, logger: logger)
+                                   authenticators: options.authenticators, registry: registry, live: live, host: options.host,
+                                   testScheduled: options.testScheduled, version: options.version, logger: logger)
         let first = try await Generation(number: 1, manifest: manifest, secrets: secrets, shared: shared, previous: nil)
         generations = GenerationSlot(first)
         serverLimits = manifest.serverLimits
@@ -114,7 +117,8 @@ public final class EdgeServer: Sendable {
         self.background = background
         var pipeline = RequestPipeline(
             generations: generations, metrics: metrics, background: background, runaway: RunawayHandlers(metrics: metrics),
-            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, testScheduled: options.testScheduled, live: live)
+            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, testScheduled: options.testScheduled,
+            storageMetrics: { [storage] in storage.metrics() }, live: live)
         pipeline.tailHeartbeat = options.tailHeartbeat
         self.pipeline = pipeline
     }

@@ -28,6 +28,10 @@ final class Generation: Sendable {
     let consumers: [(queue: String, service: any Service)]
     /// The gate of `/_edge/tail` and `/_edge/console` (the manifest's admin functions and `console`).
     let admin: AdminSurface
+    /// `GET /_edge/openapi.json`'s bytes, built from this manifest.
+    let openAPIDocument: Data
+    /// The local console and its API (`/_edge/console`, `/_edge/api/…`) over this manifest.
+    let console: ConsoleEndpoints?
     let cron: CronScheduler
     /// Handlers with buffers, flushed on their interval and once this generation is retired.
     let lifecycles: [any FunctionLifecycle]
@@ -47,6 +51,10 @@ final class Generation: Sendable {
         let live: LiveEvents
         /// `serve`'s `--host` (the developer surfaces' gate depends on it).
         let host: String
+        /// `--test-scheduled`.
+        let testScheduled: Bool
+        /// The edge-run version (the OpenAPI document's `info.version`).
+        let version: String
         let logger: Logger
     }
 
@@ -90,6 +98,8 @@ final class Generation: Sendable {
         }
         analyticsSinks = sinks
         admin = AdminSurface(manifest: manifest, host: shared.host)
+        openAPIDocument = OpenAPIDocument.data(manifest: manifest, registry: shared.registry,
+                                               options: .init(testScheduled: shared.testScheduled, version: shared.version))
         var stores: [String: any KVStore] = [:]
         for binding in manifest.kvBindings {
             stores[binding] = try await shared.storage.kvStore(
@@ -130,7 +140,11 @@ final class Generation: Sendable {
                 schedule: cron.schedule, expression: cron.expression,
                 run: live.observing(cron: cron.schedule, function: cron.function, clock: clock) { event in try await instance.scheduled(event, env: env) })
         }
-        cron = CronScheduler(jobs: jobs, clock: shared.clock, logger: logger)
+        let cron = CronScheduler(jobs: jobs, clock: shared.clock, logger: logger)
+        self.cron = cron
+        var runScheduled: (@Sendable (String?) async throws -> Int)?
+        if shared.testScheduled { runScheduled = { schedule in try await cron.runNow(schedule: schedule) } }
+        console = ConsoleEndpoints(manifest: manifest, clock: shared.clock, runScheduled: runScheduled)
     }
 }
 

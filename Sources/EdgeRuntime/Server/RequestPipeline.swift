@@ -1,3 +1,4 @@
+import EdgeStorage
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -45,6 +46,8 @@ struct RequestPipeline: Sendable {
     let logger: Logger
     /// `--test-scheduled`: `GET /__scheduled` runs the serving generation's crons now.
     let testScheduled: Bool
+    /// The storage's own series for `/_edge/metrics` (LMDB map usage), read at scrape time.
+    let storageMetrics: @Sendable () -> [StorageMetric]
     /// The live event bus (`/_edge/tail`): every answered request is published to it.
     let live: LiveEvents
     /// How often an idle tail stream gets a comment line.
@@ -53,7 +56,8 @@ struct RequestPipeline: Sendable {
     let healthMetrics: RouteRequestMetrics
 
     init(generations: GenerationSlot, metrics: EdgeMetrics, background: BackgroundWork, runaway: RunawayHandlers,
-         bodyReadTimeoutSeconds: Double, logger: Logger, testScheduled: Bool, live: LiveEvents) {
+         bodyReadTimeoutSeconds: Double, logger: Logger, testScheduled: Bool, storageMetrics: @escaping @Sendable () -> [StorageMetric],
+         live: LiveEvents) {
         self.generations = generations
         self.metrics = metrics
         self.background = background
@@ -61,6 +65,7 @@ struct RequestPipeline: Sendable {
         self.bodyReadTimeoutSeconds = bodyReadTimeoutSeconds
         self.logger = logger
         self.testScheduled = testScheduled
+        self.storageMetrics = storageMetrics
         self.live = live
         healthMetrics = metrics.route("/_edge/health", method: "GET")
     }
@@ -182,7 +187,7 @@ struct RequestPipeline: Sendable {
         }
     }
 
-    /// `/_edge/health`, `/_edge/metrics`, `/__scheduled`.
+    /// `/_edge/health`, `/_edge/metrics`, `/_edge/openapi.json`, `/__scheduled`, the console.
     private func builtinEndpoint(_ request: Request, on generation: Generation, method: String, path: String) async throws -> EdgeResponse? {
         switch path {
         case "/_edge/health":
@@ -190,8 +195,11 @@ struct RequestPipeline: Sendable {
             return EdgeResponse(status: 200, headers: Self.jsonContentType, body: Self.healthBody)
         case "/_edge/metrics":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
-            if let stats = try? await generation.env.queues.allStats() { metrics.updateQueues(stats) }
-            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.render().utf8))
+            let text = metrics.render(queues: try? await generation.env.queues.allStats(), storage: storageMetrics())
+            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(text.utf8))
+        case "/_edge/openapi.json":
+            guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
+            return EdgeResponse(status: 200, headers: Self.jsonContentType, body: generation.openAPIDocument)
         case "/__scheduled":
             guard testScheduled else { return nil }
             guard method == "GET" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
@@ -199,7 +207,14 @@ struct RequestPipeline: Sendable {
             let ran = try await generation.cron.runNow(schedule: cron)
             return .json(["ran": .integer(Int64(ran))])
         default:
-            return nil
+            guard let console = generation.console, ConsoleEndpoints.handles(path) else { return nil }
+            // The page and its files carry no data: the gate's 404 and 403 apply, not the token.
+            if ConsoleEndpoints.needsToken(path) {
+                try generation.admin.authorize(authorization: request.headers[.authorization], secrets: generation.env, method: method, path: path)
+            } else {
+                try generation.admin.admit(method: method, path: path)
+            }
+            return try await console.respond(method: method, path: path, query: request.uri.query ?? "")
         }
     }
 

@@ -69,5 +69,17 @@ public final class LMDBStorageBackend: StorageBackend {
         return services
     }
 
+    /// The environment's map and reader usage (`edge_lmdb_*`).
+    public func metrics() -> [StorageMetric] {
+        let usage = environment.usage()
+        return [
+            StorageMetric(name: "edge_lmdb_map_size_bytes", help: "LMDB map size (grows by doubling when full).", value: Double(usage.mapSizeBytes)),
+            StorageMetric(name: "edge_lmdb_pages_used", help: "LMDB pages in use (last page number + 1).", value: Double(usage.pagesUsed)),
+            StorageMetric(name: "edge_lmdb_page_size_bytes", help: "LMDB page size.", value: Double(usage.pageSizeBytes)),
+            StorageMetric(name: "edge_lmdb_readers", help: "LMDB reader slots in use, by every process.", value: Double(usage.readers)),
+            StorageMetric(name: "edge_lmdb_max_readers", help: "LMDB reader slots available.", value: Double(usage.maxReaders)),
+        ]
+    }
+
     public func close() async { environment.close() }
 }
