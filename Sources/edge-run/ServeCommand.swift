@@ -20,6 +20,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Flag(name: .customLong("test-scheduled"), help: "Expose GET /__scheduled to fire crons now (as wrangler dev --test-scheduled).")
     var testScheduled = false
+    @Flag(help: "Reload when the manifest or env file changes (polled every 500 ms). SIGHUP always reloads.")
+    var watch = false
 
     func run() async throws {
         let port = try CheckedInteger.parse(port, field: "--port", in: 0...65_535)
@@ -41,6 +43,14 @@ struct ServeCommand: AsyncParsableCommand {
         options.storage = try storage.location()
         options.testScheduled = testScheduled
         options.version = BuildInfo.version
+        // SIGHUP (and --watch) read both files again and validate them as `check` does.
+        let (path, envFile) = (source.manifest, source.envFile)
+        options.reloadSource = {
+            let file = envFile ?? (devVarsAllowed ? ManifestSource.developmentFile(besideManifest: path) : nil)
+            let loaded = try ManifestLoader(registry: registry).load(path: path, envFile: file)
+            return (loaded.manifest, loaded.secrets)
+        }
+        if watch { options.watchPaths = [path, envFile ?? DevelopmentSecrets.path(besideManifest: path)] }
         let server: EdgeServer
         do {
             server = try await EdgeServer(manifest: manifest, secrets: secrets, registry: registry, options: options, logger: logger)
@@ -61,6 +71,11 @@ struct ManifestSource: ParsableArguments {
     /// `.dev.vars` beside the manifest, when no `--env-file` is given and it exists.
     var developmentFile: String? {
         guard envFile == nil else { return nil }
+        return Self.developmentFile(besideManifest: manifest)
+    }
+
+    /// `.dev.vars` beside `manifest`, when it exists.
+    static func developmentFile(besideManifest manifest: String) -> String? {
         let candidate = DevelopmentSecrets.path(besideManifest: manifest)
         return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
     }
