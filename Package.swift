@@ -94,6 +94,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            // The console's HTML/CSS/JS: embedded as Swift literals by scripts/generate-console
+            // (the release installs one binary and no resource bundle).
+            exclude: ["Console/Assets"],
             swiftSettings: swiftSettings
         ),
         // The `wasm` handler: user functions in WebAssembly on WasmKit, with our own

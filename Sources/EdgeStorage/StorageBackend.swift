@@ -19,6 +19,12 @@ public protocol StorageBackend: Sendable {
     /// messages left in flight by a previous process of this storage go back to their queues.
     func queueBroker(declaring queues: [QueueConfig], clock: any QueueClock, reclaimLeases: Bool, logger: Logger) async throws -> any QueueBroker
 
+    /// Opens the queues of a reloaded manifest beside `previous`, the broker this storage gave
+    /// the running server: records them, opens the new ones, takes back no leases (the running
+    /// consumers hold them). Queues `previous` has and `queues` lacks stay stored, unserved.
+    func queueBroker(redeclaring queues: [QueueConfig], replacing previous: any QueueBroker, clock: any QueueClock, logger: Logger) async throws
+        -> any QueueBroker
+
     /// Opens the queues a server recorded (the CLI beside a running server).
     func existingQueueBroker(clock: any QueueClock, logger: Logger) async throws -> any QueueBroker
 
@@ -31,10 +37,21 @@ public protocol StorageBackend: Sendable {
     /// 503 `degraded` with this reason.
     func checkHealth() async -> String?
 
-    /// The background upkeep of what was opened so far (expiry sweeps, retention, lease
-    /// reclaiming), to run in the server's `ServiceGroup`.
+    /// The background upkeep (expiry sweeps, retention, lease reclaiming) of what is open, to
+    /// run in the server's `ServiceGroup`; what a reload opens later is included.
     func maintenanceServices(logger: Logger) -> [any Service]
+
+    /// The storage's own gauges for `/_edge/metrics` (default: none).
+    func metrics() -> [StorageMetric]
 
     /// Releases the storage (the last call).
     func close() async
+}
+
+extension StorageBackend {
+    /// A backend without shared state between brokers declares the queues afresh.
+    public func queueBroker(redeclaring queues: [QueueConfig], replacing previous: any QueueBroker, clock: any QueueClock, logger: Logger) async throws
+        -> any QueueBroker {
+        try await queueBroker(declaring: queues, clock: clock, reclaimLeases: false, logger: logger)
+    }
 }

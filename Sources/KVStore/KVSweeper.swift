@@ -14,12 +14,20 @@ extension LMDBKVStore: ExpirySweeping {}
 /// Reclaims the space of expired keys in the background (expired keys are already invisible to
 /// reads; this only frees pages). Sweeps run as ordinary grouped writes, so readers never wait.
 public struct KVSweeper: Service {
-    let stores: [any ExpirySweeping]
+    /// The stores to sweep, asked at each round (a server's reload changes them).
+    let current: @Sendable () -> [any ExpirySweeping]
+    var stores: [any ExpirySweeping] { current() }
     let interval: Duration
     let logger: Logger
 
     public init(stores: [any ExpirySweeping], interval: Duration = .seconds(30), logger: Logger = Logger(label: "edge-run.kv.sweeper")) {
-        self.stores = stores
+        self.init(current: { stores }, interval: interval, logger: logger)
+    }
+
+    /// Sweeps whichever stores `current` returns at each round.
+    public init(current: @escaping @Sendable () -> [any ExpirySweeping], interval: Duration = .seconds(30),
+                logger: Logger = Logger(label: "edge-run.kv.sweeper")) {
+        self.current = current
         self.interval = interval
         self.logger = logger
     }

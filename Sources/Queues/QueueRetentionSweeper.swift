@@ -10,7 +10,9 @@ import ServiceLifecycle
 ///   `purgePause` between them, so a large expiry never fills every commit of the shared writer),
 ///   and clears stale LMDB reader slots of killed processes.
 public struct QueueRetentionSweeper: Service {
-    let broker: LMDBQueueBroker
+    /// The broker serving now (a reload replaces it).
+    let current: @Sendable () -> LMDBQueueBroker
+    var broker: LMDBQueueBroker { current() }
     let interval: Duration
     let leaseCheckInterval: Duration
     let purgePause: Duration
@@ -20,7 +22,15 @@ public struct QueueRetentionSweeper: Service {
         broker: LMDBQueueBroker, interval: Duration = .seconds(60), leaseCheckInterval: Duration = .seconds(10),
         purgePause: Duration = .milliseconds(20), logger: Logger = Logger(label: "edge-run.queues.sweeper")
     ) {
-        self.broker = broker
+        self.init(current: { broker }, interval: interval, leaseCheckInterval: leaseCheckInterval, purgePause: purgePause, logger: logger)
+    }
+
+    /// Sweeps whichever broker `current` returns at each round (the server's, across reloads).
+    public init(
+        current: @escaping @Sendable () -> LMDBQueueBroker, interval: Duration = .seconds(60), leaseCheckInterval: Duration = .seconds(10),
+        purgePause: Duration = .milliseconds(20), logger: Logger = Logger(label: "edge-run.queues.sweeper")
+    ) {
+        self.current = current
         self.interval = interval
         self.leaseCheckInterval = leaseCheckInterval
         self.purgePause = purgePause

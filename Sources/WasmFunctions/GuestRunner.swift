@@ -33,6 +33,14 @@ enum GuestEngine {
     /// we know of), measured once.
     static let fuelPerSecond: Double = measureFuelPerSecond()
 
+    /// ``fuelPerSecond``, read on a guest thread: its first read runs the measuring loop, which
+    /// must not hold a thread of the cooperative pool.
+    static func measuredOffThePool() async -> Double {
+        await withCheckedContinuation { continuation in
+            GuestThreads.shared.submit { continuation.resume(returning: fuelPerSecond) }
+        }
+    }
+
     /// The fuel budget for an invocation that may run `seconds`.
     static func fuelBudget(seconds: Double) -> UInt64 {
         let fuel = max(seconds, 0.001) * fuelPerSecond * fuelSafetyFactor
@@ -85,15 +93,9 @@ extension WasmProgram {
             invocation.memory = nil  // the memory references the store; the store the host functions
             invocation.finishStderr()
         }
-        var imports = Imports()
-        for link in links {
-            let body = link.body
-            imports.define(module: link.module, name: link.name, Function(store: store, type: link.type) { _, arguments in
-                try body(invocation, arguments)
-            })
-        }
+        let linked = imports(in: store, for: invocation)
         do {
-            let instance = try module.instantiate(store: store, imports: imports)
+            let instance = try module.instantiate(store: store, imports: linked)
             invocation.memory = instance.exports[memory: "memory"].map(GuestMemory.init)
             guard let start = instance.exports[function: "_start"] else { return .failed("the module exports no _start") }
             try start.invoke()
@@ -134,10 +136,8 @@ extension WasmProgram {
 }
 
 extension WasmProgram {
-    /// A fresh store, the host functions and the instance, without running `_start`.
-    func instantiateOnly(_ invocation: GuestInvocation) throws {
-        let store = Store(engine: GuestEngine.shared)
-        store.resourceLimiter = limiter
+    /// The host functions of the module's imports, bound to `invocation`, in `store`.
+    func imports(in store: Store, for invocation: GuestInvocation) -> Imports {
         var imports = Imports()
         for link in links {
             let body = link.body
@@ -145,6 +145,14 @@ extension WasmProgram {
                 try body(invocation, arguments)
             })
         }
-        _ = try module.instantiate(store: store, imports: imports)
+        return imports
+    }
+
+    /// A fresh store, the host functions and the instance, without running `_start`.
+    func instantiateOnly(_ invocation: GuestInvocation) throws {
+        let store = Store(engine: GuestEngine.shared)
+        store.resourceLimiter = limiter
+        let linked = imports(in: store, for: invocation)
+        _ = try module.instantiate(store: store, imports: linked)
     }
 }

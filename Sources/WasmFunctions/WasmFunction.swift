@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// Config: `module` (path, relative to the manifest), `kv` and `queues` (the bindings and queues
 /// its host calls may use), `memory_limit_mb` (64), `env` (extra environment variables),
-/// `max_output_bytes` (stdout limit, 8 MiB). The module is read, checked and validated here, at
+/// `max_output_bytes` (stdout limit, 8 MiB), `max_fuel` (the instruction budget of one
+/// invocation; default: ``GuestEngine/fuelBudget(seconds:)`` of the handler timeout). The module is read, checked and validated here, at
 /// start-up; every invocation instantiates it afresh on a guest thread.
 public struct WasmFunction: EdgeFunction {
     public static var kinds: FunctionKinds { [.fetch, .queue, .scheduled] }
@@ -20,6 +21,8 @@ public struct WasmFunction: EdgeFunction {
     let extraEnvironment: [(String, String)]
     let outputLimit: Int
     let timeoutSeconds: Double
+    /// `max_fuel`: the fuel budget of one invocation (nil: derived from the timeout).
+    let maxFuel: UInt64?
 
     public init(config: FunctionConfig) throws {
         name = config.functionName
@@ -40,6 +43,8 @@ public struct WasmFunction: EdgeFunction {
         }
         extraEnvironment = extra
         timeoutSeconds = config.limits.handlerTimeoutSeconds
+        let fuel = try config.int("max_fuel", default: 0, in: 0...Int(Int64.max))
+        maxFuel = fuel == 0 ? nil : UInt64(fuel)
         do {
             program = try WasmProgram(path: resolved, memoryLimitBytes: memoryMB << 20)
         } catch {
@@ -134,7 +139,7 @@ public struct WasmFunction: EdgeFunction {
     /// until its thread is done.
     func invoke(requestID: String, environment: [(String, String)], stdin: [UInt8], env: Env, ownDeadline: Bool) async -> GuestOutcome {
         let stop = StopSignal(seconds: timeoutSeconds)
-        let fuel = GuestEngine.fuelBudget(seconds: timeoutSeconds)
+        let (maxFuel, timeoutSeconds) = (maxFuel, timeoutSeconds)
         let variables = (environment + extraEnvironment).map { "\($0.0)=\($0.1)" }
         let host = HostAccess(env: env, kvBindings: kvBindings, queues: queues)
         let (program, name, outputLimit, logger) = (program, name, outputLimit, env.logger)
@@ -143,6 +148,9 @@ public struct WasmFunction: EdgeFunction {
             await withCheckedContinuation { (continuation: CheckedContinuation<GuestOutcome, Never>) in
                 once.set(continuation)
                 GuestThreads.shared.submit {
+                    // On the guest thread: the first budget measures this machine's fuel rate
+                    // (a busy loop), which must never hold a thread of the cooperative pool.
+                    let fuel = maxFuel ?? GuestEngine.fuelBudget(seconds: timeoutSeconds)
                     let invocation = GuestInvocation(
                         functionName: name, requestID: requestID, args: [name], environment: variables, stdin: stdin,
                         stdoutLimit: outputLimit, logger: logger, stop: stop, host: host)
@@ -190,5 +198,16 @@ private final class OnceContinuation: Sendable {
         }
         timer?.cancel()
         continuation?.resume(returning: outcome)
+    }
+}
+
+extension WasmFunction: OpenAPIDescribed {
+    /// The module decides its answers (CGI `Status:` and headers): its route, any body, any
+    /// answer; a trap or a non-zero exit is 500, past the handler timeout 504.
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        var operation = OpenAPIDocument.generic(mount)
+        operation.summary = "WebAssembly module \(mount.function.config["module"]?.stringValue ?? "") (WAGI)"
+        operation.errors = [500, 504]
+        return [operation]
     }
 }

@@ -20,6 +20,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Flag(name: .customLong("test-scheduled"), help: "Expose GET /__scheduled to fire crons now (as wrangler dev --test-scheduled).")
     var testScheduled = false
+    @Flag(help: "Reload when the manifest or env file changes (polled every 500 ms). SIGHUP always reloads.")
+    var watch = false
 
     func run() async throws {
         let port = try CheckedInteger.parse(port, field: "--port", in: 0...65_535)
@@ -40,6 +42,15 @@ struct ServeCommand: AsyncParsableCommand {
         options.port = port
         options.storage = try storage.location()
         options.testScheduled = testScheduled
+        options.version = BuildInfo.version
+        // SIGHUP (and --watch) read both files again and validate them as `check` does.
+        let (path, envFile) = (source.manifest, source.envFile)
+        options.reloadSource = {
+            let file = envFile ?? (devVarsAllowed ? ManifestSource.developmentFile(besideManifest: path) : nil)
+            let loaded = try ManifestLoader(registry: registry).load(path: path, envFile: file)
+            return (loaded.manifest, loaded.secrets)
+        }
+        if watch { options.watchPaths = [path, envFile ?? DevelopmentSecrets.path(besideManifest: path)] }
         let server: EdgeServer
         do {
             server = try await EdgeServer(manifest: manifest, secrets: secrets, registry: registry, options: options, logger: logger)
@@ -63,6 +74,11 @@ struct ManifestSource: ParsableArguments {
     /// `.dev.vars` beside the manifest, when no `--env-file` is given and it exists.
     var developmentFile: String? {
         guard envFile == nil else { return nil }
+        return Self.developmentFile(besideManifest: manifest)
+    }
+
+    /// `.dev.vars` beside `manifest`, when it exists.
+    static func developmentFile(besideManifest manifest: String) -> String? {
         let candidate = DevelopmentSecrets.path(besideManifest: manifest)
         return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
     }
@@ -118,5 +134,23 @@ struct RoutesCommand: AsyncParsableCommand {
         for function in manifest.functions {
             for route in function.routes { print("\(route.method) \(route.path) \(function.name)") }
         }
+    }
+}
+
+/// `edge-run openapi`: the OpenAPI 3.1 document `serve` answers at `/_edge/openapi.json`.
+struct OpenAPICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "openapi", abstract: "Print the OpenAPI 3.1 document of a manifest (what serve answers at /_edge/openapi.json).")
+    @OptionGroup var source: ManifestSource
+    @Flag(name: .customLong("test-scheduled"), help: "Describe GET /__scheduled too (as serve --test-scheduled serves it).")
+    var testScheduled = false
+
+    func run() async throws {
+        let registry = BuiltinFunctions.registry()
+        // Secret values do not change the document: a manifest is checked as `routes` checks it.
+        let (manifest, _) = try source.load(registry: registry, requireSecrets: false)
+        let document = OpenAPIDocument.data(manifest: manifest, registry: registry,
+                                            options: .init(testScheduled: testScheduled, version: BuildInfo.version))
+        FileHandle.standardOutput.write(document)
     }
 }

@@ -37,33 +37,13 @@ extension FetchResponse {
     public var json: JSONValue { (try? JSONValue.parse(Data(body))) ?? .null }
 }
 
-/// Writes `bytes` to 127.0.0.1:`port` on a plain socket and reads the answer until the peer
-/// closes or `timeout` passes — for requests a normal client will not send (a lying
-/// `Content-Length`, a half-sent body).
-public func rawExchange(port: Int, _ bytes: [UInt8], timeout: Double = 5) async throws -> String {
-    try await Task.detached {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket failed") }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        guard connectLoopback(fd, port: port) else { throw TestFailure("connect failed") }
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            out.append(contentsOf: buffer[0..<n])
-            if let text = String(bytes: out, encoding: .utf8), let headEnd = text.range(of: "\r\n\r\n") {
-                let head = text[..<headEnd.lowerBound].lowercased()
-                if let cl = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
-                   let length = Int(cl.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
-                   text.utf8.count - text.utf8.distance(from: text.startIndex, to: headEnd.upperBound) >= length {
-                    break
-                }
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }.value
+/// Writes `bytes` to 127.0.0.1:`port` on a fresh ``RawConnection`` and reads the answer until
+/// the peer closes, one complete response (head plus `Content-Length` body) arrived, or
+/// `timeout` passes — for requests a normal client will not send (a lying `Content-Length`, a
+/// half-sent body). The read polls, so it never holds a thread of the cooperative pool that the
+/// server under test (in the same process) needs to answer.
+public func rawExchange(port: Int, _ bytes: [UInt8], timeout: Double = 30) async throws -> String {
+    let connection = try RawConnection(port: port)
+    connection.send(String(decoding: bytes, as: UTF8.self))
+    return await connection.receive(timeout: timeout, untilResponse: true).text
 }

@@ -93,4 +93,19 @@ struct KVAPITests {
         #expect(raw.hasPrefix("HTTP/1.1 413"))
         try await s.stopAndClean()
     }
+
+    /// Found by scripts/test-openapi (schemathesis): a method the route mounts but the endpoint
+    /// does not serve (`PUT …/keys`) was 405 without the `Allow` header RFC 9110 requires.
+    @Test func a405FromTheHandlerSaysWhichMethodsAreAllowed() async throws {
+        let s = try await Self.start()
+        let c = s.client
+        for method in ["PUT", "DELETE"] {
+            let wrong = try await c.request(method, "/admin/kv/KV/keys", headers: Self.auth, body: Data())
+            #expect(wrong.status == 405)
+            #expect(wrong.headers["Allow"] == "GET, HEAD", "\(method) …/keys")
+            #expect(wrong.json["request_id"] != nil)
+        }
+        try await s.stopAndClean()
+    }
 }
+

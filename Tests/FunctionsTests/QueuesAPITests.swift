@@ -75,4 +75,29 @@ struct QueuesAPITests {
         #expect(try await c.request("POST", "/admin/queues/jobs/redrive", headers: Self.auth, json: ["to": "nope"]).status == 404)
         try await s.stopAndClean()
     }
+
+    /// Found by scripts/test-openapi (schemathesis): a `content_type` that is not a string was
+    /// taken as `json`, and `dead_letters=<anything>` as `false`.
+    @Test func aContentTypeThatIsNotAStringAndAnUnknownDeadLettersValueAre400() async throws {
+        let s = try await RunningServer.start(manifest: Self.manifest, secrets: ["ADMIN_TOKEN": Self.token])
+        let c = s.client
+        for contentType: JSONValue in [[:], 1, true, ["json"]] {
+            let one = try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": 1, "content_type": contentType])
+            #expect(one.status == 400, "content_type \(contentType.serializedString)")
+            #expect(one.json["error"] == "request.content_type must be json, text or bytes")
+            let batch = try await c.request("POST", "/admin/queues/jobs/messages/batch", headers: Self.auth,
+                                            json: ["messages": [["body": 1, "content_type": contentType]]])
+            #expect(batch.status == 400)
+        }
+        // null still means the default (json).
+        #expect(try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": 1, "content_type": nil]).status == 202)
+        for value in ["null", "yes", "1", ""] {
+            let peek = try await c.get("/admin/queues/jobs/messages?dead_letters=\(value)", headers: Self.auth)
+            #expect(peek.status == 400, "dead_letters=\(value)")
+            #expect(peek.json["error"] == "dead_letters must be true or false")
+        }
+        #expect(try await c.get("/admin/queues/jobs/messages?dead_letters=false", headers: Self.auth).status == 200)
+        #expect(try await c.get("/admin/queues/jobs/messages?dead_letters=true", headers: Self.auth).status == 200)
+        try await s.stopAndClean()
+    }
 }

@@ -163,7 +163,7 @@ struct ResendTests {
             #expect(r.status == 202)
             ids.append(r.json["id"]?.stringValue ?? "")
         }
-        #expect(await eventually { fake.calls.count == 3 })
+        try #require(await eventually { fake.calls.count == 3 })
         let calls = fake.calls
         // One call per template, in order of first appearance; the two welcomes share a call.
         for call in calls {
@@ -223,10 +223,10 @@ struct ResendTests {
             let r = try await s.client.request("POST", "/q/emails/messages/batch", headers: Self.auth, json: ["messages": .array(messages)])
             #expect(r.status == 202)
         }
-        #expect(await eventually { fake.calls.count == 1 })
+        try #require(await eventually { fake.calls.count == 1 })
         #expect(fake.calls[0].json.arrayValue?.count == 100)
         clock.advance(by: 5)  // the remaining 50 wait for the batch timeout
-        #expect(await eventually { fake.calls.count == 2 })
+        try #require(await eventually { fake.calls.count == 2 })
         #expect(fake.calls[1].json.arrayValue?.count == 50)
         #expect(await eventually { (try? await Self.record(s, "em_150")) != nil })
         try await s.stopAndClean()

@@ -2,6 +2,7 @@ import EdgeRuntime
 import EdgeTestSupport
 import Foundation
 import Testing
+@testable import WasmFunctions
 
 @Suite("wasm: limits and hostile guests")
 struct WasmLimitsTests {
@@ -116,7 +117,11 @@ struct WasmLimitsTests {
 
     @Test func aGuestLoopingForeverIsAnswered504AndCountedAsRunawayUntilItsFuelRunsOut() async throws {
         let wasm = try Modules.compile(Modules.start("(loop $forever (br $forever))"))
-        let s = try await WasmServer.single(wasm, limits: ["handler_timeout_seconds": 0.1, "max_runaway": 1])
+        // max_fuel: 0.3 s of the fastest code this machine runs. This loop burns fuel more
+        // slowly than that, so it outlives the 0.1 s timeout, and stops a few seconds later
+        // (the default budget, a multiple of the timeout, would keep a core busy far longer).
+        let fuel = Int64(await GuestEngine.measuredOffThePool() * 0.3)
+        let s = try await WasmServer.single(wasm, config: ["max_fuel": .integer(fuel)], limits: ["handler_timeout_seconds": 0.1, "max_runaway": 1])
         let r = try await s.client.get("/fn")
         #expect(r.status == 504)
         #expect(r.json["request_id"]?.stringValue?.isEmpty == false)

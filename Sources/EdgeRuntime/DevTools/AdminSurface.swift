@@ -42,6 +42,16 @@ public struct AdminSurface: Sendable {
     /// Whether the surfaces exist at all (an admin function is declared).
     public var isServed: Bool { !tokenSecrets.isEmpty }
 
+    /// The gate's first two steps alone, 404 and 403: for what carries no data and needs no
+    /// token (the console's page and its files).
+    /// - Throws: ``EdgeHTTPError`` 404 or 403 as described on the type.
+    public func admit(method: String, path: String) throws {
+        guard isServed else { throw EdgeHTTPError(.notFound, "no route for \(method) \(path)") }
+        guard loopback || consoleEnabled else {
+            throw EdgeHTTPError(.forbidden, "\(path) is served on a non-loopback host only when the manifest sets \"console\": true")
+        }
+    }
+
     /// Lets the request through, or throws the answer.
     /// - Parameters:
     ///   - authorization: the request's `Authorization` header.
@@ -49,10 +59,7 @@ public struct AdminSurface: Sendable {
     ///   - method, path: the request's (named in the 404, worded as the router's).
     /// - Throws: ``EdgeHTTPError`` 404, 403 or 401 as described on the type.
     public func authorize(authorization: String?, secrets: Env, method: String, path: String) throws {
-        guard isServed else { throw EdgeHTTPError(.notFound, "no route for \(method) \(path)") }
-        guard loopback || consoleEnabled else {
-            throw EdgeHTTPError(.forbidden, "\(path) is served on a non-loopback host only when the manifest sets \"console\": true")
-        }
+        try admit(method: method, path: path)
         let tokens = tokenSecrets.compactMap { secrets.secret($0) }.filter { !$0.isEmpty }
         try EdgeRequest.requireBearer(authorization: authorization, matching: tokens)
     }

@@ -43,8 +43,10 @@ enum TailEndpoint {
 
     /// Checks the gate, the method and the filter (throwing the answer), then subscribes and
     /// streams until the client or the server ends it.
-    static func response(_ request: Request, method: String, requestID: String, channel: any Channel, pipeline: RequestPipeline) throws -> Response {
-        try pipeline.admin.authorize(authorization: request.headers[.authorization], secrets: pipeline.env, method: method, path: path)
+    /// - Parameter generation: the serving manifest's, whose admin functions and secrets gate the tail.
+    static func response(_ request: Request, method: String, requestID: String, channel: any Channel, pipeline: RequestPipeline,
+                         generation: Generation) throws -> Response {
+        try generation.admin.authorize(authorization: request.headers[.authorization], secrets: generation.env, method: method, path: path)
         guard method == "GET" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
         let filter = try filter(query: request.uri.query ?? "")
         let subscription = pipeline.live.subscribe(filter)

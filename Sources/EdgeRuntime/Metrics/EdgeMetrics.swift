@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import EdgeStorage
 import Prometheus
 import Queues
 import Synchronization
@@ -75,23 +76,41 @@ public final class EdgeMetrics: Sendable {
         counter.increment()
     }
 
-    /// Sets the queue gauges from fresh stats (called when metrics are scraped).
-    public func updateQueues(_ stats: [QueueStats]) {
-        for s in stats {
-            for (name, value) in [("pending", s.pending), ("delayed", s.delayed), ("in_flight", s.inFlight),
-                                  ("dead_lettered", s.deadLettered), ("delivered", s.delivered), ("retried", s.retried)] {
-                registry.makeGauge(name: "edge_queue_\(name)", labels: [("queue", s.name)]).set(Double(value))
-            }
-        }
-    }
-
     /// Sets `edge_runaway_handlers{function}`: handlers answered 504 and still running.
     public func setRunawayHandlers(function: String, count: Int) {
         registry.makeGauge(name: "edge_runaway_handlers", labels: [("function", function)]).set(Double(count))
     }
 
-    /// The Prometheus text exposition.
-    public func render() -> String { registry.emitToString() }
+    /// The Prometheus text exposition: the registry's series (requests, latency, KV operations,
+    /// runaway handlers), then the series read now: queue counts, the process (`/proc`) and the
+    /// storage's own gauges (LMDB map usage).
+    /// - Parameters:
+    ///   - queues: fresh queue stats (`nil`: storage unavailable, the queue series are left out).
+    ///   - storage: the storage backend's gauges.
+    public func render(queues: [QueueStats]? = nil, storage: [StorageMetric] = []) -> String {
+        var out = PrometheusText()
+        if let queues { Self.writeQueues(queues, to: &out) }
+        ProcessMetrics.read().write(to: &out)
+        for metric in storage { out.family(metric.name, .gauge, help: metric.help, metric.value) }
+        return registry.emitToString() + out.text
+    }
+
+    /// Queue gauges (now) and counters (over the queue's life; stored with the queue, so they
+    /// survive restarts).
+    static func writeQueues(_ stats: [QueueStats], to out: inout PrometheusText) {
+        func samples(_ value: (QueueStats) -> Int) -> [(labels: [(String, String)], value: Double)] {
+            stats.map { (labels: [("queue", $0.name)], value: Double(value($0))) }
+        }
+        out.family("edge_queue_pending", .gauge, help: "Messages waiting for delivery now.", samples(\.pending))
+        out.family("edge_queue_delayed", .gauge, help: "Messages whose delivery or retry delay has not passed.", samples(\.delayed))
+        out.family("edge_queue_in_flight", .gauge, help: "Messages handed to a consumer and not yet settled.", samples(\.inFlight))
+        out.family("edge_queue_dead_letter_store", .gauge, help: "Messages in the queue's built-in dead-letter store now.",
+                   samples(\.deadLetterStore))
+        out.family("edge_queue_delivered_total", .counter, help: "Messages delivered and acked.", samples(\.delivered))
+        out.family("edge_queue_retried_total", .counter, help: "Failed deliveries that led to another.", samples(\.retried))
+        out.family("edge_queue_dead_lettered_total", .counter, help: "Messages this queue dead-lettered.", samples(\.deadLettered))
+        out.family("edge_queue_expired_total", .counter, help: "Messages deleted after outliving the queue's retention.", samples(\.expired))
+    }
 }
 
 /// `edge_requests_total` and `edge_request_duration_seconds` of one route and method, resolved

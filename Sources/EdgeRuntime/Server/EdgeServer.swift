@@ -33,6 +33,18 @@ public struct ServeOptions: Sendable {
     public var shutdownSignals: [UnixSignal] = [.sigterm, .sigint]
     /// How long a request head may take to arrive (10 s; settable for tests).
     public var headerTimeoutSeconds: Double = 10
+    /// Reads the manifest and secrets again for a reload (`serve` sets it); `nil`: only
+    /// ``EdgeServer/reload(manifest:secrets:)`` reloads.
+    public var reloadSource: (@Sendable () throws -> (Manifest, [String: String]))?
+    /// Signals that reload from ``reloadSource`` (SIGHUP).
+    public var reloadSignals: [UnixSignal] = [.sighup]
+    /// Files polled for changes (`serve --watch`: the manifest and env file); a change, once the
+    /// file has stayed the same for one more interval, reloads from ``reloadSource``.
+    public var watchPaths: [String] = []
+    /// How often ``watchPaths`` are polled.
+    public var watchIntervalSeconds: Double = 0.5
+    /// The edge-run version (`info.version` of `/_edge/openapi.json`).
+    public var version = "dev"
     /// How often an idle `/_edge/tail` stream gets a heartbeat comment (15 s; settable for tests).
     public var tailHeartbeat: Duration = .seconds(15)
 
@@ -40,23 +52,31 @@ public struct ServeOptions: Sendable {
 }
 
 /// `edge-run serve`: the runtime of one manifest — HTTP routes, queue consumers, crons, KV
-/// sweeping — as one `ServiceGroup` with graceful shutdown.
+/// sweeping — as one `ServiceGroup` with graceful shutdown. What the manifest and secrets
+/// decide is one ``Generation``, which ``reload(manifest:secrets:)`` replaces while serving.
 public final class EdgeServer: Sendable {
-    public let manifest: Manifest
+    /// The serving manifest (the latest one a reload accepted).
+    public var manifest: Manifest { generations.generation.manifest }
     /// The storage every namespace and queue lives in.
     public let storage: any StorageBackend
-    public let broker: any QueueBroker
-    public let kvStores: [String: any KVStore]
-    public let env: Env
+    /// The serving generation's broker (a reload declares its queues again in the same storage).
+    public var broker: any QueueBroker { generations.generation.broker }
+    /// The serving generation's KV bindings.
+    public var kvStores: [String: any KVStore] { generations.generation.kvStores }
+    /// The serving generation's `env`.
+    public var env: Env { generations.generation.env }
     public let metrics: EdgeMetrics
     /// The live event bus: requests, deliveries and cron runs, for `/_edge/tail` and the console.
     public let live = LiveEvents()
-    /// The gate of the developer surfaces (`/_edge/tail`, `/_edge/console`).
-    public let admin: AdminSurface
+    /// The gate of the developer surfaces (`/_edge/tail`, `/_edge/console`) of the serving manifest.
+    public var admin: AdminSurface { generations.generation.admin }
+    let generations: GenerationSlot
+    let shared: Generation.Shared
     let pipeline: RequestPipeline
-    let cron: CronScheduler
-    let consumers: [any Service]
-    let lifecycles: [any FunctionLifecycle]
+    let workers: GenerationWorkers
+    let reloads = ReloadSequence()
+    /// The server-wide limits in force (a reload cannot change them).
+    let serverLimits: ServerLimits
     let background: BackgroundWork
     let options: ServeOptions
     let logger: Logger
@@ -73,19 +93,10 @@ public final class EdgeServer: Sendable {
     /// - Throws: ``DataDirectoryInUse`` when another server holds the data directory; storage
     ///   errors, or a function's config error.
     public init(manifest: Manifest, secrets: [String: String], registry: FunctionRegistry, options: ServeOptions, logger: Logger) async throws {
-        self.manifest = manifest
         self.options = options
         self.logger = logger
         dataLock = try options.dataDirectory.map { try DataDirectoryLock.acquire(directory: $0) }
         storage = try await options.storage.open(logger: logger)
-        var stores: [String: any KVStore] = [:]
-        for binding in manifest.kvBindings {
-            stores[binding] = try await storage.kvStore(
-                binding: binding, limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds), clock: options.clock)
-        }
-        kvStores = stores
-        let queueLogger = Logger(label: "edge-run.queues", factory: { _ in logger.handler })
-        broker = try await storage.queueBroker(declaring: manifest.queues, clock: options.clock, reclaimLeases: true, logger: queueLogger)
         let metrics = EdgeMetrics()
         self.metrics = metrics
         let fetcher: any HTTPFetching
@@ -94,79 +105,22 @@ public final class EdgeServer: Sendable {
             fetcher = curl
             ownedFetcher = curl
         }
-        let metered = stores.mapValues { MeteredKVStore(base: $0, metrics: metrics) as any KVStore }
         let internalKV = try await storage.kvStore(binding: Self.internalBinding, limits: KVLimits(minTTLSeconds: 1), clock: options.clock)
-        env = Env(vars: manifest.vars, secrets: secrets, kvStores: metered, queues: broker, fetcher: fetcher, clock: options.clock,
-                  logger: logger, internalKV: internalKV)
-        var loaded: [LoadedFunction] = []
-        for spec in manifest.functions {
-            guard let type = registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }
-            let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
-                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] }, limits: spec.limits)
-            loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
-        }
-        var routes: [Router.Entry] = []
-        for (i, f) in loaded.enumerated() { for r in f.spec.routes { routes.append(Router.Entry(pattern: r, function: i)) } }
-
-        let env = self.env
-        let live = self.live
-        var consumerFunctions: [String: String] = [:]
-        for queue in manifest.queues { if let name = queue.consumer?.function { consumerFunctions[queue.name] = name } }
-        broker.observeDeliveries(LiveDeliveryObserver(live: live, functions: consumerFunctions, clock: options.clock))
-        var consumers: [any Service] = []
-        for queue in manifest.queues {
-            guard let name = queue.consumer?.function, let function = loaded.first(where: { $0.spec.name == name }) else { continue }
-            let instance = function.instance
-            consumers.append(try broker.makeConsumer(for: queue.name) { batch in try await instance.queue(batch, env: env) })
-        }
-        self.consumers = consumers
-        let jobs = manifest.crons.compactMap { cron -> CronScheduler.Job? in
-            guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
-            let instance = function.instance
-            return CronScheduler.Job(
-                schedule: cron.schedule, expression: cron.expression, id: "\(cron.function) \(cron.schedule)",
-                run: live.observing(cron: cron.schedule, function: cron.function, clock: options.clock) { event in try await instance.scheduled(event, env: env) })
-        }
-        let storage = self.storage
-        let cron = CronScheduler(jobs: jobs, clock: options.clock, logger: logger) { job, tick in try await storage.claimCronTick(job: job, tick: tick) }
-        self.cron = cron
-        let runScheduled: (@Sendable (String?) async throws -> Int)?
-        if options.testScheduled {
-            runScheduled = { schedule in try await cron.runNow(schedule: schedule) }
-        } else {
-            runScheduled = nil
-        }
+        shared = Generation.Shared(storage: storage, internalKV: internalKV, fetcher: fetcher, clock: options.clock, metrics: metrics,
+                                   authenticators: options.authenticators, registry: registry, live: live, host: options.host,
+                                   testScheduled: options.testScheduled, version: options.version, logger: logger)
+        let first = try await Generation(number: 1, manifest: manifest, secrets: secrets, shared: shared, previous: nil)
+        generations = GenerationSlot(first)
+        serverLimits = manifest.serverLimits
+        workers = GenerationWorkers(slot: generations, logger: logger)
         let background = BackgroundWork()
         self.background = background
-        // One JWT verifier per declared provider (tests may substitute their own).
-        var authenticators = options.authenticators
-        for (name, settings) in manifest.authProviders where authenticators[name] == nil {
-            let config = try AuthProviderConfig(json: settings)
-            authenticators[name] = JWTAuthenticator(name: name, config: config, fetcher: fetcher, kv: internalKV, clock: options.clock)
-        }
-        let admin = AdminSurface(manifest: manifest, host: options.host)
-        self.admin = admin
         var pipeline = RequestPipeline(
-            router: Router(routes), functions: loaded, env: env, metrics: metrics, authenticators: authenticators,
-            background: background, runaway: RunawayHandlers(metrics: metrics),
-            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, runScheduled: runScheduled,
-            live: live, admin: admin)
+            generations: generations, metrics: metrics, background: background, runaway: RunawayHandlers(metrics: metrics),
+            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, testScheduled: options.testScheduled,
+            storageMetrics: { [storage] in storage.metrics() }, live: live)
         pipeline.tailHeartbeat = options.tailHeartbeat
         pipeline.storageProblem = { [storage] in await storage.checkHealth() }
-        pipeline.resolveRouteMetrics()
-        // Handlers with buffers (analytics) are flushed periodically and on shutdown; the first
-        // sink per provider takes the analytics middleware's events.
-        lifecycles = loaded.compactMap { $0.instance as? any FunctionLifecycle }
-        for f in loaded {
-            guard let sink = f.instance as? any RequestAnalyticsSink, pipeline.analyticsSinks[sink.analyticsProvider] == nil else { continue }
-            pipeline.analyticsSinks[sink.analyticsProvider] = sink
-        }
-        for (i, f) in loaded.enumerated() {
-            if let provider = f.spec.analytics, pipeline.analyticsSinks[provider] == nil {
-                let handler = provider == "mixpanel" ? "mixpanel.track" : "posthog.capture"
-                throw FunctionConfigError(nil, "functions[\(i)].analytics: \"\(provider)\" needs a function with handler \"\(handler)\"")
-            }
-        }
         self.pipeline = pipeline
     }
 
@@ -182,13 +136,13 @@ public final class EdgeServer: Sendable {
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .notice)
         let host = options.host
-        let name = manifest.name
+        let name = generations.generation.manifest.name
         let announce: @Sendable (any Channel) async -> Void = { channel in
             let port = channel.localAddress?.port ?? 0
             logger.notice("edge-run serving", metadata: ["host": "\(host)", "port": "\(port)", "manifest": "\(name)"])
             onReady(port)
         }
-        let limits = manifest.serverLimits
+        let limits = serverLimits
         let timeouts = ConnectionTimeouts(header: .seconds(options.headerTimeoutSeconds), body: .seconds(limits.bodyReadTimeoutSeconds),
                                           idle: .seconds(limits.idleTimeoutSeconds))
         let connections = ConnectionLimiter(maximum: limits.maxConnections)
@@ -196,11 +150,14 @@ public final class EdgeServer: Sendable {
         let app: Application<CallbackResponder<EdgeRequestContext>> = Application(
             responder: responder, server: .edgeHTTP1(timeouts: timeouts, limiter: connections), configuration: configuration,
             onServerRunning: announce, logger: quiet)
+        // KV sweeps, retention and lease checks of whatever the serving generation opened.
         var services = storage.maintenanceServices(logger: logger)
-        services.append(contentsOf: consumers)
-        // Stopped after the HTTP app and cron (reverse order), before consumers and the data directory.
-        if !lifecycles.isEmpty { services.append(FunctionFlusher(functions: lifecycles, env: env, logger: logger)) }
-        services.append(cron)
+        // Stopped after the HTTP app (reverse order): cron, consumers, flushers, before the data directory.
+        services.append(workers)
+        if let source = options.reloadSource {
+            services.append(ReloadTriggers(signals: options.reloadSignals, watching: options.watchPaths, interval: options.watchIntervalSeconds,
+                                           logger: logger) { [weak self] in await self?.reload(from: source) })
+        }
         services.append(app)
         // Signals are the controller's (a second one must end the grace), not the group's.
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [], logger: quiet))
@@ -241,7 +198,7 @@ public final class EdgeServer: Sendable {
 
     private func finish() async {
         if background.pending > 0 { logger.warning("waitUntil work still running at shutdown", metadata: ["count": "\(background.pending)"]) }
-        for function in lifecycles { await function.flush(env: env) }
+        for generation in generations.every { for function in generation.lifecycles { await function.flush(env: generation.env) } }
         ownedFetcher?.shutdown()
         await storage.close()
         dataLock?.release()

@@ -1,3 +1,4 @@
+import EdgeStorage
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -30,11 +31,10 @@ struct LoadedFunction: Sendable {
 /// 413), the body (413/408/400), the handler under its timeout (504), error mapping, metrics
 /// and the access log.
 struct RequestPipeline: Sendable {
-    let router: Router
-    let functions: [LoadedFunction]
-    let env: Env
+    /// The serving manifest's routes, functions and `env` (one atomic load per request; a
+    /// request keeps the generation it started with across a reload).
+    let generations: GenerationSlot
     let metrics: EdgeMetrics
-    let authenticators: [String: any RequestAuthenticator]
     let background: BackgroundWork
     let deadlines = DeadlineWatch()
     /// Handlers answered 504 and still running (`limits.max_runaway`).
@@ -44,32 +44,39 @@ struct RequestPipeline: Sendable {
     /// `limits.body_read_timeout_seconds` (the connection enforces it; the 408 message names it).
     let bodyReadTimeoutSeconds: Double
     let logger: Logger
-    /// Runs the crons with `schedule` (all when nil) now; `nil` when `--test-scheduled` is off.
-    let runScheduled: (@Sendable (String?) async throws -> Int)?
+    /// `--test-scheduled`: `GET /__scheduled` runs the serving generation's crons now.
+    let testScheduled: Bool
+    /// The storage's own series for `/_edge/metrics` (LMDB map usage), read at scrape time.
+    let storageMetrics: @Sendable () -> [StorageMetric]
     /// The live event bus (`/_edge/tail`): every answered request is published to it.
     let live: LiveEvents
-    /// The gate of `/_edge/tail` (and `/_edge/console`).
-    let admin: AdminSurface
     /// How often an idle tail stream gets a comment line.
     var tailHeartbeat: Duration = TailEndpoint.defaultHeartbeat
     /// Why the storage cannot be used (`nil`: it can), for `/_edge/health`.
     var storageProblem: @Sendable () async -> String? = { nil }
-    /// The analytics middleware's receivers by provider (`"mixpanel"`, `"posthog"`).
-    var analyticsSinks: [String: any RequestAnalyticsSink] = [:]
-    /// The request metrics of each route, in ``Router/patterns`` order (set with ``resolveRouteMetrics()``).
-    var routeMetrics: [RouteRequestMetrics] = []
     /// `GET /_edge/health`'s request metrics.
-    var healthMetrics: RouteRequestMetrics?
+    let healthMetrics: RouteRequestMetrics
 
-    /// Resolves the request metrics of every route once, so that a request records its own
-    /// without building or hashing label strings.
-    mutating func resolveRouteMetrics() {
-        routeMetrics = router.patterns.map { metrics.route($0.source, method: $0.method) }
+    init(generations: GenerationSlot, metrics: EdgeMetrics, background: BackgroundWork, runaway: RunawayHandlers,
+         bodyReadTimeoutSeconds: Double, logger: Logger, testScheduled: Bool, storageMetrics: @escaping @Sendable () -> [StorageMetric],
+         live: LiveEvents) {
+        self.generations = generations
+        self.metrics = metrics
+        self.background = background
+        self.runaway = runaway
+        self.bodyReadTimeoutSeconds = bodyReadTimeoutSeconds
+        self.logger = logger
+        self.testScheduled = testScheduled
+        self.storageMetrics = storageMetrics
+        self.live = live
         healthMetrics = metrics.route("/_edge/health", method: "GET")
     }
 
     func respond(to request: Request, context: EdgeRequestContext) async -> Response {
         let started = DispatchTime.now().uptimeNanoseconds
+        let generation = generations.generation
+        generation.requests.add(1, ordering: .relaxed)
+        defer { generation.requests.subtract(1, ordering: .releasing) }
         let requestID = Self.requestID(from: request.headers[Self.requestIDField])
         let method = request.method.rawValue
         var route = "unmatched"
@@ -81,10 +88,11 @@ struct RequestPipeline: Sendable {
             if request.uri.path == TailEndpoint.path {
                 route = TailEndpoint.path
                 // A served tail is a stream, not an event of its own; a refused one is answered below.
-                return try TailEndpoint.response(request, method: method, requestID: requestID, channel: context.channel, pipeline: self)
+                return try TailEndpoint.response(request, method: method, requestID: requestID, channel: context.channel, pipeline: self,
+                                                 generation: generation)
             }
-            answer = try await handle(request, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress }, route: &route,
-                                      function: &function, resolved: &resolved, tracked: &tracked)
+            answer = try await handle(request, on: generation, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress },
+                                      route: &route, function: &function, resolved: &resolved, tracked: &tracked)
         } catch {
             let mapped = ErrorMapping.response(for: error)
             if mapped.internal {
@@ -103,7 +111,7 @@ struct RequestPipeline: Sendable {
         if let tracked {
             // The analytics middleware: buffered in memory, sent by the sink's flusher, never awaited here.
             tracked.sink.record(RequestAnalyticsEvent(path: request.uri.path, method: method, status: answer.status, durationMs: Double(elapsed) / 1e6,
-                                                      userID: tracked.userID, ip: tracked.ip), env: env)
+                                                      userID: tracked.userID, ip: tracked.ip), env: generation.env)
         }
         logger.info("request", metadata: [
             "request_id": "\(requestID)", "method": "\(method)", "path": "\(request.uri.path)", "route": "\(route)",
@@ -111,38 +119,38 @@ struct RequestPipeline: Sendable {
         ])
         live.publish {
             .request(method: method, path: request.uri.path, route: route, function: function, status: answer.status,
-                     durationMs: Double(elapsed) / 1e6, requestID: requestID, time: env.clock.now() - Double(elapsed) / 1e9)
+                     durationMs: Double(elapsed) / 1e6, requestID: requestID, time: generation.env.clock.now() - Double(elapsed) / 1e9)
         }
         return Self.makeResponse(answer, requestID: requestID, head: method == "HEAD")
     }
 
     private func handle(
-        _ request: Request, method: String, requestID: String, remote: @escaping @Sendable () -> String?, route: inout String,
-        function functionName: inout String?, resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
+        _ request: Request, on generation: Generation, method: String, requestID: String, remote: @escaping @Sendable () -> String?,
+        route: inout String, function functionName: inout String?, resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
     ) async throws -> EdgeResponse {
         let rawPath = request.uri.path
-        if let builtin = try await builtinEndpoint(request, method: method, path: rawPath) {
+        if let builtin = try await builtinEndpoint(request, on: generation, method: method, path: rawPath) {
             route = rawPath
             if rawPath == "/_edge/health" { resolved = healthMetrics }
             return builtin
         }
         guard let segments = Router.segments(of: rawPath) else { throw EdgeHTTPError(.badRequest, "malformed percent-encoding in path") }
-        switch router.match(method: method, segments: segments) {
+        switch generation.router.match(method: method, segments: segments) {
         case .notFound:
             throw EdgeHTTPError(.notFound, "no route for \(method) \(rawPath)")
         case .methodNotAllowed(let allowed):
             throw EdgeHTTPError(.methodNotAllowed, "method \(method) is not allowed here", headers: ["Allow": allowed.joined(separator: ", ")])
         case .found(let index, let entry, let pattern, let params):
             route = pattern.source
-            if entry < routeMetrics.count { resolved = routeMetrics[entry] }
-            let function = functions[index]
+            if entry < generation.routeMetrics.count { resolved = generation.routeMetrics[entry] }
+            let function = generation.functions[index]
             functionName = function.spec.name
             let limits = function.spec.limits
             // Decide before reading: too many runaway handlers, then credentials, then the body.
             if runaway.count(function.spec.name) >= limits.maxRunaway {
                 throw EdgeHTTPError(.serviceUnavailable, "function \(function.spec.name) has too many handlers still running past their timeout")
             }
-            if let provider = function.spec.analytics, let sink = analyticsSinks[provider] {
+            if let provider = function.spec.analytics, let sink = generation.analyticsSinks[provider] {
                 tracked = TrackedRequest(sink: sink, ip: Self.clientIP(request.headers, remote: remote))
             }
             var headers = EdgeHeaders()
@@ -155,14 +163,14 @@ struct RequestPipeline: Sendable {
                 params: params, requestID: requestID, remoteAddressLookup: remote)
             edgeRequest.route = pattern.source
             if let provider = function.spec.auth {
-                let authenticator = authenticators[provider] ?? RejectingAuthenticator()
+                let authenticator = generation.authenticators[provider] ?? RejectingAuthenticator()
                 edgeRequest.claims = try await authenticator.authenticate(edgeRequest)
                 tracked?.userID = edgeRequest.claims?["sub"]?.stringValue
             }
+            let env = generation.env
             if let authorizing = function.authorizing { try authorizing.authorize(edgeRequest, env: env) }
             edgeRequest.body = try await collectBody(request, limit: limits.maxBodyBytes)
             let context = ExecutionContext(tracker: background)
-            let env = self.env
             let instance = function.instance
             let ready = edgeRequest
             if let inline = function.inline, inline.answersInline(ready) {
@@ -181,8 +189,8 @@ struct RequestPipeline: Sendable {
         }
     }
 
-    /// `/_edge/health`, `/_edge/metrics`, `/__scheduled`.
-    private func builtinEndpoint(_ request: Request, method: String, path: String) async throws -> EdgeResponse? {
+    /// `/_edge/health`, `/_edge/metrics`, `/_edge/openapi.json`, `/__scheduled`, the console.
+    private func builtinEndpoint(_ request: Request, on generation: Generation, method: String, path: String) async throws -> EdgeResponse? {
         switch path {
         case "/_edge/health":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
@@ -193,16 +201,26 @@ struct RequestPipeline: Sendable {
             return EdgeResponse(status: 200, headers: Self.jsonContentType, body: Self.healthBody)
         case "/_edge/metrics":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
-            if let stats = try? await env.queues.allStats() { metrics.updateQueues(stats) }
-            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.render().utf8))
+            let text = metrics.render(queues: try? await generation.env.queues.allStats(), storage: storageMetrics())
+            return EdgeResponse(status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(text.utf8))
+        case "/_edge/openapi.json":
+            guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
+            return EdgeResponse(status: 200, headers: Self.jsonContentType, body: generation.openAPIDocument)
         case "/__scheduled":
-            guard let runScheduled else { return nil }
+            guard testScheduled else { return nil }
             guard method == "GET" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
             let cron = FormEncoding.decode(request.uri.query ?? "").first { $0.name == "cron" }?.value
-            let ran = try await runScheduled(cron)
+            let ran = try await generation.cron.runNow(schedule: cron)
             return .json(["ran": .integer(Int64(ran))])
         default:
-            return nil
+            guard let console = generation.console, ConsoleEndpoints.handles(path) else { return nil }
+            // The page and its files carry no data: the gate's 404 and 403 apply, not the token.
+            if ConsoleEndpoints.needsToken(path) {
+                try generation.admin.authorize(authorization: request.headers[.authorization], secrets: generation.env, method: method, path: path)
+            } else {
+                try generation.admin.admit(method: method, path: path)
+            }
+            return try await console.respond(method: method, path: path, query: request.uri.query ?? "")
         }
     }
 

@@ -39,6 +39,18 @@ public final class LMDBStorageBackend: StorageBackend {
         return broker
     }
 
+    /// The wake-ups and message ids of `previous` are shared (an id must never repeat in one
+    /// environment, and a send through the old broker must wake the new consumer).
+    public func queueBroker(redeclaring queues: [QueueConfig], replacing previous: any QueueBroker, clock: any QueueClock, logger: Logger) async throws
+        -> any QueueBroker {
+        guard let previous = previous as? LMDBQueueBroker else {
+            return try await queueBroker(declaring: queues, clock: clock, reclaimLeases: false, logger: logger)
+        }
+        let broker = try await previous.reopened(queues: queues)
+        opened.withLock { $0.brokers.append(broker) }
+        return broker
+    }
+
     public func existingQueueBroker(clock: any QueueClock, logger: Logger) async throws -> any QueueBroker {
         try await LMDBQueueBroker.openExisting(environment: environment, clock: clock, logger: logger)
     }
@@ -49,9 +61,30 @@ public final class LMDBStorageBackend: StorageBackend {
     /// A local data directory has no server to lose.
     public func checkHealth() async -> String? { nil }
 
+    /// Sweeps the latest store of each binding and the latest broker (a reload's), asked again
+    /// at every round.
     public func maintenanceServices(logger: Logger) -> [any Service] {
-        let (stores, brokers) = opened.withLock { ($0.stores, $0.brokers) }
-        return [KVSweeper(stores: stores, logger: logger)] + brokers.map { QueueRetentionSweeper(broker: $0, logger: logger) as any Service }
+        var services: [any Service] = [KVSweeper(current: { [self] in
+            var latest: [String: LMDBKVStore] = [:]
+            for store in opened.withLock({ $0.stores }) { latest[store.binding] = store }
+            return latest.keys.sorted().compactMap { latest[$0] }
+        }, logger: logger)]
+        if let first = opened.withLock({ $0.brokers.first }) {
+            services.append(QueueRetentionSweeper(current: { [self] in opened.withLock { $0.brokers.last } ?? first }, logger: logger))
+        }
+        return services
+    }
+
+    /// The environment's map and reader usage (`edge_lmdb_*`).
+    public func metrics() -> [StorageMetric] {
+        let usage = environment.usage()
+        return [
+            StorageMetric(name: "edge_lmdb_map_size_bytes", help: "LMDB map size (grows by doubling when full).", value: Double(usage.mapSizeBytes)),
+            StorageMetric(name: "edge_lmdb_pages_used", help: "LMDB pages in use (last page number + 1).", value: Double(usage.pagesUsed)),
+            StorageMetric(name: "edge_lmdb_page_size_bytes", help: "LMDB page size.", value: Double(usage.pageSizeBytes)),
+            StorageMetric(name: "edge_lmdb_readers", help: "LMDB reader slots in use, by every process.", value: Double(usage.readers)),
+            StorageMetric(name: "edge_lmdb_max_readers", help: "LMDB reader slots available.", value: Double(usage.maxReaders)),
+        ]
     }
 
     public func close() async { environment.close() }

@@ -120,7 +120,7 @@ public final class PostgresStorageBackend: StorageBackend {
     }
 
     public func maintenanceServices(logger: Logger) -> [any Service] {
-        [KVSweeper(stores: stores.withLock { $0 }, logger: logger)]
+        [KVSweeper(current: { [self] in stores.withLock { $0 } }, logger: logger)]
     }
 
     public func checkHealth() async -> String? { health.currentProblem }

@@ -64,7 +64,8 @@ public struct KVAPIFunction: EdgeFunction, HeadAuthorizing, InlineAnswering {
             let page = try await store.list(KVListOptions(prefix: prefix, limit: limit, cursor: cursor))
             return EdgeResponse(status: 200, headers: ["Content-Type": "application/json"], body: try page.jsonData())
         default:
-            throw EdgeHTTPError(.methodNotAllowed, "method \(request.method) is not allowed here")
+            let allowed = action == "keys" ? "GET, HEAD" : "DELETE, GET, HEAD, PUT"
+            throw EdgeHTTPError(.methodNotAllowed, "method \(request.method) is not allowed here", headers: ["Allow": allowed])
         }
     }
 
@@ -94,5 +95,96 @@ public struct KVAPIFunction: EdgeFunction, HeadAuthorizing, InlineAnswering {
         guard let text = request.queryParameter(name), !text.isEmpty else { return nil }
         guard let value = CheckedInteger.saturating(text) else { throw EdgeHTTPError(.badRequest, "\(name) must be an integer") }
         return value
+    }
+}
+
+extension KVAPIFunction: OpenAPIDescribed {
+    /// A trailing-`*` route spells out `<route>/{namespace}/values/{key}` (GET, PUT, DELETE as
+    /// mounted) and `<route>/{namespace}/keys` (GET); a route with `:namespace`/`:key` is itself.
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        let valuePath: String, keysPath: String?
+        if mount.hasWildcard {
+            valuePath = OpenAPIMount.join(mount.basePath, "/{namespace}/values/{key}")
+            keysPath = OpenAPIMount.join(mount.basePath, "/{namespace}/keys")
+        } else if mount.hasParameter("key") {
+            valuePath = mount.path
+            keysPath = nil
+        } else {
+            guard mount.method == "GET" else { return [] }
+            return withNamespaces([keys(at: mount.path)], mount)
+        }
+        switch mount.method {
+        case "GET": return withNamespaces([value(.get, at: valuePath)] + (keysPath.map { [keys(at: $0)] } ?? []), mount)
+        case "PUT": return withNamespaces([value(.put, at: valuePath)], mount)
+        case "DELETE": return withNamespaces([value(.delete, at: valuePath)], mount)
+        default: return []
+        }
+    }
+
+    /// `{namespace}` names one of the manifest's KV bindings.
+    private static func withNamespaces(_ operations: [OpenAPIOperation], _ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        operations.map { operation in
+            var operation = operation
+            operation.pathParameters["namespace"] = OpenAPIMount.named("a KV binding of the manifest", oneOf: mount.declarations.kvBindings)
+            return operation
+        }
+    }
+
+    private enum ValueAction { case get, put, delete }
+
+    private static let pathParameters: [String: JSONValue] = [
+        "key": ["description": "the key, 1–512 bytes (may contain /)", "schema": ["type": "string", "minLength": 1]],
+    ]
+
+    private static func value(_ action: ValueAction, at path: String) -> OpenAPIOperation {
+        let success = OpenAPI.jsonResponse("done", OpenAPI.object(["success": OpenAPI.boolean], required: ["success"]))
+        var operation: OpenAPIOperation
+        switch action {
+        case .get:
+            operation = OpenAPIOperation(method: "GET", path: path, summary: "Read a value")
+            operation.responses["200"] = [
+                "description": "the raw value",
+                "content": ["application/octet-stream": ["schema": ["type": "string", "contentMediaType": "application/octet-stream"]]],
+                "headers": ["X-Edge-Expiration": OpenAPI.header("expiry, unix seconds (when set)", OpenAPI.integer),
+                            "X-Edge-Metadata": OpenAPI.header("the metadata JSON (when set)")],
+            ]
+            operation.errors = [404, 414]
+        case .put:
+            operation = OpenAPIOperation(method: "PUT", path: path, summary: "Write a value",
+                                         description: "The body is the value (≤ 25 MiB). A put without metadata clears it.")
+            operation.parameters = [
+                OpenAPI.parameter("expiration", in: "query", OpenAPI.integer, description: "absolute expiry, unix seconds"),
+                OpenAPI.parameter("expiration_ttl", in: "query", OpenAPI.integer, description: "seconds from now, ≥ kv.min_ttl_seconds"),
+                OpenAPI.parameter("X-Edge-Metadata", in: "header", description: "JSON metadata, ≤ 1024 bytes"),
+            ]
+            operation.requestBody = OpenAPI.body("application/octet-stream", ["type": "string", "contentMediaType": "application/octet-stream"],
+                                                 required: false)
+            operation.responses["200"] = success
+            operation.errors = [404, 413, 414]
+        case .delete:
+            operation = OpenAPIOperation(method: "DELETE", path: path, summary: "Delete a key (also when absent)")
+            operation.responses["200"] = success
+            operation.errors = [404, 414]
+        }
+        operation.pathParameters = pathParameters
+        operation.adminBearer = true
+        return operation
+    }
+
+    private static func keys(at path: String) -> OpenAPIOperation {
+        var operation = OpenAPIOperation(method: "GET", path: path, summary: "List keys", description: "In UTF-8 byte order; `expiration` is absolute.")
+        operation.parameters = [
+            OpenAPI.parameter("prefix", in: "query"),
+            OpenAPI.parameter("limit", in: "query", OpenAPI.integer(1...1000), description: "default 1000"),
+            OpenAPI.parameter("cursor", in: "query", description: "the cursor of the previous page"),
+        ]
+        let key = OpenAPI.object(["name": OpenAPI.string, "expiration": OpenAPI.integer, "metadata": OpenAPI.anyValue], required: ["name"])
+        operation.responses["200"] = OpenAPI.jsonResponse(
+            "a page of keys",
+            OpenAPI.object(["keys": OpenAPI.array(key), "list_complete": OpenAPI.boolean, "cursor": OpenAPI.string], required: ["keys", "list_complete"]))
+        operation.errors = [404]
+        operation.pathParameters = pathParameters
+        operation.adminBearer = true
+        return operation
     }
 }

@@ -47,7 +47,12 @@ public struct QueuesAPIFunction: EdgeFunction, HeadAuthorizing {
             let limit = try request.queryParameter("limit").map {
                 try CheckedInteger.parse($0, field: "limit", in: 1...QueueLimits.maxPeekLimit)
             } ?? 100
-            let deadLetters = request.queryParameter("dead_letters") == "true"
+            let deadLetters: Bool
+            switch request.queryParameter("dead_letters") {
+            case nil, "false"?: deadLetters = false
+            case "true"?: deadLetters = true
+            default: throw EdgeHTTPError(.badRequest, "dead_letters must be true or false")
+            }
             let peeked = try await env.queues.peek(q, limit: limit, deadLetters: deadLetters)
             let body = "{\"messages\":[" + peeked.map(\.jsonLine).joined(separator: ",") + "]}"
             return EdgeResponse(status: 200, headers: ["Content-Type": "application/json"], body: Data(body.utf8))
@@ -74,8 +79,12 @@ public struct QueuesAPIFunction: EdgeFunction, HeadAuthorizing {
         let path = field ?? "request"
         guard let object = json.objectValue else { throw EdgeHTTPError(.badRequest, "\(path) must be an object") }
         guard let body = object["body"] else { throw EdgeHTTPError(.badRequest, "\(path).body is required") }
-        let typeName = object["content_type"]?.stringValue ?? "json"
-        guard let type = MessageContentType(rawValue: typeName) else {
+        let typeName: String?
+        switch object["content_type"] {
+        case nil, .null?: typeName = "json"
+        case let value?: typeName = value.stringValue  // not a string: refused below, never taken as json
+        }
+        guard let type = typeName.flatMap(MessageContentType.init(rawValue:)) else {
             throw EdgeHTTPError(.badRequest, "\(path).content_type must be json, text or bytes")
         }
         var delay: Int?
@@ -97,5 +106,93 @@ public struct QueuesAPIFunction: EdgeFunction, HeadAuthorizing {
             data = Data(bytes)
         }
         return OutgoingMessage(body: data, contentType: type, delaySeconds: delay)
+    }
+}
+
+extension QueuesAPIFunction: OpenAPIDescribed {
+    /// `GET <route>` lists the queues; a trailing-`*` route spells out `<route>/{queue}/messages`
+    /// (GET: peek; POST: send), `<route>/{queue}/messages/batch` and `<route>/{queue}/redrive` (POST).
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        guard mount.hasWildcard || mount.hasParameter("queue") else {
+            return mount.method == "GET" ? [list(at: mount.path)] : []
+        }
+        let base = mount.hasWildcard ? OpenAPIMount.join(mount.basePath, "/{queue}") : mount.path
+        var operations: [OpenAPIOperation]
+        switch mount.method {
+        case "GET": operations = [peek(at: base + "/messages")]
+        case "POST": operations = [send(at: base + "/messages"), sendBatch(at: base + "/messages/batch"), redrive(at: base + "/redrive")]
+        default: operations = []
+        }
+        for i in operations.indices {
+            operations[i].adminBearer = true
+            operations[i].pathParameters["queue"] = OpenAPIMount.named("a queue of the manifest", oneOf: mount.declarations.queues)
+        }
+        return operations
+    }
+
+    static let messageSchema: JSONValue = {
+        guard case .object(var schema) = OpenAPI.object([
+            "body": ["description": "the message: any JSON (content_type json), a string (text) or base64 (bytes)"],
+            "content_type": ["type": ["string", "null"], "enum": ["json", "text", "bytes", nil], "description": "default json"],
+            "delay_seconds": ["type": ["integer", "null"], "minimum": 0, "maximum": .integer(Int64(QueueLimits.maxDelaySeconds))],
+        ], required: ["body"]) else { return [:] }
+        // A text or bytes message's body is a string (bytes: base64).
+        schema["allOf"] = .array(["text", "bytes"].map { type in
+            ["if": ["properties": ["content_type": ["const": .string(type)]], "required": ["content_type"]],
+             "then": ["properties": ["body": type == "bytes" ? ["type": "string", "contentEncoding": "base64"] : ["type": "string"]]]]
+        })
+        return .object(schema)
+    }()
+
+    private static func list(at path: String) -> OpenAPIOperation {
+        var operation = OpenAPIOperation(method: "GET", path: path, summary: "List queues with their counts")
+        let count = ["type": "integer", "minimum": 0] as JSONValue
+        let queue = OpenAPI.object(["name": OpenAPI.string, "pending": count, "delayed": count, "in_flight": count, "dead_lettered": count],
+                                   required: ["name", "pending", "delayed", "in_flight", "dead_lettered"])
+        operation.responses["200"] = OpenAPI.jsonResponse("the queues", OpenAPI.array(queue))
+        operation.adminBearer = true
+        return operation
+    }
+
+    private static func peek(at path: String) -> OpenAPIOperation {
+        var operation = OpenAPIOperation(method: "GET", path: path, summary: "Peek at messages without consuming them")
+        operation.parameters = [
+            OpenAPI.parameter("limit", in: "query", OpenAPI.integer(1...Int64(QueueLimits.maxPeekLimit)), description: "default 100"),
+            OpenAPI.parameter("dead_letters", in: "query", ["type": "string", "enum": ["true", "false"]],
+                              description: "true: the queue's built-in dead-letter store"),
+        ]
+        let message = OpenAPI.object([
+            "id": OpenAPI.string, "body": OpenAPI.anyValue, "content_type": ["type": "string", "enum": ["json", "text", "bytes"]],
+            "attempts": OpenAPI.integer, "timestamp": OpenAPI.string, "last_error": OpenAPI.string,
+        ], required: ["id", "body", "content_type", "attempts", "timestamp"])
+        operation.responses["200"] = OpenAPI.jsonResponse("the messages", OpenAPI.object(["messages": OpenAPI.array(message)], required: ["messages"]))
+        operation.errors = [404]
+        return operation
+    }
+
+    private static func send(at path: String) -> OpenAPIOperation {
+        var operation = OpenAPIOperation(method: "POST", path: path, summary: "Send a message", description: "Durable before the answer; ≤ 128 KB.")
+        operation.requestBody = OpenAPI.jsonBody(messageSchema)
+        operation.responses["202"] = OpenAPI.jsonResponse("enqueued", OpenAPI.object(["id": OpenAPI.string], required: ["id"]))
+        operation.errors = [404]
+        return operation
+    }
+
+    private static func sendBatch(at path: String) -> OpenAPIOperation {
+        var operation = OpenAPIOperation(method: "POST", path: path, summary: "Send 1–100 messages", description: "≤ 256 KB in all.")
+        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object(["messages": OpenAPI.array(messageSchema, minItems: 1, maxItems: 100)],
+                                                                required: ["messages"]))
+        operation.responses["202"] = OpenAPI.jsonResponse("enqueued", OpenAPI.object(["ids": OpenAPI.array(OpenAPI.string)], required: ["ids"]))
+        operation.errors = [404]
+        return operation
+    }
+
+    private static func redrive(at path: String) -> OpenAPIOperation {
+        var operation = OpenAPIOperation(method: "POST", path: path, summary: "Move dead-lettered messages back",
+                                         description: "Moves the messages of `{queue}` (a dead-letter queue) to `to`, a queue of the manifest.")
+        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object(["to": OpenAPI.string], required: ["to"]))
+        operation.responses["200"] = OpenAPI.jsonResponse("moved", OpenAPI.object(["moved": ["type": "integer", "minimum": 0]], required: ["moved"]))
+        operation.errors = [404]
+        return operation
     }
 }

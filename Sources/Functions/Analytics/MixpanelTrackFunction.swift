@@ -100,3 +100,24 @@ extension RequestAnalyticsEvent {
         return p
     }
 }
+
+/// `mixpanel.track`'s and `posthog.capture`'s request: one event or an array of 1–1000.
+enum AnalyticsOpenAPI {
+    static func capture(_ mount: OpenAPIMount, provider: String) -> [OpenAPIOperation] {
+        var operation = mount.operation(summary: "Track events (buffered, sent to \(provider) in batches)")
+        let event = OpenAPI.object(["event": ["type": "string", "minLength": 1], "distinct_id": ["type": ["string", "integer", "null"]],
+                                    "properties": ["type": ["object", "null"]]], required: ["event"])
+        operation.requestBody = OpenAPI.jsonBody(["oneOf": [event, OpenAPI.array(event, minItems: 1, maxItems: 1000)]])
+        operation.responses["202"] = OpenAPI.jsonResponse("buffered", OpenAPI.object(["accepted": OpenAPI.integer], required: ["accepted"]))
+        operation.errors = [400]
+        return [operation]
+    }
+}
+
+extension MixpanelTrackFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] { AnalyticsOpenAPI.capture(mount, provider: "Mixpanel") }
+}
+
+extension PostHogCaptureFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] { AnalyticsOpenAPI.capture(mount, provider: "PostHog") }
+}

@@ -64,3 +64,16 @@ public struct PostHogFlagsFunction: EdgeFunction {
         return .object(out)
     }
 }
+
+extension PostHogFlagsFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        var operation = mount.operation(summary: "Feature flags of a user (cached 300 s)")
+        // Without `auth` there is no token subject to fall back on: distinct_id is required.
+        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object(["distinct_id": ["type": "string", "minLength": 1]],
+                                                                required: mount.function.auth == nil ? ["distinct_id"] : []))
+        let flags = ["type": "object", "additionalProperties": ["type": ["boolean", "string"]]] as JSONValue
+        operation.responses["200"] = OpenAPI.jsonResponse("flag → enabled or variant", OpenAPI.object(["flags": flags], required: ["flags"]))
+        operation.errors = [400, 502, 504]
+        return [operation]
+    }
+}

@@ -85,3 +85,17 @@ public struct SupabaseWebhookFunction: EdgeFunction {
         try await intake.handle(request, env: env)
     }
 }
+
+extension ClerkWebhookFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        WebhookOpenAPI.intake(mount, summary: "Clerk webhook (Svix-signed, enqueued as {type, data, timestamp})", headers: WebhookOpenAPI.svixHeaders,
+                              event: OpenAPI.object(["type": OpenAPI.string, "data": OpenAPI.anyValue], required: ["type"]))
+    }
+}
+
+extension SupabaseWebhookFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        WebhookOpenAPI.intake(mount, summary: "Supabase webhook (Standard Webhooks, enqueued as {type, data, timestamp})",
+                              headers: WebhookOpenAPI.svixHeaders, event: OpenAPI.object(["type": OpenAPI.string]))
+    }
+}

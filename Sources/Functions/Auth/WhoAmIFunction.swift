@@ -104,3 +104,14 @@ public struct WhoAmIFunction: EdgeFunction {
         return token
     }
 }
+
+extension WhoAmIFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        var operation = mount.operation(summary: "The verified caller", description: "user: the provider's profile (cached 300 s), null without its secrets.")
+        operation.responses["200"] = OpenAPI.jsonResponse(
+            "the caller", OpenAPI.object(["sub": OpenAPI.string, "claims": ["type": "object"], "user": ["type": ["object", "null"]]],
+                                         required: ["sub", "claims", "user"]))
+        operation.errors = [401, 502, 504]
+        return [operation]
+    }
+}

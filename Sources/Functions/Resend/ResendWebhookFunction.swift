@@ -63,3 +63,11 @@ public struct ResendWebhookFunction: EdgeFunction {
         return try? Date(text, strategy: Date.ISO8601FormatStyle())
     }
 }
+
+extension ResendWebhookFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        WebhookOpenAPI.intake(mount, summary: "Resend delivery events (Svix-signed) into email:<id>", headers: WebhookOpenAPI.svixHeaders,
+                              event: OpenAPI.object(["type": OpenAPI.string, "created_at": OpenAPI.string,
+                                                     "data": OpenAPI.object(["email_id": OpenAPI.string])]))
+    }
+}

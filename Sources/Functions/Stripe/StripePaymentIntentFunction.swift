@@ -175,3 +175,25 @@ struct PaymentIntentRequest {
     /// request.
     var canonical: String { formBody }
 }
+
+extension StripePaymentIntentFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        var operation = mount.operation(summary: "Create a Stripe PaymentIntent",
+                                        description: "A client Idempotency-Key makes a repeat answer from the cache (X-Edge-Cache: hit).")
+        operation.parameters = [OpenAPI.parameter("Idempotency-Key", in: "header", ["type": "string", "minLength": 1, "maxLength": 255],
+                                                  description: "1–255 printable ASCII characters")]
+        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object([
+            "amount": ["type": "integer", "minimum": 1, "maximum": .integer(PaymentIntentRequest.maxAmount)],
+            "currency": ["type": "string", "pattern": "^[A-Za-z]{3}$"],
+            "customer": ["type": ["string", "null"], "minLength": 1, "maxLength": 255],
+            "metadata": ["type": ["object", "null"], "maxProperties": 50,
+                         "propertyNames": ["minLength": 1, "maxLength": 40, "pattern": "^[^\\[\\]]*$"],
+                         "additionalProperties": ["type": ["string", "number", "boolean"], "maxLength": 500]],
+        ], required: ["amount", "currency"]))
+        operation.responses["200"] = OpenAPI.jsonResponse(
+            "Stripe's PaymentIntent", OpenAPI.object(["id": OpenAPI.string, "client_secret": OpenAPI.string, "status": OpenAPI.string], required: ["id"]),
+            headers: ["Idempotency-Key": OpenAPI.header("the key sent to Stripe"), "X-Edge-Cache": OpenAPI.header("hit or miss (client-keyed requests)")])
+        operation.errors = [400, 402, 429, 502, 504]
+        return [operation]
+    }
+}

@@ -74,3 +74,12 @@ public struct StripeWebhookFunction: EdgeFunction {
         return Envelope(id: id, messageBody: message.serialized())
     }
 }
+
+extension StripeWebhookFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        let signature = OpenAPI.parameter("Stripe-Signature", in: "header", required: true, description: "t=<unix seconds>,v1=<hex HMAC-SHA256>")
+        let event = OpenAPI.object(["id": ["type": "string", "minLength": 1, "maxLength": 255], "type": ["type": "string", "minLength": 1],
+                                    "data": OpenAPI.anyValue, "created": OpenAPI.integer], required: ["id", "type"])
+        return WebhookOpenAPI.intake(mount, summary: "Stripe webhook (signed, deduplicated by event id, enqueued)", headers: [signature], event: event)
+    }
+}

@@ -152,3 +152,22 @@ enum PublicURL {
         return prefix + request.path + (request.query.isEmpty ? "" : "?" + request.query)
     }
 }
+
+extension TwilioSMSFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        var operation = mount.operation(summary: "Send an SMS through Twilio", description: "At most config.rate_limit_per_hour messages per number an hour.")
+        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object([
+            "to": ["type": "string", "pattern": "^\\+[1-9][0-9]{1,14}$", "description": "E.164"],
+            "body": ["type": "string", "minLength": 1, "maxLength": .integer(Int64(maxBodyLength))],
+        ], required: ["to", "body"]))
+        operation.responses["201"] = OpenAPI.jsonResponse("accepted by Twilio", OpenAPI.object(["sid": OpenAPI.string, "status": OpenAPI.string],
+                                                                                                required: ["sid", "status"]))
+        operation.responses["429"] = [
+            "description": "over the rate limit",
+            "headers": ["Retry-After": OpenAPI.header("seconds", OpenAPI.integer)],
+            "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]],
+        ]
+        operation.errors = [400, 502, 504]
+        return [operation]
+    }
+}

@@ -67,3 +67,17 @@ public struct TwilioStatusFunction: EdgeFunction {
         }
     }
 }
+
+extension TwilioStatusFunction: OpenAPIDescribed {
+    public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
+        var operation = mount.operation(summary: "Twilio message status callback",
+                                        description: "X-Twilio-Signature is verified over the public URL and the sorted form parameters.")
+        operation.parameters = [OpenAPI.parameter("X-Twilio-Signature", in: "header", required: true, description: "base64 HMAC-SHA1")]
+        operation.requestBody = OpenAPI.body("application/x-www-form-urlencoded", OpenAPI.object([
+            "MessageSid": OpenAPI.string, "MessageStatus": OpenAPI.string, "To": OpenAPI.string, "ErrorCode": OpenAPI.string,
+        ], required: ["MessageSid", "MessageStatus"]))
+        operation.responses["200"] = OpenAPI.jsonResponse("recorded", OpenAPI.received)
+        operation.errors = [400, 403]
+        return [operation]
+    }
+}

@@ -16,7 +16,7 @@ public final class LMDBQueueBroker: QueueBroker {
     let logger: Logger
     private let storages: [String: QueueStorage]
     private let signals: [String: ConsumerSignal]
-    private let ids = MessageIDGenerator()
+    private let ids: MessageIDGenerator
     private let consumersMade = Mutex<Set<String>>([])
     /// Failures injected into this broker's consumers (tests).
     let consumerFaults = ConsumerFaults()
@@ -28,12 +28,17 @@ public final class LMDBQueueBroker: QueueBroker {
     /// touches, so other writers never wait long behind it.
     static let maxRecordsPerWrite = 1000
 
-    private init(environment: LMDBEnvironment, clock: any QueueClock, logger: Logger, storages: [String: QueueStorage]) {
+    /// - Parameter sharing: a broker of the same environment whose wake-ups and message ids this
+    ///   one shares (a reload), so a send through either wakes the consumer of its queue and ids
+    ///   never repeat.
+    private init(environment: LMDBEnvironment, clock: any QueueClock, logger: Logger, storages: [String: QueueStorage],
+                 sharing previous: LMDBQueueBroker? = nil) {
         self.environment = environment
         self.clock = clock
         self.logger = logger
         self.storages = storages
-        self.signals = storages.mapValues { _ in ConsumerSignal() }
+        self.signals = storages.mapValues { previous?.signals[$0.name] ?? ConsumerSignal() }
+        self.ids = previous?.ids ?? MessageIDGenerator()
     }
 
     /// Opens the declared queues, creating their databases; a dead-letter queue that is named
@@ -48,6 +53,25 @@ public final class LMDBQueueBroker: QueueBroker {
         reclaimLeases: Bool = true, logger: Logger = Logger(label: "edge-run.queues")
     ) async throws -> LMDBQueueBroker {
         let configs = try validated(queues)
+        try await record(configs, in: environment)
+        return try await open(environment: environment, configs: configs, clock: clock, reclaimLeases: reclaimLeases, logger: logger)
+    }
+
+    /// A broker for a new declaration of the queues in the same environment (a reload): records
+    /// them, opens the new ones, and shares this broker's wake-ups and message ids. It takes back
+    /// no leases — this process's consumers hold them and settle their batches. Queues declared
+    /// here before and not in `queues` stay on disk; the new broker does not serve them.
+    /// - Throws: as ``open(environment:queues:clock:reclaimLeases:logger:)``.
+    public func reopened(queues: [QueueConfig]) async throws -> LMDBQueueBroker {
+        let configs = try Self.validated(queues)
+        try await Self.record(configs, in: environment)
+        var storages: [String: QueueStorage] = [:]
+        for config in configs { storages[config.name] = try await QueueStorage.open(config, in: environment) }
+        return LMDBQueueBroker(environment: environment, clock: clock, logger: logger, storages: storages, sharing: self)
+    }
+
+    /// Writes `configs` to the registry the CLI reads.
+    private static func record(_ configs: [QueueConfig], in environment: LMDBEnvironment) async throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let registry = try await environment.database(registryDatabase)
@@ -55,7 +79,6 @@ public final class LMDBQueueBroker: QueueBroker {
         try await environment.write { txn in
             for (key, value) in entries { try txn.put(registry, key: key, value: value) }
         }
-        return try await open(environment: environment, configs: configs, clock: clock, reclaimLeases: reclaimLeases, logger: logger)
     }
 
     /// Opens the queues recorded in the environment by a server that declared them (the CLI).
@@ -234,6 +257,7 @@ public final class LMDBQueueBroker: QueueBroker {
     }
 
     /// Reports every batch the consumers made after this call settle to `observer` (the live tail).
+    /// Consumers read it when they are made (``consumer(for:handler:)``).
     public func observeDeliveries(_ observer: any DeliveryObserver) { self.observer.withLock { $0 = observer } }
 
     var deliveryObserver: (any DeliveryObserver)? { observer.withLock { $0 } }
