@@ -75,6 +75,30 @@ struct RuntimeHTTPTests {
         try await s.stopAndClean()
     }
 
+    /// A request's body is what its framing says, whatever the method: a length or chunks are
+    /// read (a GET may carry a body too), no framing at all is no body (RFC 9112 §6.3), and
+    /// the next request on the connection still parses.
+    @Test func bodiesFollowTheirFramingWhateverTheMethod() async throws {
+        let s = try await RunningServer.start(manifest: Self.manifest, registry: TestFunctions.registry())
+        let plain = try await s.client.get("/echo/1")
+        #expect(plain.json["body"] == "")
+        let lengthed = try await rawExchange(port: s.port, Array(
+            "GET /echo/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".utf8))
+        #expect(lengthed.hasPrefix("HTTP/1.1 200"))
+        #expect(lengthed.contains(#""body":"hello""#))
+        let chunked = try await rawExchange(port: s.port, Array(
+            "GET /echo/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".utf8))
+        #expect(chunked.hasPrefix("HTTP/1.1 200"))
+        #expect(chunked.contains(#""body":"abcde""#))
+        // Two requests in one write: the first has no body, so the second is not taken for one.
+        let connection = try RawConnection(port: s.port)
+        connection.send("GET /echo/1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo/2 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        let both = await connection.receive(timeout: 30, untilResponse: false).text
+        #expect(both.components(separatedBy: "HTTP/1.1 200").count == 3)
+        #expect(both.contains(#""body":"ok""#))
+        try await s.stopAndClean()
+    }
+
     @Test func handlerErrorsAre500WithoutInternalsAndTimeoutsAre504() async throws {
         let s = try await RunningServer.start(manifest: Self.manifest, registry: TestFunctions.registry())
         let crash = try await s.client.get("/crash")

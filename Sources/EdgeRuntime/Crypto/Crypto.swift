@@ -55,7 +55,7 @@ public enum Crypto {
 
     /// Whether two strings hold the same UTF-8 bytes, compared in constant time.
     public static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        constantTimeEquals(Array(a.utf8), Array(b.utf8))
+        constantTimeEquals(a.utf8, b.utf8)  // in place: a native string's UTF-8 is contiguous
     }
 
     /// `count` bytes from OpenSSL's CSPRNG (`RAND_bytes`).

@@ -50,6 +50,9 @@ public struct FetchHeaders: Sendable, Equatable, Sequence, ExpressibleByDictiona
     /// Whether a field named `name` is present (case-insensitive).
     public func contains(_ name: String) -> Bool { self[name] != nil }
 
+    /// Makes room for `count` fields in all.
+    public mutating func reserveCapacity(_ count: Int) { fields.reserveCapacity(count) }
+
     /// Appends a field, keeping existing ones of the same name.
     public mutating func add(name: String, value: String) { fields.append(Field(name: name, value: value)) }
 

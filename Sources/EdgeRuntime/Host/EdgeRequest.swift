@@ -75,27 +75,42 @@ public struct EdgeRequest: Sendable {
     /// around the token ignored; `nil` for another scheme, an empty token or one with a space.
     /// Works on the UTF-8 bytes (tokens are long; this runs on every authenticated request).
     public static func bearerToken(fromAuthorization header: String?) -> String? {
-        guard let header else { return nil }
-        let bytes = Array(header.utf8)
+        guard var header else { return nil }
+        return header.withUTF8 { bytes in
+            bearerTokenRange(in: bytes).map { String(decoding: UnsafeBufferPointer(rebasing: bytes[$0]), as: UTF8.self) }
+        }
+    }
+
+    /// Where the token of a `Bearer <token>` value lies in its UTF-8 bytes (see
+    /// ``bearerToken(fromAuthorization:)``), found without copying them.
+    static func bearerTokenRange(in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
         func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
         var start = 0
         var end = bytes.count
         while start < end, isSpace(bytes[start]) { start += 1 }
         while end > start, isSpace(bytes[end - 1]) { end -= 1 }
-        let scheme = Array("bearer".utf8)
-        guard end - start > scheme.count + 1 else { return nil }
-        for i in 0..<scheme.count where bytes[start + i] | 0x20 != scheme[i] { return nil }
-        var tokenStart = start + scheme.count
+        let scheme: StaticString = "bearer"
+        guard end - start > scheme.utf8CodeUnitCount + 1 else { return nil }
+        for i in 0..<scheme.utf8CodeUnitCount where bytes[start + i] | 0x20 != scheme.utf8Start[i] { return nil }
+        var tokenStart = start + scheme.utf8CodeUnitCount
         guard isSpace(bytes[tokenStart]) else { return nil }
         while tokenStart < end, isSpace(bytes[tokenStart]) { tokenStart += 1 }
         guard tokenStart < end, !bytes[tokenStart..<end].contains(where: isSpace) else { return nil }
-        return String(decoding: bytes[tokenStart..<end], as: UTF8.self)
+        return tokenStart..<end
     }
 
     /// Checks `Authorization: Bearer` against `expected` in constant time.
     /// - Throws: ``EdgeHTTPError`` 401 when the token is missing or wrong.
     public func requireBearer(_ expected: String) throws {
-        try Self.requireBearer(authorization: headers["Authorization"], matching: [expected])
+        // Compared in place: the admin APIs check this on every request (from the head, and
+        // again in `fetch`), so no copy of the header or the token is made.
+        guard var header = headers["Authorization"] else { throw EdgeHTTPError(.unauthorized, "missing bearer token") }
+        let matched = header.withUTF8 { bytes -> Bool? in
+            guard let range = Self.bearerTokenRange(in: bytes) else { return nil }
+            return Crypto.constantTimeEquals(UnsafeBufferPointer(rebasing: bytes[range]), expected.utf8)
+        }
+        guard let matched else { throw EdgeHTTPError(.unauthorized, "missing bearer token") }
+        guard matched else { throw EdgeHTTPError(.unauthorized, "invalid bearer token") }
     }
 
     /// Checks an `Authorization: Bearer` value against each of `expected` in constant time.

@@ -28,7 +28,10 @@ public struct EdgeResponse: Sendable {
 
     /// A plain-text response.
     public static func text(_ text: String, status: Int = 200) -> EdgeResponse {
-        EdgeResponse(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"], body: Data(text.utf8))
+        // `Data(buffer:)` copies the bytes at once; `Data(text.utf8)` goes through the generic
+        // sequence initialiser (a dynamic cast first).
+        var text = text
+        return EdgeResponse(status: status, headers: ["Content-Type": "text/plain; charset=utf-8"], body: text.withUTF8 { Data(buffer: $0) })
     }
 }
 

@@ -75,7 +75,7 @@ public struct RoutePattern: Sendable, Hashable, CustomStringConvertible {
             switch seg {
             case .wildcard:
                 guard pathSegments.count > i else { return nil }
-                params["*"] = pathSegments[i...].joined(separator: "/")
+                params["*"] = Self.joinedRest(pathSegments, from: i)
                 return params
             case .literal(let s):
                 guard i < pathSegments.count, pathSegments[i] == s else { return nil }
@@ -85,6 +85,21 @@ public struct RoutePattern: Sendable, Hashable, CustomStringConvertible {
             }
         }
         return pathSegments.count == segments.count ? params : nil
+    }
+
+    /// `segments[from...]` joined by `/`, sized up front (`joined(separator:)` on a slice is a
+    /// generic walk that grows its result as it goes; this runs per request on wildcard routes).
+    static func joinedRest(_ segments: [String], from start: Int) -> String {
+        if start == segments.count - 1 { return segments[start] }
+        var length = segments.count - start - 1
+        for i in start..<segments.count { length += segments[i].utf8.count }
+        var joined = ""
+        joined.reserveCapacity(length)
+        for i in start..<segments.count {
+            if i > start { joined.append("/") }
+            joined.append(segments[i])
+        }
+        return joined
     }
 
     /// Whether two patterns of one method have the same shape, so neither would ever win.

@@ -8,8 +8,9 @@ import Synchronization
 import Logging
 import NIOCore
 
-/// A function ready to serve: its manifest entry and its handler instance.
-struct LoadedFunction: Sendable {
+/// A function ready to serve: its manifest entry and its handler instance. A class: a request
+/// takes one reference to it, not a copy of the whole manifest entry (a retain per field).
+final class LoadedFunction: Sendable {
     let spec: FunctionSpec
     let instance: any EdgeFunction
     /// `instance`'s optional seams, cast once here: a cast to a protocol existential per request
@@ -79,19 +80,20 @@ struct RequestPipeline: Sendable {
         defer { generation.requests.subtract(1, ordering: .releasing) }
         let requestID = Self.requestID(from: request.headers[Self.requestIDField])
         let method = request.method.rawValue
+        let path = request.uri.path  // parsed out of the URI on each call: once here
         var route = "unmatched"
         var function: String?
         var resolved: RouteRequestMetrics?
         var answer: EdgeResponse
         var tracked: TrackedRequest?
         do {
-            if request.uri.path == TailEndpoint.path {
+            if path == TailEndpoint.path {
                 route = TailEndpoint.path
                 // A served tail is a stream, not an event of its own; a refused one is answered below.
                 return try TailEndpoint.response(request, method: method, requestID: requestID, channel: context.channel, pipeline: self,
                                                  generation: generation)
             }
-            answer = try await handle(request, on: generation, method: method, requestID: requestID, remote: { context.remoteAddress?.ipAddress },
+            answer = try await handle(request, on: generation, method: method, path: path, requestID: requestID, remote: { context.remoteAddress?.ipAddress },
                                       route: &route, function: &function, resolved: &resolved, tracked: &tracked)
         } catch {
             let mapped = ErrorMapping.response(for: error)
@@ -110,25 +112,24 @@ struct RequestPipeline: Sendable {
         }
         if let tracked {
             // The analytics middleware: buffered in memory, sent by the sink's flusher, never awaited here.
-            tracked.sink.record(RequestAnalyticsEvent(path: request.uri.path, method: method, status: answer.status, durationMs: Double(elapsed) / 1e6,
+            tracked.sink.record(RequestAnalyticsEvent(path: path, method: method, status: answer.status, durationMs: Double(elapsed) / 1e6,
                                                       userID: tracked.userID, ip: tracked.ip), env: generation.env)
         }
         logger.info("request", metadata: [
-            "request_id": "\(requestID)", "method": "\(method)", "path": "\(request.uri.path)", "route": "\(route)",
+            "request_id": "\(requestID)", "method": "\(method)", "path": "\(path)", "route": "\(route)",
             "status": "\(answer.status)", "duration_ms": "\(String(format: "%.2f", Double(elapsed) / 1e6))",
         ])
         live.publish {
-            .request(method: method, path: request.uri.path, route: route, function: function, status: answer.status,
+            .request(method: method, path: path, route: route, function: function, status: answer.status,
                      durationMs: Double(elapsed) / 1e6, requestID: requestID, time: generation.env.clock.now() - Double(elapsed) / 1e9)
         }
         return Self.makeResponse(answer, requestID: requestID, head: method == "HEAD")
     }
 
     private func handle(
-        _ request: Request, on generation: Generation, method: String, requestID: String, remote: @escaping @Sendable () -> String?,
+        _ request: Request, on generation: Generation, method: String, path rawPath: String, requestID: String, remote: @escaping @Sendable () -> String?,
         route: inout String, function functionName: inout String?, resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
     ) async throws -> EdgeResponse {
-        let rawPath = request.uri.path
         if let builtin = try await builtinEndpoint(request, on: generation, method: method, path: rawPath) {
             route = rawPath
             if rawPath == "/_edge/health" { resolved = healthMetrics }
@@ -154,6 +155,7 @@ struct RequestPipeline: Sendable {
                 tracked = TrackedRequest(sink: sink, ip: Self.clientIP(request.headers, remote: remote))
             }
             var headers = EdgeHeaders()
+            headers.reserveCapacity(request.headers.count + 1)
             // HTTP/1's Host travels as the request's authority; handlers see it as a header
             // (twilio.status rebuilds the signed URL from it).
             if let authority = request.head.authority { headers.add(name: "Host", value: authority) }
@@ -229,12 +231,16 @@ struct RequestPipeline: Sendable {
     /// not complete within `limits.body_read_timeout_seconds` is 408; one the client cut short or
     /// framed wrongly (a bad chunk size) is 400 — never a 500, which means a handler failed.
     func collectBody(_ request: Request, limit: Int) async throws -> Data {
-        let tooLarge = EdgeHTTPError(.payloadTooLarge, "request body is larger than \(limit) bytes")
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit { throw tooLarge }
+        func tooLarge() -> EdgeHTTPError { EdgeHTTPError(.payloadTooLarge, "request body is larger than \(limit) bytes") }
+        let declared = request.headers[.contentLength]
+        if let length = declared.flatMap(Int.init), length > limit { throw tooLarge() }
+        // Neither a length nor chunked framing: an HTTP/1.1 request without a body (RFC 9112
+        // §6.3), the usual GET. Nothing to wait for, so no body iterator is made for it.
+        if declared == "0" || (declared == nil && request.headers[.transferEncoding] == nil) { return Data() }
         var collected = ByteBuffer()
         do {
             for try await chunk in request.body {
-                if collected.readableBytes + chunk.readableBytes > limit { throw tooLarge }
+                if collected.readableBytes + chunk.readableBytes > limit { throw tooLarge() }
                 var chunk = chunk
                 collected.writeBuffer(&chunk)
             }
@@ -279,8 +285,25 @@ struct RequestPipeline: Sendable {
            header.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }) {
             return header
         }
+        return nextRequestID()
+    }
+
+    /// `requestIDPrefix` and the next counter value in hex, written straight into one string
+    /// (a concatenation of two strings allocates and copies twice; this runs per request).
+    static func nextRequestID() -> String {
         let n = requestCounter.add(1, ordering: .relaxed).newValue
-        return requestIDPrefix + String(n, radix: 16)
+        let digits = max(1, (UInt64.bitWidth - n.leadingZeroBitCount + 3) / 4)
+        var prefix = requestIDPrefix
+        return prefix.withUTF8 { head in
+            String(unsafeUninitializedCapacity: head.count + digits) { buffer in
+                _ = buffer.initialize(from: head)
+                let hex: StaticString = "0123456789abcdef"
+                for i in 0..<digits {
+                    buffer[head.count + digits - 1 - i] = hex.utf8Start[Int((n >> (4 * UInt64(i))) & 0xF)]
+                }
+                return head.count + digits
+            }
+        }
     }
 
     /// The field name of `name`; the usual ones without validating and lower-casing it again.
@@ -304,7 +327,7 @@ struct RequestPipeline: Sendable {
             fields[.contentLength] = String(answer.body.count)
             return Response(status: .init(code: answer.status), headers: fields, body: ResponseBody())
         }
-        return Response(status: .init(code: answer.status), headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+        return Response(status: .init(code: answer.status), headers: fields, body: ResponseBody(byteBuffer: answer.body.withUnsafeBytes { ByteBuffer(bytes: $0) }))
     }
 }
 

@@ -45,19 +45,36 @@ struct Router: Sendable {
     }
 
     /// Splits a raw path and percent-decodes each segment; `nil` for a malformed escape.
-    /// Works on the UTF-8 bytes (`/` and `%` are ASCII, so every cut is a character boundary):
-    /// splitting the `String` itself walks grapheme clusters, several times the cost.
+    /// Works on the UTF-8 bytes (`/` and `%` are ASCII, so every cut is a character boundary)
+    /// in one pass: splitting the `String` itself walks grapheme clusters, and the generic
+    /// `split` builds an array of slices first (both several times the cost, per request).
     static func segments(of rawPath: String) -> [String]? {
+        let utf8 = rawPath.utf8
         var out: [String] = []
-        for bytes in rawPath.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
-            let piece = Substring(bytes)
-            if bytes.contains(UInt8(ascii: "%")) {
-                guard let decoded = piece.removingPercentEncoding else { return nil }
-                out.append(decoded)
-            } else {
-                out.append(String(piece))
+        out.reserveCapacity(8)
+        var start = utf8.startIndex
+        var escaped = false
+        var i = start
+        while true {
+            let atEnd = i == utf8.endIndex
+            let byte = atEnd ? UInt8(ascii: "/") : utf8[i]
+            if byte == UInt8(ascii: "/") {
+                if start != i {
+                    let piece = Substring(utf8[start..<i])
+                    if escaped {
+                        guard let decoded = piece.removingPercentEncoding else { return nil }
+                        out.append(decoded)
+                    } else {
+                        out.append(String(piece))
+                    }
+                }
+                if atEnd { return out }
+                escaped = false
+                start = utf8.index(after: i)
+            } else if byte == UInt8(ascii: "%") {
+                escaped = true
             }
+            i = utf8.index(after: i)
         }
-        return out
     }
 }

@@ -75,18 +75,21 @@ public struct KVAPIFunction: EdgeFunction, HeadAuthorizing, InlineAnswering {
             if let key = request.params["key"] { return (namespace, "values", key) }
             return (namespace, "keys", nil)
         }
-        let segments = AdminPath(request).segments
-        guard segments.count >= 2, !segments[0].isEmpty else { throw EdgeHTTPError(.notFound, "no such endpoint") }
-        switch segments[1] {
-        case "values" where segments.count >= 3:
-            let key = segments[2...].joined(separator: "/")
-            guard !key.isEmpty else { throw EdgeHTTPError(.notFound, "no such endpoint") }
-            return (segments[0], "values", key)
-        case "keys" where segments.count == 2:
-            return (segments[0], "keys", nil)
-        default:
-            throw EdgeHTTPError(.notFound, "no such endpoint")
+        // `<namespace>/values/<key…>` or `<namespace>/keys`, cut on the UTF-8 bytes without
+        // splitting the key's own segments apart and joining them again (this runs per request).
+        func notFound() -> EdgeHTTPError { EdgeHTTPError(.notFound, "no such endpoint") }
+        guard let rest = request.params["*"]?.utf8, let slash = rest.firstIndex(of: UInt8(ascii: "/")), slash != rest.startIndex else {
+            throw notFound()
         }
+        let namespace = String(Substring(rest[..<slash]))
+        let actionStart = rest.index(after: slash)
+        guard let second = rest[actionStart...].firstIndex(of: UInt8(ascii: "/")) else {
+            guard Substring(rest[actionStart...]) == "keys" else { throw notFound() }
+            return (namespace, "keys", nil)
+        }
+        let key = String(Substring(rest[rest.index(after: second)...]))
+        guard Substring(rest[actionStart..<second]) == "values", !key.isEmpty else { throw notFound() }
+        return (namespace, "values", key)
     }
 
     /// The query parameter `name` as a decimal integer; one with more digits than an `Int64`
