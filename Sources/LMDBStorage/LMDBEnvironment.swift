@@ -156,7 +156,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// only on the transaction's contents and have no effect outside it.
     public func write<T: Sendable>(_ body: @escaping @Sendable (LMDBTransaction) throws -> T) async throws -> T {
         let op = TypedWrite(body)
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in  // resumed once: see TypedWrite
             op.continuation = continuation
             writer.submit(op)
         }

@@ -19,9 +19,14 @@ protocol PendingWrite: AnyObject, Sendable {
 ///
 /// `@unchecked Sendable`: `continuation` is set before the operation is submitted (ordered by the
 /// writer's mutex), and `outcome` is read and written only on the writer thread.
+///
+/// The continuation is unchecked: ``finish(commitError:)`` is its only resume and clears it
+/// first, and the writer finishes each submitted write exactly once (after its batch's commit,
+/// or at once when the environment is closed). A checked one costs an allocation and atomic
+/// bookkeeping per write on the writer thread, which every queued writer waits behind.
 final class TypedWrite<T: Sendable>: PendingWrite, @unchecked Sendable {
     private let body: @Sendable (LMDBTransaction) throws -> T
-    var continuation: CheckedContinuation<T, any Error>?
+    var continuation: UnsafeContinuation<T, any Error>?
     private var outcome: Result<T, any Error>?
 
     init(_ body: @escaping @Sendable (LMDBTransaction) throws -> T) { self.body = body }
