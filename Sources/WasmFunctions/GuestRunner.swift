@@ -21,10 +21,13 @@ enum GuestOutcome: Sendable {
 /// guest spinning in a loop runs out a bounded time after it (the thread is then free again).
 /// Host calls check the deadline and stop the guest at once.
 enum GuestEngine {
-    /// Requests: lazy compilation (a function is translated when first called), fuel metering on.
-    static let shared = Engine(configuration: EngineConfiguration(fuelMetering: true))
+    /// Requests: lazy compilation (a function is translated when first called), fuel metering
+    /// on, and software bounds checks on linear memory. WasmKit's interpreter checks every access
+    /// either way; the default `mprotect` strategy would add a 4 GiB reservation (`mmap`,
+    /// `mprotect`, `munmap` and a TLB shoot-down) and a signal-mask save per invocation.
+    static let configuration = EngineConfiguration(memoryBoundsChecking: .software, fuelMetering: true)
     /// Start-up validation: every function body is validated and translated.
-    static let validating = Engine(configuration: EngineConfiguration(compilationMode: .eager))
+    static let validating = Engine(configuration: EngineConfiguration(compilationMode: .eager, memoryBoundsChecking: .software))
 
     /// How many times the handler timeout's worth of fuel a guest gets.
     static let fuelSafetyFactor: Double = 4
@@ -37,7 +40,7 @@ enum GuestEngine {
     /// must not hold a thread of the cooperative pool.
     static func measuredOffThePool() async -> Double {
         await withCheckedContinuation { continuation in
-            GuestThreads.shared.submit { continuation.resume(returning: fuelPerSecond) }
+            GuestThreads.shared.submit { _ in continuation.resume(returning: fuelPerSecond) }
         }
     }
 
@@ -60,7 +63,7 @@ enum GuestEngine {
         var best = 1e8
         guard let module = try? parseWasm(bytes: countingLoop) else { return best }
         for _ in 0..<3 {
-            let store = Store(engine: shared)
+            let store = Store(engine: Engine(configuration: configuration))
             store.fuel = Fuel(remaining: 1 << 62)
             guard let instance = try? module.instantiate(store: store), let run = instance.exports[function: "run"] else { return best }
             let start = DispatchTime.now().uptimeNanoseconds
@@ -84,9 +87,9 @@ final class GuestLimiter: ResourceLimiter {
 
 extension WasmProgram {
     /// Instantiates the module in a fresh store, runs `_start` with `invocation`, and frees
-    /// everything. Runs on a guest thread.
-    func run(_ invocation: GuestInvocation, fuel: UInt64) -> GuestOutcome {
-        let store = Store(engine: GuestEngine.shared)
+    /// everything. Runs on a guest thread, with that thread's engine and interpreter stack.
+    func run(_ invocation: GuestInvocation, fuel: UInt64, on thread: GuestThread) -> GuestOutcome {
+        let store = Store(engine: thread.engine)
         store.resourceLimiter = limiter
         store.fuel = Fuel(remaining: fuel)
         defer {
@@ -98,7 +101,7 @@ extension WasmProgram {
             let instance = try module.instantiate(store: store, imports: linked)
             invocation.memory = instance.exports[memory: "memory"].map(GuestMemory.init)
             guard let start = instance.exports[function: "_start"] else { return .failed("the module exports no _start") }
-            try start.invoke()
+            _ = try start.invoke([], on: &thread.stack)
             return .exited(code: 0, stdout: invocation.stdout)
         } catch let exit as GuestExit {
             return .exited(code: exit.code, stdout: invocation.stdout)
@@ -121,6 +124,7 @@ extension WasmProgram {
     /// times on the calling thread after parsing once.
     public static func invocationMicros(path: String, iterations: Int, runStart: Bool) throws -> [Double] {
         let program = try WasmProgram(path: path, memoryLimitBytes: 64 << 20)
+        let thread = GuestThread()
         var samples: [Double] = []
         samples.reserveCapacity(iterations)
         for _ in 0..<iterations {
@@ -128,7 +132,7 @@ extension WasmProgram {
             let invocation = GuestInvocation(functionName: "bench", requestID: "bench", args: ["bench"], environment: [], stdin: [],
                                              stdoutLimit: 1 << 20, logger: Logger(label: "bench"), stop: StopSignal(seconds: 30),
                                              host: HostAccess(env: nil, kvBindings: [], queues: []))
-            if runStart { _ = program.run(invocation, fuel: 1 << 40) } else { try program.instantiateOnly(invocation) }
+            if runStart { _ = program.run(invocation, fuel: 1 << 40, on: thread) } else { try program.instantiateOnly(invocation, on: thread) }
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
         }
         return samples
@@ -149,8 +153,8 @@ extension WasmProgram {
     }
 
     /// A fresh store, the host functions and the instance, without running `_start`.
-    func instantiateOnly(_ invocation: GuestInvocation) throws {
-        let store = Store(engine: GuestEngine.shared)
+    func instantiateOnly(_ invocation: GuestInvocation, on thread: GuestThread) throws {
+        let store = Store(engine: thread.engine)
         store.resourceLimiter = limiter
         let linked = imports(in: store, for: invocation)
         _ = try module.instantiate(store: store, imports: linked)
