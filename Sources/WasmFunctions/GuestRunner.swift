@@ -13,7 +13,8 @@ enum GuestOutcome: Sendable {
     case stopped
 }
 
-/// The engine every guest shares, and the fuel budget that stands in for an interrupt.
+/// The engine configuration of every guest (each guest thread has its own engine, see
+/// ``GuestThread``), and the fuel budget that stands in for an interrupt.
 ///
 /// WasmKit 0.4.2 cannot interrupt a running instance. A guest runs on its own thread
 /// (``GuestThreads``) with a fuel budget: enough for several times the handler timeout's worth
