@@ -23,10 +23,17 @@ enum GuestOutcome: Sendable {
 /// Host calls check the deadline and stop the guest at once.
 enum GuestEngine {
     /// Requests: lazy compilation (a function is translated when first called), fuel metering
-    /// on, and software bounds checks on linear memory. WasmKit's interpreter checks every access
-    /// either way; the default `mprotect` strategy would add a 4 GiB reservation (`mmap`,
-    /// `mprotect`, `munmap` and a TLB shoot-down) and a signal-mask save per invocation.
-    static let configuration = EngineConfiguration(memoryBoundsChecking: .software, fuelMetering: true)
+    /// on, and WasmKit's default `mprotect` memory: a 4 GiB reservation per instance, so that
+    /// `memory.grow` commits pages in place (an `mmap`, `mprotect` and `munmap` per invocation).
+    static let configuration = EngineConfiguration(fuelMetering: true)
+    /// The same with software-checked memory, for functions whose `memory_limit_mb` is at most
+    /// ``softwareMemoryLimit``: no reservation, a zeroed allocation instead, but every
+    /// `memory.grow` copies the memory into a larger one, so a guest growing page by page costs
+    /// the square of its size (64 MiB that way took seconds; 4 MiB about as long as the
+    /// reservation). WasmKit's interpreter checks every access in both modes.
+    static let smallMemoryConfiguration = EngineConfiguration(memoryBoundsChecking: .software, fuelMetering: true)
+    /// The largest `memory_limit_mb` served with software-checked memory.
+    static let softwareMemoryLimit = 4 << 20
     /// Start-up validation: every function body is validated and translated.
     static let validating = Engine(configuration: EngineConfiguration(compilationMode: .eager, memoryBoundsChecking: .software))
 
@@ -90,7 +97,7 @@ extension WasmProgram {
     /// Instantiates the module in a fresh store, runs `_start` with `invocation`, and frees
     /// everything. Runs on a guest thread, with that thread's engine and interpreter stack.
     func run(_ invocation: GuestInvocation, fuel: UInt64, on thread: GuestThread) -> GuestOutcome {
-        let store = Store(engine: thread.engine)
+        let store = Store(engine: thread.engine(smallMemory: limiter.maxMemoryBytes <= GuestEngine.softwareMemoryLimit))
         store.resourceLimiter = limiter
         store.fuel = Fuel(remaining: fuel)
         defer {
@@ -155,7 +162,7 @@ extension WasmProgram {
 
     /// A fresh store, the host functions and the instance, without running `_start`.
     func instantiateOnly(_ invocation: GuestInvocation, on thread: GuestThread) throws {
-        let store = Store(engine: thread.engine)
+        let store = Store(engine: thread.engine(smallMemory: limiter.maxMemoryBytes <= GuestEngine.softwareMemoryLimit))
         store.resourceLimiter = limiter
         let linked = imports(in: store, for: invocation)
         _ = try module.instantiate(store: store, imports: linked)

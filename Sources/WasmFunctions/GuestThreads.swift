@@ -56,18 +56,23 @@ final class GuestThreads: @unchecked Sendable {
     }
 }
 
-/// What one guest thread keeps between the invocations it runs: its own WasmKit engine and
+/// What one guest thread keeps between the invocations it runs: its own WasmKit engines and
 /// interpreter stack. Never shared between threads.
 ///
-/// An engine of its own because WasmKit's engine interns function types behind one lock that
-/// the translator takes for every `call` it translates: with one engine for all guest threads,
+/// Engines of its own because WasmKit's engine interns function types behind one lock that the
+/// translator takes for every `call` it translates: with one engine for all guest threads,
 /// translating wasi-libc under load spent most of its time waiting for that lock. The stack is
 /// reused because allocating its 512 KiB for every invocation costs more than running a small
 /// guest; the interpreter initialises a frame's slots before the guest can read them, so
 /// nothing of a previous invocation is visible through it.
 final class GuestThread {
-    let engine = Engine(configuration: GuestEngine.configuration)
+    private let reservedMemory = Engine(configuration: GuestEngine.configuration)
+    private lazy var smallMemory = Engine(configuration: GuestEngine.smallMemoryConfiguration)
     var stack: ExecutionStack
 
-    init() { stack = ExecutionStack(engine: engine) }
+    init() { stack = ExecutionStack(engine: reservedMemory) }
+
+    /// The engine for a function whose memory limit is at most
+    /// ``GuestEngine/softwareMemoryLimit`` (`smallMemory`), or for any other.
+    func engine(smallMemory small: Bool) -> Engine { small ? smallMemory : reservedMemory }
 }

@@ -107,11 +107,14 @@ struct WasmHTTPTests {
             (i32.store (i32.const 4) (i32.const 28))
             (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
             """, extra: """
-            (data (i32.const 1024) "Content-Type: text/plain\n\nXY")
+            (data (i32.const 1024) "Content-Type: text/plain\\n\\nXY")
             """))
-        let s = try await WasmServer.single(wasm)
-        for _ in 0..<4 { #expect(try await s.client.get("/fn").text == "10") }
-        try await s.stopAndClean()
+        // The default limit (reserved memory) and a small one (software-checked memory).
+        for config: [String: JSONValue] in [[:], ["memory_limit_mb": 1]] {
+            let s = try await WasmServer.single(wasm, config: config)
+            for _ in 0..<4 { #expect(try await s.client.get("/fn").text == "10") }
+            try await s.stopAndClean()
+        }
     }
 
     @Test func manyConcurrentInvocationsOfACModuleAllAnswer() async throws {
