@@ -63,6 +63,27 @@ struct PostgresStorageTests {
         }
     }
 
+    @Test func aStatementThePostgreSQLServerRefusesIsReportedInItsWordsNamingTheServer() async throws {
+        try await TestStorage.with(.postgres) { storage in
+            guard case .postgres(let url) = storage.location else { return }
+            let backend = try await storage.location.open(logger: logger)
+            let store = try await backend.kvStore(binding: "KV", limits: KVLimits(), clock: ManualWallClock(1_800_000_000))
+            try await PostgresTestServer.execute(url, "ALTER TABLE edge_run.kv RENAME TO kv_moved_away")
+            do {
+                _ = try await store.get("k")
+                Issue.record("a read of a missing table succeeded")
+            } catch {
+                let text = "\(error)"
+                #expect(text.contains("\(url.host):\(url.port)"), "\(text)")
+                #expect(text.contains("relation \"edge_run.kv\" does not exist"), "\(text)")
+                #expect(text.contains("42P01"), "\(text)")
+                #expect(!text.contains("Generic description"), "\(text)")
+                #expect(!text.contains(url.password ?? "no password"), "\(text)")
+            }
+            await backend.close()
+        }
+    }
+
     @Test func refusedCredentialsAndUnreachableServersAreOneLineWithoutThePassword() async throws {
         var wrong = try #require(PostgresTestServer.url)
         wrong.password = "definitely-not-the-password"
