@@ -113,6 +113,29 @@ struct PostgresStorageTests {
         #expect(ContinuousClock.now - started < .seconds(30))
     }
 
+    @Test func serveAndTheCLIExit1WithOneLineNamingTheHostButNotThePassword() async throws {
+        let folder = TemporaryFolder("pg-start")
+        defer { folder.cleanup() }
+        let manifest = folder.path + "/functions.json"
+        try #"{"kv_namespaces": [{"binding": "KV"}], "functions": []}"#.write(toFile: manifest, atomically: true, encoding: .utf8)
+        var wrong = try #require(PostgresTestServer.url)
+        wrong.password = "s3cret-not-this-one"
+        let refusing = try RefusingPort()
+        var closed = wrong
+        closed.port = refusing.port
+        for (url, reason) in [(wrong, "password authentication failed"), (closed, "cannot connect to \(closed.host):\(closed.port)")] {
+            let text = try #require(Self.urlWithPassword(.postgres(url)))
+            let serve = try ServeProcess(["--manifest", manifest, "--port", "0", "--storage", text],
+                                         logPath: folder.path + "/serve-\(url.port).log", environment: ["PATH": "/usr/bin:/bin"])
+            #expect(try await serve.waitForExit() == 1)
+            let lines = serve.log.split(separator: "\n").filter { !$0.isEmpty }
+            #expect(lines.count == 1, "\(serve.log)")
+            #expect(serve.log.contains("\(url.host):\(url.port)"), "\(serve.log)")
+            #expect(serve.log.contains(reason), "\(serve.log)")
+            #expect(!serve.log.contains("s3cret-not-this-one"), "\(serve.log)")
+        }
+    }
+
     @Test func theCLIMigratesAndUsesPostgreSQL() async throws {
         try await TestStorage.with(.postgres) { storage in
             let url = "\(try #require(Self.urlWithPassword(storage.location)))"
