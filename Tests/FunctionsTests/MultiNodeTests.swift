@@ -131,6 +131,40 @@ struct MultiNodeTests {
         }
     }
 
+    /// `limits.storage_pool_size` bounds the connections a node opens, however many requests
+    /// wait (plus the health watch's own one).
+    @Test func aNodeOpensAtMostStoragePoolSizeConnections() async throws {
+        let folder = TemporaryFolder("multi-node-pool")
+        defer { folder.cleanup() }
+        let path = folder.path + "/functions.json"
+        try """
+            {"secrets": ["ADMIN_TOKEN"], "limits": {"storage_pool_size": 2},
+             "kv_namespaces": [{"binding": "KV"}],
+             "functions": [{"name": "kv-admin", "handler": "kv.api", "routes": ["PUT /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}}]}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        try await TestStorage.with(.postgres) { storage in
+            guard case .postgres(let url) = storage.location else { return }
+            let node = try await ServeProcess.start(
+                ["--manifest", path, "--port", "0", "--storage", try #require(Self.urlWithPassword(storage.location))], environment: ["ADMIN_TOKEN": "t"])
+            defer { node.send(SIGKILL) }
+            let client = TestClient(base: node.base)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<24 {
+                    group.addTask {
+                        try await client.request("PUT", "/admin/kv/KV/values/k\(i)", headers: ["Authorization": "Bearer t"], body: Data("v".utf8)).status
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 200, count: 24))
+            let connections = try await PostgresTestServer.scalar(
+                url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'edge-run'")
+            #expect((1...3).contains(connections), "\(connections) connections")
+            node.send(SIGTERM)
+            #expect(try await node.waitForExit() == 0)
+        }
+    }
+
     /// The URL text of a PostgreSQL location, password included (the nodes' `--storage`).
     static func urlWithPassword(_ location: StorageLocation) -> String? {
         guard case .postgres(let url) = location else { return nil }
