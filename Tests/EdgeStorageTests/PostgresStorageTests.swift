@@ -141,7 +141,15 @@ struct PostgresStorageTests {
             let url = "\(try #require(Self.urlWithPassword(storage.location)))"
             let migrated = try runEdgeRun(["storage", "migrate", "--storage", url])
             #expect(migrated.status == 0, "\(migrated.stderr)")
-            #expect(!String(decoding: migrated.stdout, as: UTF8.self).contains("edge-test"))
+            let said = String(decoding: migrated.stdout, as: UTF8.self)
+            #expect(said.hasSuffix("schema edge_run is current\n"), "\(said)")
+            #expect(!said.contains("edge-test"))
+            // Again: nothing to do, still one version row.
+            #expect(try runEdgeRun(["storage", "migrate", "--storage", url]).status == 0)
+            guard case .postgres(let plain) = storage.location else { return }
+            #expect(try await PostgresTestServer.scalar(plain, "SELECT count(*) FROM edge_run.schema_version") == 1)
+            let lmdb = try runEdgeRun(["storage", "migrate", "--storage", "lmdb:/tmp/not-needed"])
+            #expect(lmdb.status == 1 && lmdb.stderr.contains("needs --storage postgres://"), "\(lmdb.stderr)")
             #expect(try runEdgeRun(["kv", "put", "--binding", "KV", "--storage", url, "greeting", "hello"]).status == 0)
             #expect(String(decoding: try runEdgeRun(["kv", "get", "--binding", "KV", "--storage", url, "greeting"]).stdout, as: UTF8.self) == "hello")
             #expect(String(decoding: try runEdgeRun(["kv", "list", "--binding", "KV", "--storage", url]).stdout, as: UTF8.self) == "greeting\n")

@@ -97,8 +97,8 @@ public final class PostgresKVStore: KVStore {
         }
         let limit = options.limit
         var binds = PostgresBindings()
-        try binds.append(binding)
-        try binds.append(clock.nowSeconds())
+        binds.append(binding)
+        binds.append(clock.nowSeconds())
         try binds.append(Data(after ?? prefix))
         var sql = """
             SELECT key, expires_at, metadata FROM edge_run.kv
