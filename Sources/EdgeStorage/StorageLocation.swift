@@ -56,15 +56,15 @@ public struct StorageURLError: Error, CustomStringConvertible, Sendable, Equatab
 }
 
 extension StorageLocation {
-    /// Opens the backend: the LMDB environment, or the PostgreSQL pool (migrating the schema
-    /// unless `migrate` is false).
+    /// Opens the backend: the LMDB environment, or the PostgreSQL pool of `poolSize`
+    /// connections (migrating the schema unless `migrate` is false).
     /// - Throws: a storage error naming the location (never a password).
-    public func open(migrate: Bool = true, logger: Logger) async throws -> any StorageBackend {
+    public func open(migrate: Bool = true, poolSize: Int = PostgresStorageBackend.defaultPoolSize, logger: Logger) async throws -> any StorageBackend {
         switch self {
         case .lmdb(let directory):
             return try LMDBStorageBackend(directory: directory)
         case .postgres(let url):
-            return try await PostgresStorageBackend.open(url, migrate: migrate, logger: logger)
+            return try await PostgresStorageBackend.open(url, poolSize: poolSize, migrate: migrate, logger: logger)
         }
     }
 }

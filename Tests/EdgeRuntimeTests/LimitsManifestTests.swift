@@ -64,6 +64,14 @@ struct LimitsManifestTests {
         #expect(lines.count == 10)
     }
 
+    @Test func storagePoolSizeIsServerWideWithDefault8() throws {
+        #expect(try load(#"{"functions": []}"#).serverLimits.storagePoolSize == 8)
+        #expect(try load(#"{"limits": {"storage_pool_size": 3}, "functions": []}"#).serverLimits.storagePoolSize == 3)
+        let lines = problems(#"{"limits": {"storage_pool_size": 0}, "functions": [{"name": "a", "handler": "t.plain", "routes": ["GET /a"], "limits": {"storage_pool_size": 2}}]}"#)
+        #expect(lines.contains("functions.json: limits.storage_pool_size: must be between 1 and 1000, got 0"), "\(lines)")
+        #expect(lines.contains("functions.json: functions[0].limits.storage_pool_size: applies to the whole server: set it in the top-level limits"), "\(lines)")
+    }
+
     @Test func aTopLevelMaxBodyBytesBeatsAHandlersOwnDefault() throws {
         let unset = try load(#"{"functions": [{"name": "k", "handler": "t.big", "routes": ["PUT /k"]}]}"#)
         #expect(unset.functions[0].limits.maxBodyBytes == 25 << 20)

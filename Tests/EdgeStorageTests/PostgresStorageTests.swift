@@ -63,6 +63,27 @@ struct PostgresStorageTests {
         }
     }
 
+    @Test func aStatementThePostgreSQLServerRefusesIsReportedInItsWordsNamingTheServer() async throws {
+        try await TestStorage.with(.postgres) { storage in
+            guard case .postgres(let url) = storage.location else { return }
+            let backend = try await storage.location.open(logger: logger)
+            let store = try await backend.kvStore(binding: "KV", limits: KVLimits(), clock: ManualWallClock(1_800_000_000))
+            try await PostgresTestServer.execute(url, "ALTER TABLE edge_run.kv RENAME TO kv_moved_away")
+            do {
+                _ = try await store.get("k")
+                Issue.record("a read of a missing table succeeded")
+            } catch {
+                let text = "\(error)"
+                #expect(text.contains("\(url.host):\(url.port)"), "\(text)")
+                #expect(text.contains("relation \"edge_run.kv\" does not exist"), "\(text)")
+                #expect(text.contains("42P01"), "\(text)")
+                #expect(!text.contains("Generic description"), "\(text)")
+                #expect(!text.contains(url.password ?? "no password"), "\(text)")
+            }
+            await backend.close()
+        }
+    }
+
     @Test func refusedCredentialsAndUnreachableServersAreOneLineWithoutThePassword() async throws {
         var wrong = try #require(PostgresTestServer.url)
         wrong.password = "definitely-not-the-password"
@@ -92,12 +113,43 @@ struct PostgresStorageTests {
         #expect(ContinuousClock.now - started < .seconds(30))
     }
 
+    @Test func serveAndTheCLIExit1WithOneLineNamingTheHostButNotThePassword() async throws {
+        let folder = TemporaryFolder("pg-start")
+        defer { folder.cleanup() }
+        let manifest = folder.path + "/functions.json"
+        try #"{"kv_namespaces": [{"binding": "KV"}], "functions": []}"#.write(toFile: manifest, atomically: true, encoding: .utf8)
+        var wrong = try #require(PostgresTestServer.url)
+        wrong.password = "s3cret-not-this-one"
+        let refusing = try RefusingPort()
+        var closed = wrong
+        closed.port = refusing.port
+        for (url, reason) in [(wrong, "password authentication failed"), (closed, "cannot connect to \(closed.host):\(closed.port)")] {
+            let text = try #require(Self.urlWithPassword(.postgres(url)))
+            let serve = try ServeProcess(["--manifest", manifest, "--port", "0", "--storage", text],
+                                         logPath: folder.path + "/serve-\(url.port).log", environment: ["PATH": "/usr/bin:/bin"])
+            #expect(try await serve.waitForExit() == 1)
+            let lines = serve.log.split(separator: "\n").filter { !$0.isEmpty }
+            #expect(lines.count == 1, "\(serve.log)")
+            #expect(serve.log.contains("\(url.host):\(url.port)"), "\(serve.log)")
+            #expect(serve.log.contains(reason), "\(serve.log)")
+            #expect(!serve.log.contains("s3cret-not-this-one"), "\(serve.log)")
+        }
+    }
+
     @Test func theCLIMigratesAndUsesPostgreSQL() async throws {
         try await TestStorage.with(.postgres) { storage in
             let url = "\(try #require(Self.urlWithPassword(storage.location)))"
             let migrated = try runEdgeRun(["storage", "migrate", "--storage", url])
             #expect(migrated.status == 0, "\(migrated.stderr)")
-            #expect(!String(decoding: migrated.stdout, as: UTF8.self).contains("edge-test"))
+            let said = String(decoding: migrated.stdout, as: UTF8.self)
+            #expect(said.hasSuffix("schema edge_run is current\n"), "\(said)")
+            #expect(!said.contains("edge-test"))
+            // Again: nothing to do, still one version row.
+            #expect(try runEdgeRun(["storage", "migrate", "--storage", url]).status == 0)
+            guard case .postgres(let plain) = storage.location else { return }
+            #expect(try await PostgresTestServer.scalar(plain, "SELECT count(*) FROM edge_run.schema_version") == 1)
+            let lmdb = try runEdgeRun(["storage", "migrate", "--storage", "lmdb:/tmp/not-needed"])
+            #expect(lmdb.status == 1 && lmdb.stderr.contains("needs --storage postgres://"), "\(lmdb.stderr)")
             #expect(try runEdgeRun(["kv", "put", "--binding", "KV", "--storage", url, "greeting", "hello"]).status == 0)
             #expect(String(decoding: try runEdgeRun(["kv", "get", "--binding", "KV", "--storage", url, "greeting"]).stdout, as: UTF8.self) == "hello")
             #expect(String(decoding: try runEdgeRun(["kv", "list", "--binding", "KV", "--storage", url]).stdout, as: UTF8.self) == "greeting\n")

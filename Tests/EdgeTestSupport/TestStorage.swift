@@ -58,6 +58,11 @@ public enum PostgresTestServer {
         }
     }
 
+    /// Runs `sql` (one statement) on `url`'s database (a test altering the server's state).
+    public static func execute(_ url: PostgresURL, _ sql: String) async throws {
+        try await withAdmin(url) { try await $0.query(PostgresQuery(unsafeSQL: sql), logger: logger).consume() }
+    }
+
     static let logger = Logger(label: "edge-run.tests.postgres")
 
     static func withAdmin<T>(_ url: PostgresURL, _ body: (PostgresConnection) async throws -> T) async throws -> T {

@@ -12,7 +12,7 @@ import Glibc
 @Suite("Several nodes on one PostgreSQL", .enabled(if: PostgresTestServer.url != nil, PostgresTestServer.skipReason))
 struct MultiNodeTests {
     static let manifest = """
-        {"vars": {"TWILIO_API_BASE": "API_BASE", "TWILIO_FROM_NUMBER": "+15557654321"},
+        {"vars": {"TWILIO_API_BASE": "FAKE_BASE", "TWILIO_FROM_NUMBER": "+15557654321"},
          "secrets": ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "ADMIN_TOKEN"],
          "kv_namespaces": [{"binding": "KV"}],
          "functions": [
@@ -26,7 +26,7 @@ struct MultiNodeTests {
         let folder = TemporaryFolder("multi-node")
         defer { folder.cleanup() }
         let path = folder.path + "/functions.json"
-        try Self.manifest.replacingOccurrences(of: "API_BASE", with: fake.provider.url()).write(toFile: path, atomically: true, encoding: .utf8)
+        try Self.manifest.replacingOccurrences(of: "FAKE_BASE", with: fake.provider.url()).write(toFile: path, atomically: true, encoding: .utf8)
         try await TestStorage.with(.postgres) { storage in
             guard case .postgres(let url) = storage.location else { return }
             let password = url.password.map { ":" + $0 } ?? ""
@@ -62,5 +62,113 @@ struct MultiNodeTests {
             nodes.removeAll()
         }
         try await fake.provider.stop()
+    }
+
+    /// `(module (memory (export "memory") 1) (func (export "_start")))`: a WASI command that
+    /// does nothing (bytes from `wat2wasm`), the cron's function.
+    static let emptyCommand: [UInt8] = [
+        0x00, 0x61, 0x73, 0x6D, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
+        0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x13, 0x02, 0x06, 0x6D, 0x65, 0x6D, 0x6F, 0x72, 0x79, 0x02, 0x00,
+        0x06, 0x5F, 0x73, 0x74, 0x61, 0x72, 0x74, 0x00, 0x00, 0x0A, 0x04, 0x01, 0x02, 0x00, 0x0B,
+    ]
+
+    /// Both nodes schedule the same every-minute cron; at the next minute exactly one of them
+    /// runs it (seen on the nodes' `/_edge/tail`), the other logs that another node ran it.
+    /// Waits for a real minute boundary (up to 60 s): the schedule is the server's clock.
+    @Test func aCronFiresOncePerTickAcrossTwoNodes() async throws {
+        let folder = TemporaryFolder("multi-node-cron")
+        defer { folder.cleanup() }
+        try Data(Self.emptyCommand).write(to: URL(fileURLWithPath: folder.path + "/tick.wasm"))
+        let path = folder.path + "/functions.json"
+        try """
+            {"secrets": ["ADMIN_TOKEN"],
+             "kv_namespaces": [{"binding": "KV"}],
+             "functions": [
+               {"name": "tick", "handler": "wasm", "config": {"module": "tick.wasm"}},
+               {"name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}}
+             ],
+             "crons": [{"schedule": "* * * * *", "function": "tick"}]}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        try await TestStorage.with(.postgres) { storage in
+            let storageURL = try #require(Self.urlWithPassword(storage.location))
+            var nodes: [ServeProcess] = []
+            defer { for node in nodes { node.send(SIGKILL) } }
+            for _ in 0..<2 {
+                nodes.append(try await ServeProcess.start(
+                    ["--manifest", path, "--port", "0", "--storage", storageURL, "--log-level", "debug"], environment: ["ADMIN_TOKEN": "t"]))
+            }
+            var tails: [TailReader] = []
+            for node in nodes {
+                let (tail, head) = try await TailReader.open(port: node.port, token: "t")
+                #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
+                tails.append(tail)
+            }
+            defer { for tail in tails { tail.disconnect() } }
+            // The first tick either node runs (within the next minute and a margin).
+            let isRun: (JSONValue) -> Bool = { $0["type"] == "scheduled" }
+            var run: (node: Int, event: JSONValue)?
+            let deadline = ContinuousClock.now + .seconds(80)
+            while run == nil, ContinuousClock.now < deadline {
+                for (i, tail) in tails.enumerated() where run == nil {
+                    if let event = await tail.next(timeout: 0.2, where: isRun) { run = (i, event) }
+                }
+            }
+            let (winner, event) = try #require(run, "no node ran the cron within 80 s")
+            let loser = 1 - winner
+            // The other node decided too: it lost the claim for that tick.
+            let decided = ContinuousClock.now + .seconds(10)
+            while !nodes[loser].log.contains("cron tick run by another node"), ContinuousClock.now < decided {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(nodes[loser].log.contains("cron tick run by another node"), "\(nodes[loser].log.suffix(2000))")
+            let time = try #require(event["scheduled_time"]?.stringValue)
+            #expect(!tails[loser].events.contains { isRun($0) && $0["scheduled_time"]?.stringValue == time })
+            guard case .postgres(let url) = storage.location else { return }
+            #expect(try await PostgresTestServer.scalar(url, "SELECT count(*) FROM edge_run.cron_ticks") >= 1)
+            for node in nodes { node.send(SIGTERM) }
+            for node in nodes { #expect(try await node.waitForExit() == 0, "\(node.log.suffix(2000))") }
+            nodes.removeAll()
+        }
+    }
+
+    /// `limits.storage_pool_size` bounds the connections a node opens, however many requests
+    /// wait (plus the health watch's own one).
+    @Test func aNodeOpensAtMostStoragePoolSizeConnections() async throws {
+        let folder = TemporaryFolder("multi-node-pool")
+        defer { folder.cleanup() }
+        let path = folder.path + "/functions.json"
+        try """
+            {"secrets": ["ADMIN_TOKEN"], "limits": {"storage_pool_size": 2},
+             "kv_namespaces": [{"binding": "KV"}],
+             "functions": [{"name": "kv-admin", "handler": "kv.api", "routes": ["PUT /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}}]}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        try await TestStorage.with(.postgres) { storage in
+            guard case .postgres(let url) = storage.location else { return }
+            let node = try await ServeProcess.start(
+                ["--manifest", path, "--port", "0", "--storage", try #require(Self.urlWithPassword(storage.location))], environment: ["ADMIN_TOKEN": "t"])
+            defer { node.send(SIGKILL) }
+            let client = TestClient(base: node.base)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<24 {
+                    group.addTask {
+                        try await client.request("PUT", "/admin/kv/KV/values/k\(i)", headers: ["Authorization": "Bearer t"], body: Data("v".utf8)).status
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 200, count: 24))
+            let connections = try await PostgresTestServer.scalar(
+                url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'edge-run'")
+            #expect((1...3).contains(connections), "\(connections) connections")
+            node.send(SIGTERM)
+            #expect(try await node.waitForExit() == 0)
+        }
+    }
+
+    /// The URL text of a PostgreSQL location, password included (the nodes' `--storage`).
+    static func urlWithPassword(_ location: StorageLocation) -> String? {
+        guard case .postgres(let url) = location else { return nil }
+        let password = url.password.map { ":" + $0 } ?? ""
+        return "postgres://\(url.username)\(password)@\(url.host):\(url.port)/\(url.database)?sslmode=disable"
     }
 }

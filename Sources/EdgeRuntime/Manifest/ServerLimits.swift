@@ -10,6 +10,9 @@ public struct ServerLimits: Sendable, Equatable {
     public var idleTimeoutSeconds: Double = 60
     /// `limits.max_connections`: connections open at once; more are closed as they arrive.
     public var maxConnections: Int = 10_000
+    /// `limits.storage_pool_size`: connections each node keeps to PostgreSQL storage (times the
+    /// node count, it must fit the server's `max_connections`); unused on LMDB.
+    public var storagePoolSize: Int = 8
 
     public init(shutdownGraceSeconds: Double = 10, bodyReadTimeoutSeconds: Double = 30, idleTimeoutSeconds: Double = 60,
                 maxConnections: Int = 10_000) {
@@ -25,7 +28,8 @@ enum LimitKeys {
     /// Keys a function may set for itself (they override the top-level value).
     static let perFunction: Set<String> = ["max_body_bytes", "handler_timeout_seconds", "max_runaway"]
     /// Keys that apply to the whole server (top-level `limits` only).
-    static let serverWide: Set<String> = ["shutdown_grace_seconds", "body_read_timeout_seconds", "idle_timeout_seconds", "max_connections"]
+    static let serverWide: Set<String> = ["shutdown_grace_seconds", "body_read_timeout_seconds", "idle_timeout_seconds", "max_connections",
+                                                "storage_pool_size"]
 
     static let maxBodyBytes = 1...(100 << 20)
     static let handlerTimeoutSeconds = 0.001...900.0
@@ -34,6 +38,7 @@ enum LimitKeys {
     static let shutdownGraceSeconds = 0.0...3600.0
     static let idleTimeoutSeconds = 0.1...86_400.0
     static let maxConnections = 1...1_000_000
+    static let storagePoolSize = 1...1000
 }
 
 extension Problems {
@@ -56,6 +61,9 @@ extension Problems {
         }
         if let v = object["max_connections"], let n = int(v, at: "\(path).max_connections", in: LimitKeys.maxConnections) {
             server.maxConnections = n
+        }
+        if let v = object["storage_pool_size"], let n = int(v, at: "\(path).storage_pool_size", in: LimitKeys.storagePoolSize) {
+            server.storagePoolSize = n
         }
         return (request, server, object["max_body_bytes"] != nil)
     }

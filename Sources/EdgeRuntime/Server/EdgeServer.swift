@@ -96,7 +96,7 @@ public final class EdgeServer: Sendable {
         self.options = options
         self.logger = logger
         dataLock = try options.dataDirectory.map { try DataDirectoryLock.acquire(directory: $0) }
-        storage = try await options.storage.open(logger: logger)
+        storage = try await options.storage.open(poolSize: manifest.serverLimits.storagePoolSize, logger: logger)
         let metrics = EdgeMetrics()
         self.metrics = metrics
         let fetcher: any HTTPFetching

@@ -7,19 +7,23 @@ import PostgresNIO
 /// One KV namespace in PostgreSQL: the rows of `edge_run.kv` whose `binding` is this one.
 ///
 /// Same semantics as ``LMDBKVStore`` on every node: keys are bytea (UTF-8 byte order), every read
-/// filters `expires_at` against the node's clock, puts are one upsert with a version from the
-/// store-wide sequence `edge_run.kv_version`, and `increment`/`compareAndSet` lock the row in a
-/// short transaction (nothing else runs inside it). Limits and errors are ``KVLimits``'.
+/// filters `expires_at` against the node's clock, and every write is one statement (no explicit
+/// transaction, so no lock is held across a round trip): put is an `INSERT … ON CONFLICT`,
+/// `increment` an upsert whose arithmetic runs in the server, `compareAndSet` an update guarded
+/// by the version, all taking versions from the store-wide sequence `edge_run.kv_version`.
+/// Limits and errors are ``KVLimits``'; PostgreSQL's errors come out through ``PostgresErrors``.
 public final class PostgresKVStore: KVStore {
     public let binding: String
     public let limits: KVLimits
+    let url: PostgresURL
     let client: PostgresClient
     let health: PostgresHealth
     let clock: any WallClock
     let logger: Logger
 
-    init(binding: String, limits: KVLimits, client: PostgresClient, health: PostgresHealth, clock: any WallClock, logger: Logger) {
+    init(binding: String, limits: KVLimits, url: PostgresURL, client: PostgresClient, health: PostgresHealth, clock: any WallClock, logger: Logger) {
         self.binding = binding
+        self.url = url
         self.limits = limits
         self.client = client
         self.health = health
@@ -27,21 +31,34 @@ public final class PostgresKVStore: KVStore {
         self.logger = logger
     }
 
+    /// Runs `body` against the server: at once ``StorageUnavailableError`` while the health
+    /// watch sees the server down, and PostgreSQL's errors made readable.
+    private func storage<T>(_ body: () async throws -> T) async throws -> T {
+        try health.check()
+        do {
+            return try await body()
+        } catch {
+            throw PostgresErrors.map(error, url: url)
+        }
+    }
+
     // MARK: Reads
 
     public func getWithMetadata(_ key: String) async throws -> KVEntry? {
         try limits.validate(key: key)
-        try health.check()
-        let rows = try await client.query(
-            """
-            SELECT value, metadata, expires_at, version FROM edge_run.kv
-            WHERE binding = \(binding) AND key = \(Self.bytes(key)) AND (expires_at IS NULL OR expires_at > \(clock.nowSeconds()))
-            """, logger: logger)
-        var found: KVEntry?
-        for try await (value, metadata, expiration, version) in rows.decode((Data, Data?, Int64?, Int64).self) {
-            found = KVEntry(value: value, metadata: metadata, expiration: expiration, version: UInt64(clamping: version))
+        let now = clock.nowSeconds()
+        return try await storage {
+            let rows = try await client.query(
+                """
+                SELECT value, metadata, expires_at, version FROM edge_run.kv
+                WHERE binding = \(binding) AND key = \(Self.bytes(key)) AND (expires_at IS NULL OR expires_at > \(now))
+                """, logger: logger)
+            var found: KVEntry?
+            for try await (value, metadata, expiration, version) in rows.decode((Data, Data?, Int64?, Int64).self) {
+                found = KVEntry(value: value, metadata: metadata, expiration: expiration, version: UInt64(clamping: version))
+            }
+            return found
         }
-        return found
     }
 
     public func getMany(_ keys: [String]) async throws -> [KVEntry?] {
@@ -49,50 +66,58 @@ public final class PostgresKVStore: KVStore {
             throw KVError(.tooManyKeys, "a bulk get takes 1 to \(limits.maxBulkKeys) keys, got \(keys.count)")
         }
         for key in keys { try limits.validate(key: key) }
-        try health.check()
         let wanted = keys.map { ByteBuffer(string: $0) }
+        let now = clock.nowSeconds()
         // One statement: one snapshot.
-        let rows = try await client.query(
-            """
-            SELECT key, value, metadata, expires_at, version FROM edge_run.kv
-            WHERE binding = \(binding) AND key = ANY(\(wanted)) AND (expires_at IS NULL OR expires_at > \(clock.nowSeconds()))
-            """, logger: logger)
-        var byKey: [Data: KVEntry] = [:]
-        for try await (key, value, metadata, expiration, version) in rows.decode((Data, Data, Data?, Int64?, Int64).self) {
-            byKey[key] = KVEntry(value: value, metadata: metadata, expiration: expiration, version: UInt64(clamping: version))
+        let byKey = try await storage {
+            let rows = try await client.query(
+                """
+                SELECT key, value, metadata, expires_at, version FROM edge_run.kv
+                WHERE binding = \(binding) AND key = ANY(\(wanted)) AND (expires_at IS NULL OR expires_at > \(now))
+                """, logger: logger)
+            var byKey: [Data: KVEntry] = [:]
+            for try await (key, value, metadata, expiration, version) in rows.decode((Data, Data, Data?, Int64?, Int64).self) {
+                byKey[key] = KVEntry(value: value, metadata: metadata, expiration: expiration, version: UInt64(clamping: version))
+            }
+            return byKey
         }
-        return keys.map { byKey[Data($0.utf8)] }
+        return keys.map { byKey[Self.bytes($0)] }
     }
 
     public func list(_ options: KVListOptions) async throws -> KVListResult {
         try limits.validate(listLimit: options.limit)
         let prefix = Array((options.prefix ?? "").utf8)
-        var start = prefix
+        // Keys after the cursor's key (or from the prefix), below the prefix's successor.
         var after: [UInt8]?
         if let cursor = options.cursor, !cursor.isEmpty {
             guard let bytes = Base64URL.decode(cursor), !bytes.isEmpty else {
                 throw KVError(.invalidCursor, "cursor is not one this store returned")
             }
-            after = bytes
-            if !bytes.lexicographicallyPrecedes(prefix) { start = bytes }
+            if !bytes.lexicographicallyPrecedes(prefix) { after = bytes }
         }
-        // Keys from `start` (exclusive of the cursor's key), below the prefix's successor.
-        let end = Self.prefixSuccessor(prefix)
         let limit = options.limit
-        try health.check()
-        let rows = try await client.query(
-            """
+        var binds = PostgresBindings()
+        binds.append(binding)
+        binds.append(clock.nowSeconds())
+        try binds.append(Data(after ?? prefix))
+        var sql = """
             SELECT key, expires_at, metadata FROM edge_run.kv
-            WHERE binding = \(binding) AND key >= \(Data(start)) AND key <> \(Data(after ?? []))
-              AND (\(end.map { Data($0) }) IS NULL OR key < \(end.map { Data($0) }))
-              AND (expires_at IS NULL OR expires_at > \(clock.nowSeconds()))
-            ORDER BY key LIMIT \(limit + 1)
-            """, logger: logger)
-        var keys: [KVListKey] = []
-        var complete = true
-        for try await (key, expiration, metadata) in rows.decode((Data, Int64?, Data?).self) {
-            if keys.count == limit { complete = false; continue }
-            keys.append(KVListKey(name: String(decoding: key, as: UTF8.self), expiration: expiration, metadata: metadata))
+            WHERE binding = $1 AND (expires_at IS NULL OR expires_at > $2) AND key \(after == nil ? ">=" : ">") $3
+            """
+        if let end = Self.prefixSuccessor(prefix) {
+            try binds.append(Data(end))
+            sql += " AND key < $4"
+        }
+        // One more than the page: whether the listing is complete.
+        let query = PostgresQuery(unsafeSQL: sql + " ORDER BY key LIMIT \(limit + 1)", binds: binds)
+        let (keys, complete) = try await storage {
+            var keys: [KVListKey] = []
+            var complete = true
+            for try await (key, expiration, metadata) in try await client.query(query, logger: logger).decode((Data, Int64?, Data?).self) {
+                if keys.count == limit { complete = false; continue }
+                keys.append(KVListKey(name: String(decoding: key, as: UTF8.self), expiration: expiration, metadata: metadata))
+            }
+            return (keys, complete)
         }
         let cursor = complete ? nil : keys.last.map { Base64URL.encode(Array($0.name.utf8)) }
         return KVListResult(keys: keys, listComplete: complete, cursor: cursor)
@@ -105,43 +130,76 @@ public final class PostgresKVStore: KVStore {
         try limits.validate(valueSize: value.count)
         try limits.validate(metadata: options.metadata)
         let expiration = try limits.expiration(for: options, now: clock.nowSeconds())
-        try health.check()
-        try await client.query(
-            """
-            INSERT INTO edge_run.kv (binding, key, value, metadata, expires_at, version)
-            VALUES (\(binding), \(Self.bytes(key)), \(value), \(options.metadata), \(expiration), nextval('edge_run.kv_version'))
-            ON CONFLICT (binding, key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata,
-                expires_at = EXCLUDED.expires_at, version = EXCLUDED.version
-            """, logger: logger
-        ).consume()
+        try await storage {
+            try await client.query(
+                """
+                INSERT INTO edge_run.kv AS kv (binding, key, value, metadata, expires_at, version)
+                VALUES (\(binding), \(Self.bytes(key)), \(value), \(options.metadata), \(expiration), nextval('edge_run.kv_version'))
+                ON CONFLICT (binding, key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata,
+                    expires_at = EXCLUDED.expires_at, version = EXCLUDED.version
+                """, logger: logger
+            ).consume()
+        }
     }
 
     public func delete(_ key: String) async throws {
         try limits.validate(key: key)
-        try health.check()
-        try await client.query("DELETE FROM edge_run.kv WHERE binding = \(binding) AND key = \(Self.bytes(key))", logger: logger).consume()
+        try await storage {
+            try await client.query("DELETE FROM edge_run.kv WHERE binding = \(binding) AND key = \(Self.bytes(key))", logger: logger).consume()
+        }
     }
 
     public func increment(_ key: String, by delta: Int64, expirationTtl: Int64?) async throws -> Int64 {
         try limits.validate(key: key)
         if let expirationTtl { try limits.validate(ttl: expirationTtl) }
-        let name = key
-        return try await withLockedRow(key) { connection, current, now in
-            var base: Int64 = 0
-            var expiration = expirationTtl.map { CheckedInteger.saturatingAdd(now, $0) }
-            var metadata: Data?
-            if let current {
+        for _ in 0..<Self.maxAttempts {
+            if let sum = try await tryIncrement(key, by: delta, expirationTtl: expirationTtl) { return sum }
+            // Refused: say why, from the value as it is now.
+            if let current = try await getWithMetadata(key) {
                 guard let parsed = Int64(String(decoding: current.value, as: UTF8.self)) else {
-                    throw KVError(.notAnInteger, "value of \"\(name)\" is not an integer")
+                    throw KVError(.notAnInteger, "value of \"\(key)\" is not an integer")
                 }
-                base = parsed
-                expiration = current.expiration
-                metadata = current.metadata
+                if parsed.addingReportingOverflow(delta).overflow {
+                    throw KVError(.overflow, "incrementing \"\(key)\" by \(delta) overflows")
+                }
             }
-            let (sum, overflow) = base.addingReportingOverflow(delta)
-            if overflow { throw KVError(.overflow, "incrementing \"\(name)\" by \(delta) overflows") }
-            _ = try await self.write(connection, key, value: Data(String(sum).utf8), metadata: metadata, expiration: expiration)
-            return sum
+            // Changed in between (deleted, expired or rewritten): again, on the new value.
+        }
+        throw StorageUnavailableError("\(url.host):\(url.port): key \"\(key)\" changed under every attempt to increment it")
+    }
+
+    /// How often `increment`/`compareAndSet` try again when the key changed between their
+    /// write and the read that explains a refusal.
+    static let maxAttempts = 8
+
+    /// One upsert: the new value, or `nil` when the live value is not a decimal Int64 (what
+    /// Swift's `Int64(_:)` accepts: an optional sign and digits) or the sum is out of range;
+    /// the row is then left as it was.
+    private func tryIncrement(_ key: String, by delta: Int64, expirationTtl: Int64?) async throws -> Int64? {
+        let now = clock.nowSeconds()
+        let expiration = expirationTtl.map { CheckedInteger.saturatingAdd(now, $0) }
+        // Integers made here, never the caller's text, are spliced into the SQL.
+        let live = "(kv.expires_at IS NULL OR kv.expires_at > \(now))"
+        let base = """
+            (CASE WHEN length(kv.value) <= 1000 AND encode(kv.value, 'escape') ~ '^[+-]?[0-9]+$' \
+            THEN encode(kv.value, 'escape')::numeric END)
+            """
+        let sum = "(\(base) + \(delta))"
+        let query: PostgresQuery = try """
+            INSERT INTO edge_run.kv AS kv (binding, key, value, metadata, expires_at, version)
+            VALUES (\(binding), \(Self.bytes(key)), convert_to(\(String(delta)), 'UTF8'), NULL, \(expiration), nextval('edge_run.kv_version'))
+            ON CONFLICT (binding, key) DO UPDATE SET
+                value = CASE WHEN \(unescaped: live) THEN convert_to(\(unescaped: sum)::bigint::text, 'UTF8') ELSE EXCLUDED.value END,
+                metadata = CASE WHEN \(unescaped: live) THEN kv.metadata END,
+                expires_at = CASE WHEN \(unescaped: live) THEN kv.expires_at ELSE EXCLUDED.expires_at END,
+                version = EXCLUDED.version
+            WHERE NOT \(unescaped: live) OR coalesce(\(unescaped: sum) BETWEEN \(unescaped: "\(Int64.min)") AND \(unescaped: "\(Int64.max)"), false)
+            RETURNING convert_from(kv.value, 'UTF8')::bigint
+            """
+        return try await storage {
+            var result: Int64?
+            for try await value in try await client.query(query, logger: logger).decode(Int64.self) { result = value }
+            return result
         }
     }
 
@@ -151,54 +209,55 @@ public final class PostgresKVStore: KVStore {
         try limits.validate(key: key)
         try limits.validate(valueSize: value.count)
         try limits.validate(metadata: options.metadata)
-        let expiration = try limits.expiration(for: options, now: clock.nowSeconds())
-        return try await withLockedRow(key) { connection, current, _ in
-            guard current?.version == expectedVersion else { return .conflict(currentVersion: current?.version) }
-            return .stored(version: try await self.write(connection, key, value: value, metadata: options.metadata, expiration: expiration))
-        }
-    }
-
-    /// Runs `body` in a transaction holding the row of `key` locked, with its live entry (`nil`
-    /// when absent or expired). An absent key is first inserted as an expired placeholder so
-    /// that two writers of a new key serialise on its row too; `body` always writes the row or
-    /// leaves it (a placeholder is invisible: it is expired).
-    private func withLockedRow<T: Sendable>(
-        _ key: String, _ body: @escaping @Sendable (PostgresConnection, KVEntry?, Int64) async throws -> T
-    ) async throws -> T {
-        let k = Self.bytes(key)
-        let binding = self.binding
-        let logger = self.logger
-        let now = clock.nowSeconds()
-        try health.check()
-        return try await client.withTransaction(logger: logger) { connection in
-            try await connection.query(
-                """
-                INSERT INTO edge_run.kv (binding, key, value, metadata, expires_at, version)
-                VALUES (\(binding), \(k), ''::bytea, NULL, \(Int64.min), 0) ON CONFLICT (binding, key) DO NOTHING
-                """, logger: logger
-            ).consume()
-            var current: KVEntry?
-            let rows = try await connection.query(
-                "SELECT value, metadata, expires_at, version FROM edge_run.kv WHERE binding = \(binding) AND key = \(k) FOR UPDATE",
-                logger: logger)
-            for try await (value, metadata, expiration, version) in rows.decode((Data, Data?, Int64?, Int64).self)
-            where expiration.map({ $0 > now }) ?? true {
-                current = KVEntry(value: value, metadata: metadata, expiration: expiration, version: UInt64(clamping: version))
+        var current: UInt64?
+        for _ in 0..<Self.maxAttempts {
+            if let stored = try await tryCompareAndSet(key, value: value, expectedVersion: expectedVersion, options: options) {
+                return .stored(version: stored)
             }
-            return try await body(connection, current, now)
+            current = try await version(of: key)
+            // The version matches after all (the key was deleted or expired between the two
+            // statements): a fresh attempt, not a false conflict.
+            if current != expectedVersion { break }
+        }
+        return .conflict(currentVersion: current)
+    }
+
+    /// One guarded write: the new version, or `nil` when the live entry's version is not
+    /// `expectedVersion` (`nil`: when a live entry exists).
+    private func tryCompareAndSet(_ key: String, value: Data, expectedVersion: UInt64?, options: KVPutOptions) async throws -> UInt64? {
+        let now = clock.nowSeconds()
+        let expiration = try limits.expiration(for: options, now: now)
+        let k = Self.bytes(key)
+        let query: PostgresQuery
+        if let expectedVersion {
+            guard let expected = Int64(exactly: expectedVersion) else { return nil }
+            query = try """
+                UPDATE edge_run.kv SET value = \(value), metadata = \(options.metadata), expires_at = \(expiration),
+                    version = nextval('edge_run.kv_version')
+                WHERE binding = \(binding) AND key = \(k) AND version = \(expected) AND (expires_at IS NULL OR expires_at > \(now))
+                RETURNING version
+                """
+        } else {
+            // Only when absent, or present but expired.
+            query = try """
+                INSERT INTO edge_run.kv AS kv (binding, key, value, metadata, expires_at, version)
+                VALUES (\(binding), \(k), \(value), \(options.metadata), \(expiration), nextval('edge_run.kv_version'))
+                ON CONFLICT (binding, key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata,
+                    expires_at = EXCLUDED.expires_at, version = EXCLUDED.version
+                WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= \(now)
+                RETURNING version
+                """
+        }
+        return try await storage {
+            var stored: UInt64?
+            for try await version in try await client.query(query, logger: logger).decode(Int64.self) { stored = UInt64(clamping: version) }
+            return stored
         }
     }
 
-    /// Overwrites the (locked) row of `key`; returns its new version.
-    private func write(_ connection: PostgresConnection, _ key: String, value: Data, metadata: Data?, expiration: Int64?) async throws -> UInt64 {
-        let rows = try await connection.query(
-            """
-            UPDATE edge_run.kv SET value = \(value), metadata = \(metadata), expires_at = \(expiration), version = nextval('edge_run.kv_version')
-            WHERE binding = \(binding) AND key = \(Self.bytes(key)) RETURNING version
-            """, logger: logger)
-        var version: Int64 = 0
-        for try await v in rows.decode(Int64.self) { version = v }
-        return UInt64(clamping: version)
+    /// The version of the live entry of `key` (`nil`: absent or expired).
+    private func version(of key: String) async throws -> UInt64? {
+        try await getWithMetadata(key)?.version
     }
 
     // MARK: Expiry
@@ -215,15 +274,18 @@ public final class PostgresKVStore: KVStore {
         var total = 0
         while true {
             let now = clock.nowSeconds()
-            let rows = try await client.query(
-                """
-                DELETE FROM edge_run.kv WHERE (binding, key) IN (
-                    SELECT binding, key FROM edge_run.kv WHERE expires_at <= \(now) AND binding = \(binding)
-                    ORDER BY expires_at LIMIT \(batch) FOR UPDATE SKIP LOCKED)
-                RETURNING 1
-                """, logger: logger)
-            var n = 0
-            for try await _ in rows { n += 1 }
+            let n = try await storage {
+                let rows = try await client.query(
+                    """
+                    DELETE FROM edge_run.kv WHERE (binding, key) IN (
+                        SELECT binding, key FROM edge_run.kv WHERE expires_at <= \(now) AND binding = \(binding)
+                        ORDER BY expires_at LIMIT \(batch) FOR UPDATE SKIP LOCKED)
+                    RETURNING 1
+                    """, logger: logger)
+                var n = 0
+                for try await _ in rows { n += 1 }
+                return n
+            }
             total += n
             if n < batch { return total }
         }
@@ -231,11 +293,13 @@ public final class PostgresKVStore: KVStore {
 
     /// Rows stored for this binding, expired ones not yet swept included (tests).
     public func storedCount() async throws -> Int {
-        var count = 0
-        for try await n in try await client.query("SELECT count(*) FROM edge_run.kv WHERE binding = \(binding)", logger: logger).decode(Int.self) {
-            count = n
+        try await storage {
+            var count = 0
+            for try await n in try await client.query("SELECT count(*) FROM edge_run.kv WHERE binding = \(binding)", logger: logger).decode(Int.self) {
+                count = n
+            }
+            return count
         }
-        return count
     }
 
     static func bytes(_ key: String) -> Data { Data(key.utf8) }

@@ -37,14 +37,16 @@ public final class PostgresStorageBackend: StorageBackend {
         }
         // A single connection first: the pool retries refused credentials for a minute before
         // failing, while this answers at once with the server's reason.
-        try await probe(url, logger: logger)
+        let single: PostgresConnection.Configuration
+        do { single = try connectionConfiguration(url) } catch { throw PostgresStartError(url: url, error: error) }
+        try await probe(single, url: url, logger: logger)
         var configuration = PostgresClient.Configuration(
             host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
         configuration.options.maximumConnections = poolSize
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.additionalStartupParameters = startupParameters
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let backend = PostgresStorageBackend(url: url, client: client, logger: logger)
+        let backend = PostgresStorageBackend(url: url, client: client, single: single, logger: logger)
         if migrate {
             do {
                 let applied = try await PostgresMigrations.migrate(client, logger: logger)
@@ -64,27 +66,33 @@ public final class PostgresStorageBackend: StorageBackend {
         ("idle_in_transaction_session_timeout", "\(idleInTransactionTimeoutMillis)"),
     ]
 
-    private init(url: PostgresURL, client: PostgresClient, logger: Logger) {
+    private init(url: PostgresURL, client: PostgresClient, single: PostgresConnection.Configuration, logger: Logger) {
         self.url = url
         self.client = client
         self.logger = logger
         runner = Task { await client.run() }
-        let health = PostgresHealth(client: client, logger: logger)
+        let health = PostgresHealth(url: url, configuration: single, logger: logger)
         self.health = health
         watcher = Task { await health.watch() }
     }
 
-    private static func probe(_ url: PostgresURL, logger: Logger) async throws {
+    /// One connection's configuration for `url` (the start-up check and the health watch).
+    static func connectionConfiguration(_ url: PostgresURL) throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch url.sslMode {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.additionalStartupParameters = startupParameters
+        return configuration
+    }
+
+    private static func probe(_ configuration: PostgresConnection.Configuration, url: PostgresURL, logger: Logger) async throws {
         do {
-            let tls: PostgresConnection.Configuration.TLS
-            switch url.sslMode {
-            case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            }
-            var configuration = PostgresConnection.Configuration(
-                host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
-            configuration.options.connectTimeout = .seconds(5)
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             try await connection.close()
         } catch {
@@ -95,7 +103,7 @@ public final class PostgresStorageBackend: StorageBackend {
     public var description: String { url.description }
 
     public func kvStore(binding: String, limits: KVLimits, clock: any WallClock) async throws -> any KVStore {
-        let store = PostgresKVStore(binding: binding, limits: limits, client: client, health: health, clock: clock, logger: logger)
+        let store = PostgresKVStore(binding: binding, limits: limits, url: url, client: client, health: health, clock: clock, logger: logger)
         stores.withLock { $0.append(store) }
         return store
     }
@@ -112,11 +120,15 @@ public final class PostgresStorageBackend: StorageBackend {
     /// The first node to insert the tick's row runs it (`ON CONFLICT DO NOTHING`).
     public func claimCronTick(job: String, tick: Int64) async throws -> Bool {
         try health.check()
-        var claimed = false
-        let rows = try await client.query(
-            "INSERT INTO edge_run.cron_ticks (job, tick) VALUES (\(job), \(tick)) ON CONFLICT DO NOTHING RETURNING true", logger: logger)
-        for try await _ in rows { claimed = true }
-        return claimed
+        do {
+            var claimed = false
+            let rows = try await client.query(
+                "INSERT INTO edge_run.cron_ticks (job, tick) VALUES (\(job), \(tick)) ON CONFLICT DO NOTHING RETURNING true", logger: logger)
+            for try await _ in rows { claimed = true }
+            return claimed
+        } catch {
+            throw PostgresErrors.map(error, url: url)
+        }
     }
 
     public func maintenanceServices(logger: Logger) -> [any Service] {

@@ -1,0 +1,128 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A loopback TCP forwarder to another loopback port that a test can cut and restore: a
+/// network between a node and its PostgreSQL server that fails on demand.
+///
+/// `cut()` stops listening (new connections are refused) and closes every forwarded
+/// connection; `restore()` listens again on the same port. Its blocking socket calls run on
+/// threads of its own, never on the cooperative pool.
+public final class TCPForwarder: Sendable {
+    /// The port to connect to.
+    public let port: Int
+    private let target: Int
+    private struct State {
+        var listener: Int32 = -1
+        var open: Set<Int32> = []
+    }
+    private let state = Mutex(State())
+
+    /// Forwards 127.0.0.1:`port` (a free one) to 127.0.0.1:`target`.
+    /// - Throws: ``TestFailure`` when no socket can be bound.
+    public init(to target: Int) throws {
+        self.target = target
+        let (fd, port) = try Self.listen(port: 0)
+        self.port = port
+        state.withLock { $0.listener = fd }
+        startAccepting(fd)
+    }
+
+    deinit { cut() }
+
+    /// Refuses new connections and closes the forwarded ones.
+    public func cut() {
+        let (listener, open) = state.withLock { s -> (Int32, Set<Int32>) in
+            defer { s.listener = -1 }
+            return (s.listener, s.open)
+        }
+        if listener >= 0 {
+            shutdown(listener, Int32(SHUT_RDWR))  // wakes the thread blocked in accept
+            close(listener)
+        }
+        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    /// Listens again on the same port.
+    /// - Throws: ``TestFailure`` when the port cannot be bound again.
+    public func restore() throws {
+        let (fd, _) = try Self.listen(port: port)
+        state.withLock { $0.listener = fd }
+        startAccepting(fd)
+    }
+
+    private static func listen(port: Int) throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket failed") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = loopbackAddress(port: port)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        let named = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        guard bound == 0, named == 0, Glibc.listen(fd, 64) == 0 else { close(fd); throw TestFailure("cannot listen on 127.0.0.1:\(port)") }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    private func startAccepting(_ listener: Int32) {
+        let thread = Thread { [self] in
+            while true {
+                let client = accept(listener, nil, nil)
+                guard client >= 0 else { return }
+                let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                guard server >= 0, connectLoopback(server, port: target) else {
+                    close(client)
+                    if server >= 0 { close(server) }
+                    continue
+                }
+                let kept = state.withLock { s -> Bool in
+                    guard s.listener == listener else { return false }  // cut meanwhile
+                    s.open.formUnion([client, server])
+                    return true
+                }
+                guard kept else { close(client); close(server); continue }
+                let pair = PumpPair()
+                pump(from: client, to: server, pair)
+                pump(from: server, to: client, pair)
+            }
+        }
+        thread.start()
+    }
+
+    /// Copies `from` to `to` on a thread until either side ends, then ends both.
+    private func pump(from: Int32, to: Int32, _ pair: PumpPair) {
+        let thread = Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(from, $0.baseAddress, $0.count, 0) }
+                guard n > 0 else { break }
+                var sent = 0
+                while sent < n {
+                    let m = buffer.withUnsafeBytes { send(to, $0.baseAddress! + sent, n - sent, Int32(MSG_NOSIGNAL)) }
+                    guard m > 0 else { break }
+                    sent += m
+                }
+                guard sent == n else { break }
+            }
+            shutdown(from, Int32(SHUT_RDWR))
+            shutdown(to, Int32(SHUT_RDWR))
+            // The second pump of the pair to finish closes both descriptors.
+            if pair.finished.add(1, ordering: .sequentiallyConsistent).newValue == 2 {
+                state.withLock { s in
+                    s.open.remove(from)
+                    s.open.remove(to)
+                }
+                close(from)
+                close(to)
+            }
+        }
+        thread.start()
+    }
+}
+
+/// The two directions of one forwarded connection.
+private final class PumpPair: Sendable {
+    let finished = Atomic(0)
+}
