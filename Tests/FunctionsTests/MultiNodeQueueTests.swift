@@ -66,10 +66,10 @@ struct MultiNodeQueueTests {
         return jobs["pending"]?.intValue == 0 && jobs["delayed"]?.intValue == 0 && jobs["in_flight"]?.intValue == 0
     }
 
-    static func stats(_ client: TestClient) async throws -> JSONValue {
+    static func stats(_ client: TestClient, _ queue: String = "jobs") async throws -> JSONValue {
         let response = try await client.request("GET", "/q", headers: auth)
         let all = try JSONValue.parse(Data(response.body))
-        return all.arrayValue?.first { $0["name"]?.stringValue == "jobs" } ?? .null
+        return all.arrayValue?.first { $0["name"]?.stringValue == queue } ?? .null
     }
 
     @Test(.timeLimit(.minutes(1)))
@@ -157,6 +157,39 @@ struct MultiNodeQueueTests {
             #expect(try await eventually { try await Self.drained(a) })
             #expect(running.withLock { $0.most } == 1)
             #expect(running.withLock { $0.done } == 12)
+        }
+        try await receiver.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFinalFailureMovesToTheDLQAndTheCLIBesideTheNodesRedrivesIt() async throws {
+        let failing = Mutex(true)
+        let delivered = Mutex<[String]>([])
+        let receiver = try await FakeProvider.start { request in
+            if failing.withLock({ $0 }) { return FakeProvider.Reply(status: 500) }
+            delivered.withLock { $0.append(request.text) }
+            return FakeProvider.Reply(status: 204)
+        }
+        try await TestStorage.with(.postgres) { storage in
+            let cluster = try Cluster(storage.location)
+            defer { cluster.killAll() }
+            let manifest = Self.manifest(receiver: receiver.url("/hooks"), consumer:
+                #""max_batch_size": 1, "max_batch_timeout": 0, "max_retries": 1, "retry_delay": 0, "dead_letter_queue": "jobs-dlq""#)
+            let (_, a) = try await cluster.start("a", manifest: manifest)
+            let (_, b) = try await cluster.start("b", manifest: manifest)
+            let sent = try runEdgeRun(["queues", "send", "jobs", #"{"order":7}"#, "--storage", cluster.storage])
+            #expect(sent.status == 0, "\(sent.stderr)")
+            #expect(try await eventually { try await Self.stats(b, "jobs-dlq")["pending"]?.intValue == 1 })
+            #expect(try await Self.stats(a)["dead_lettered"]?.intValue == 1)
+            let peeked = try runEdgeRun(["queues", "peek", "jobs-dlq", "--storage", cluster.storage])
+            let line = String(decoding: peeked.stdout, as: UTF8.self)
+            #expect(line.contains(#""attempts":2"#) && line.contains(#""last_error":"receiver answered 500""#), "\(line)")
+            failing.withLock { $0 = false }
+            let redriven = try runEdgeRun(["queues", "redrive", "jobs-dlq", "--to", "jobs", "--storage", cluster.storage])
+            #expect(String(decoding: redriven.stdout, as: UTF8.self).contains("moved 1"), "\(redriven.stderr)")
+            #expect(try await eventually { delivered.withLock { $0 } == [#"{"order":7}"#] })
+            #expect(try await eventually { try await Self.drained(a) })
+            #expect(try await Self.stats(a, "jobs-dlq")["pending"]?.intValue == 0)
         }
         try await receiver.stop()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KVStore
 import Logging
 import Queues
 import ServiceLifecycle
@@ -73,7 +74,10 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
                 availability = try await broker.available(config, nowMillis: now, limit: settings.maxBatchSize)
             } catch {
                 if Task.isCancelled { break }
-                logger.error("cannot read the queue; retrying in 1 s", metadata: ["error": "\(error)"])
+                // While PostgreSQL is unreachable the health watch has said so once; no line a second here.
+                if !(error is StorageUnavailableError) {
+                    logger.error("cannot read the queue; retrying in 1 s", metadata: ["error": "\(error)"])
+                }
                 await signal.wait(until: nil, clock: clock, recheck: Self.pollInterval)
                 continue
             }
