@@ -118,7 +118,9 @@ public final class PostgresQueueBroker: QueueBroker {
             dues.append(now + Int64(message.delaySeconds ?? config.deliveryDelay) * 1000)
             sent.append(id.description)
         }
-        // One statement (one commit) for the batch; its NOTIFY is delivered when it commits.
+        // One statement (one commit) for the batch. The NOTIFY follows in a statement of its own:
+        // a transaction that notifies holds a database-wide lock through its commit, so a NOTIFY
+        // inside the INSERT would make every send of the cluster wait for the others' fsyncs.
         let rows = try await client.query(
             """
             WITH sent AS (
@@ -127,11 +129,11 @@ public final class PostgresQueueBroker: QueueBroker {
                 FROM unnest(\(idBytes)::bytea[], \(types)::smallint[], \(bodies)::bytea[], \(dues)::bigint[]) AS m(id, content_type, body, due_at)
                 RETURNING due_at
             )
-            SELECT pg_notify(\(Self.channel), \(queue))::text FROM (SELECT 1 FROM sent WHERE due_at <= \(now) LIMIT 1) AS due
+            SELECT count(*) FILTER (WHERE due_at <= \(now)) FROM sent
             """, logger: logger)
-        var due = false
-        for try await _ in rows { due = true }
-        if due { wakeups.notify(queue) }
+        var due: Int64 = 0
+        for try await n in rows.decode(Int64.self) { due = n }
+        if due > 0 { await announce(queue) }
         return sent
     }
 

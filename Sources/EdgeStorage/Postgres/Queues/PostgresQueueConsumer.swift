@@ -23,6 +23,10 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
     let logger: Logger
     let observer: (any DeliveryObserver)?
     private let machine: Mutex<ConsumerStateMachine>
+    /// Messages asked for by claims still running: the loop does not count them as available
+    /// again while their claim commits (several claims may run at once, `SKIP LOCKED` keeps
+    /// them apart).
+    private let claiming = Mutex(0)
 
     /// The poll fallback: an idle consumer looks at its queue at least this often, so a missed
     /// notification (a dropped `LISTEN` connection, a delayed message come due) waits no longer.
@@ -81,8 +85,9 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
                 await signal.wait(until: nil, clock: clock, recheck: Self.pollInterval)
                 continue
             }
+            let available = max(0, availability.count - claiming.withLock { $0 })
             let plan = machine.withLock {
-                $0.plan(availableCount: availability.count, firstAvailableDueMillis: availability.firstDueMillis,
+                $0.plan(availableCount: available, firstAvailableDueMillis: available > 0 ? availability.firstDueMillis : nil,
                         nextDueMillis: availability.nextDueMillis, nowMillis: now)
             }
             switch plan {
@@ -94,14 +99,22 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
                 await signal.wait(until: until.map { Double($0) / 1000 }, clock: clock, recheck: Self.pollInterval)
             case .deliver(let count):
                 machine.withLock { $0.batchStarted([]) }
-                // Claimed here, before the next scan, so the loop never counts these messages twice.
-                guard let claimed = await claim(count) else {
-                    finish(handlerRan: false)
-                    continue
-                }
-                group.addTask { await self.process(claimed.messages, token: claimed.token, claimedAt: claimed.at) }
+                claiming.withLock { $0 += count }
+                group.addTask { await self.claimAndProcess(count) }
             }
         }
+    }
+
+    /// Claims a batch of up to `count` messages, then runs it.
+    private func claimAndProcess(_ count: Int) async {
+        let claimed = await claim(count)
+        claiming.withLock { $0 -= count }
+        guard let claimed else {
+            finish(handlerRan: false)
+            return
+        }
+        signal.notify()  // the loop may look for the next batch now
+        await process(claimed.messages, token: claimed.token, claimedAt: claimed.at)
     }
 
     /// Claims up to `count` messages; `nil` when none were taken (then waits a little if the
@@ -113,14 +126,14 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
         do {
             switch try await broker.claim(config, limit: count, token: token, leaseUntil: leaseUntil, nowMillis: now) {
             case .noSlot:
-                await signal.wait(until: nil, clock: clock, recheck: Self.slotRecheck)
+                try? await Task.sleep(for: Self.slotRecheck)
                 return nil
             case .claimed(let messages):
                 return messages.isEmpty ? nil : (messages, token, now)
             }
         } catch {
-            logger.error("cannot claim a batch", metadata: ["error": "\(error)"])
-            await signal.wait(until: nil, clock: clock, recheck: Self.pollInterval)
+            if !(error is StorageUnavailableError) { logger.error("cannot claim a batch", metadata: ["error": "\(error)"]) }
+            try? await Task.sleep(for: Self.pollInterval)
             return nil
         }
     }
