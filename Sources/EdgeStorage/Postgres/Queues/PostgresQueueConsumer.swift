@@ -27,6 +27,8 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
     /// again while their claim commits (several claims may run at once, `SKIP LOCKED` keeps
     /// them apart).
     private let claiming = Mutex(0)
+    /// Batches of this node that hold a slot (claimed, not yet settled).
+    private let holding = Mutex(0)
 
     /// The poll fallback: an idle consumer looks at its queue at least this often, so a missed
     /// notification (a dropped `LISTEN` connection, a delayed message come due) waits no longer.
@@ -34,6 +36,8 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
     /// How soon a consumer tries again when every slot of its queue was taken (slots are freed by
     /// other nodes' settles, which do not notify).
     static let slotRecheck: Duration = .milliseconds(100)
+    /// How soon a consumer tries again when its own settling batches hold the slots.
+    static let ownSlotRecheck: Duration = .milliseconds(5)
 
     var queue: String { config.name }
 
@@ -126,10 +130,15 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
         do {
             switch try await broker.claim(config, limit: count, token: token, leaseUntil: leaseUntil, nowMillis: now) {
             case .noSlot:
-                try? await Task.sleep(for: Self.slotRecheck)
+                // This node's own batches free their slots as soon as their settle commits: look
+                // again shortly. Slots held by other nodes free when their settles commit, which
+                // do not notify: ``slotRecheck``.
+                try? await Task.sleep(for: holding.withLock { $0 } > 0 ? Self.ownSlotRecheck : Self.slotRecheck)
                 return nil
             case .claimed(let messages):
-                return messages.isEmpty ? nil : (messages, token, now)
+                guard !messages.isEmpty else { return nil }
+                holding.withLock { $0 += 1 }
+                return (messages, token, now)
             }
         } catch {
             if !(error is StorageUnavailableError) { logger.error("cannot claim a batch", metadata: ["error": "\(error)"]) }
@@ -149,6 +158,7 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
             signal.notify()
         }
         await settle(Array(zip(claimed.map(\.id), result.dispositions)), token: token, at: result.settledAtMillis)
+        holding.withLock { $0 -= 1 }
         if let observer, observer.wantsDeliveries { observer.delivered(result.report) }
         finish(handlerRan: true)
     }
