@@ -13,7 +13,8 @@ enum GuestOutcome: Sendable {
     case stopped
 }
 
-/// The engine every guest shares, and the fuel budget that stands in for an interrupt.
+/// The engine configuration of every guest (each guest thread has its own engine, see
+/// ``GuestThread``), and the fuel budget that stands in for an interrupt.
 ///
 /// WasmKit 0.4.2 cannot interrupt a running instance. A guest runs on its own thread
 /// (``GuestThreads``) with a fuel budget: enough for several times the handler timeout's worth
@@ -21,10 +22,20 @@ enum GuestOutcome: Sendable {
 /// guest spinning in a loop runs out a bounded time after it (the thread is then free again).
 /// Host calls check the deadline and stop the guest at once.
 enum GuestEngine {
-    /// Requests: lazy compilation (a function is translated when first called), fuel metering on.
-    static let shared = Engine(configuration: EngineConfiguration(fuelMetering: true))
+    /// Requests: lazy compilation (a function is translated when first called), fuel metering
+    /// on, and WasmKit's default `mprotect` memory: a 4 GiB reservation per instance, so that
+    /// `memory.grow` commits pages in place (an `mmap`, `mprotect` and `munmap` per invocation).
+    static let configuration = EngineConfiguration(fuelMetering: true)
+    /// The same with software-checked memory, for functions whose `memory_limit_mb` is at most
+    /// ``softwareMemoryLimit``: no reservation, a zeroed allocation instead, but every
+    /// `memory.grow` copies the memory into a larger one, so a guest growing page by page costs
+    /// the square of its size (64 MiB that way took seconds; 4 MiB about as long as the
+    /// reservation). WasmKit's interpreter checks every access in both modes.
+    static let smallMemoryConfiguration = EngineConfiguration(memoryBoundsChecking: .software, fuelMetering: true)
+    /// The largest `memory_limit_mb` served with software-checked memory.
+    static let softwareMemoryLimit = 4 << 20
     /// Start-up validation: every function body is validated and translated.
-    static let validating = Engine(configuration: EngineConfiguration(compilationMode: .eager))
+    static let validating = Engine(configuration: EngineConfiguration(compilationMode: .eager, memoryBoundsChecking: .software))
 
     /// How many times the handler timeout's worth of fuel a guest gets.
     static let fuelSafetyFactor: Double = 4
@@ -37,7 +48,7 @@ enum GuestEngine {
     /// must not hold a thread of the cooperative pool.
     static func measuredOffThePool() async -> Double {
         await withCheckedContinuation { continuation in
-            GuestThreads.shared.submit { continuation.resume(returning: fuelPerSecond) }
+            GuestThreads.shared.submit { _ in continuation.resume(returning: fuelPerSecond) }
         }
     }
 
@@ -60,7 +71,7 @@ enum GuestEngine {
         var best = 1e8
         guard let module = try? parseWasm(bytes: countingLoop) else { return best }
         for _ in 0..<3 {
-            let store = Store(engine: shared)
+            let store = Store(engine: Engine(configuration: configuration))
             store.fuel = Fuel(remaining: 1 << 62)
             guard let instance = try? module.instantiate(store: store), let run = instance.exports[function: "run"] else { return best }
             let start = DispatchTime.now().uptimeNanoseconds
@@ -84,9 +95,9 @@ final class GuestLimiter: ResourceLimiter {
 
 extension WasmProgram {
     /// Instantiates the module in a fresh store, runs `_start` with `invocation`, and frees
-    /// everything. Runs on a guest thread.
-    func run(_ invocation: GuestInvocation, fuel: UInt64) -> GuestOutcome {
-        let store = Store(engine: GuestEngine.shared)
+    /// everything. Runs on a guest thread, with that thread's engine and interpreter stack.
+    func run(_ invocation: GuestInvocation, fuel: UInt64, on thread: GuestThread) -> GuestOutcome {
+        let store = Store(engine: thread.engine(smallMemory: limiter.maxMemoryBytes <= GuestEngine.softwareMemoryLimit))
         store.resourceLimiter = limiter
         store.fuel = Fuel(remaining: fuel)
         defer {
@@ -98,7 +109,7 @@ extension WasmProgram {
             let instance = try module.instantiate(store: store, imports: linked)
             invocation.memory = instance.exports[memory: "memory"].map(GuestMemory.init)
             guard let start = instance.exports[function: "_start"] else { return .failed("the module exports no _start") }
-            try start.invoke()
+            _ = try start.invoke([], on: &thread.stack)
             return .exited(code: 0, stdout: invocation.stdout)
         } catch let exit as GuestExit {
             return .exited(code: exit.code, stdout: invocation.stdout)
@@ -121,6 +132,7 @@ extension WasmProgram {
     /// times on the calling thread after parsing once.
     public static func invocationMicros(path: String, iterations: Int, runStart: Bool) throws -> [Double] {
         let program = try WasmProgram(path: path, memoryLimitBytes: 64 << 20)
+        let thread = GuestThread()
         var samples: [Double] = []
         samples.reserveCapacity(iterations)
         for _ in 0..<iterations {
@@ -128,7 +140,7 @@ extension WasmProgram {
             let invocation = GuestInvocation(functionName: "bench", requestID: "bench", args: ["bench"], environment: [], stdin: [],
                                              stdoutLimit: 1 << 20, logger: Logger(label: "bench"), stop: StopSignal(seconds: 30),
                                              host: HostAccess(env: nil, kvBindings: [], queues: []))
-            if runStart { _ = program.run(invocation, fuel: 1 << 40) } else { try program.instantiateOnly(invocation) }
+            if runStart { _ = program.run(invocation, fuel: 1 << 40, on: thread) } else { try program.instantiateOnly(invocation, on: thread) }
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
         }
         return samples
@@ -149,8 +161,8 @@ extension WasmProgram {
     }
 
     /// A fresh store, the host functions and the instance, without running `_start`.
-    func instantiateOnly(_ invocation: GuestInvocation) throws {
-        let store = Store(engine: GuestEngine.shared)
+    func instantiateOnly(_ invocation: GuestInvocation, on thread: GuestThread) throws {
+        let store = Store(engine: thread.engine(smallMemory: limiter.maxMemoryBytes <= GuestEngine.softwareMemoryLimit))
         store.resourceLimiter = limiter
         let linked = imports(in: store, for: invocation)
         _ = try module.instantiate(store: store, imports: linked)

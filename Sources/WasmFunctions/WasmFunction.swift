@@ -147,14 +147,14 @@ public struct WasmFunction: EdgeFunction {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<GuestOutcome, Never>) in
                 once.set(continuation)
-                GuestThreads.shared.submit {
+                GuestThreads.shared.submit { thread in
                     // On the guest thread: the first budget measures this machine's fuel rate
                     // (a busy loop), which must never hold a thread of the cooperative pool.
                     let fuel = maxFuel ?? GuestEngine.fuelBudget(seconds: timeoutSeconds)
                     let invocation = GuestInvocation(
                         functionName: name, requestID: requestID, args: [name], environment: variables, stdin: stdin,
                         stdoutLimit: outputLimit, logger: logger, stop: stop, host: host)
-                    once.resume(program.run(invocation, fuel: fuel))
+                    once.resume(program.run(invocation, fuel: fuel, on: thread))
                 }
                 if ownDeadline {
                     once.setTimer(Task {

@@ -93,4 +93,50 @@ struct WasmHTTPTests {
         for _ in 0..<3 { #expect(try await s.client.get("/fn").text == "1") }
         try await s.stopAndClean()
     }
+
+    @Test func memoryWrittenOrGrownByOneRequestIsNotSeenByTheNext() async throws {
+        // Prints memory.size (pages) and the byte at 2000, then writes that byte and grows the
+        // memory by a page: a fresh instance always answers "10" (one page, a zero byte).
+        let wasm = try Modules.compile(Modules.start("""
+            (i32.store8 (i32.const 1050) (i32.add (i32.const 48) (memory.size)))
+            (i32.store8 (i32.const 1051) (i32.add (i32.const 48) (i32.load8_u (i32.const 2000))))
+            (i32.store8 (i32.const 2000) (i32.const 7))
+            (drop (memory.grow (i32.const 1)))
+            (i32.store8 (i32.const 70000) (i32.const 7))
+            (i32.store (i32.const 0) (i32.const 1024))
+            (i32.store (i32.const 4) (i32.const 28))
+            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+            """, extra: """
+            (data (i32.const 1024) "Content-Type: text/plain\\n\\nXY")
+            """))
+        // The default limit (reserved memory) and a small one (software-checked memory).
+        for config: [String: JSONValue] in [[:], ["memory_limit_mb": 1]] {
+            let s = try await WasmServer.single(wasm, config: config)
+            for _ in 0..<4 { #expect(try await s.client.get("/fn").text == "10") }
+            try await s.stopAndClean()
+        }
+    }
+
+    @Test func manyConcurrentInvocationsOfACModuleAllAnswer() async throws {
+        // Guest threads each have their own engine and interpreter stack: many at once, each
+        // translating wasi-libc, must all answer their own request.
+        let s = try await WasmServer.start(modules: ["hello.wasm": try Modules.fixture("hello.wasm")], manifest: [
+            "functions": [["name": "hello", "handler": "wasm", "routes": ["GET /hello/:name"], "config": ["module": "hello.wasm"]]],
+        ])
+        let answers = try await withThrowingTaskGroup(of: (Int, Int, String).self) { group in
+            for i in 0..<24 {
+                group.addTask {
+                    let r = try await s.raw("GET", "/hello/n\(i)")
+                    return (i, r.status, r.body)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers.count == 24)
+        for (i, status, body) in answers {
+            #expect(status == 200)
+            #expect(body == "hello, n\(i)!\n")
+        }
+        try await s.stopAndClean()
+    }
 }
