@@ -182,6 +182,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "pg-queue-bench",
+            dependencies: [
+                "EdgeStorage", "Queues", "KVStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/pg-queue-bench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "queue-scale-bench",
             dependencies: ["EdgeRuntime", "Queues", "KVStore", "LMDBStorage"],
             path: "Benchmarks/queue-scale-bench",
@@ -196,7 +206,14 @@ let package = Package(
             name: "EdgeStorageTests",
             dependencies: ["EdgeStorage", "KVStore", "EdgeTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
-        .testTarget(name: "QueuesTests", dependencies: ["Queues", "KVStore", "LMDBStorage"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "QueuesTests",
+            dependencies: [
+                "Queues", "KVStore", "LMDBStorage", "EdgeStorage", "EdgeTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "EdgeRuntimeTests",
             dependencies: [

@@ -9,7 +9,7 @@ public enum MessageContentType: String, Sendable, Hashable, Codable, CaseIterabl
     /// Opaque bytes (base64 when carried in JSON).
     case bytes
 
-    var storageCode: UInt8 {
+    package var storageCode: UInt8 {
         switch self {
         case .json: 0
         case .text: 1
@@ -17,7 +17,7 @@ public enum MessageContentType: String, Sendable, Hashable, Codable, CaseIterabl
         }
     }
 
-    init?(storageCode: UInt8) {
+    package init?(storageCode: UInt8) {
         switch storageCode {
         case 0: self = .json
         case 1: self = .text

@@ -3,9 +3,9 @@ import Synchronization
 /// A 128-bit message id: 48 bits of milliseconds since 1970, a 16-bit sequence that keeps ids
 /// of one process increasing within a millisecond, then 64 random bits. Ids sort by send time;
 /// their text form is 32 lowercase hex digits, sorting the same way.
-struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible {
-    let high: UInt64
-    let low: UInt64
+package struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    package let high: UInt64
+    package let low: UInt64
 
     init(high: UInt64, low: UInt64) {
         self.high = high
@@ -13,7 +13,7 @@ struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 
     /// Reads 16 big-endian bytes; `nil` for another length.
-    init?(bytes: UnsafeRawBufferPointer) {
+    package init?(bytes: UnsafeRawBufferPointer) {
         guard bytes.count == 16 else { return nil }
         high = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         low = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
@@ -29,7 +29,7 @@ struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 
     /// The 16 big-endian bytes used as a database key.
-    var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         var out = [UInt8](repeating: 0, count: 16)
         out.withUnsafeMutableBytes { raw in
             raw.storeBytes(of: high.bigEndian, toByteOffset: 0, as: UInt64.self)
@@ -41,25 +41,26 @@ struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// Milliseconds since 1970 when the id was made.
     var milliseconds: Int64 { Int64(high >> 16) }
 
-    var description: String { hex(high) + hex(low) }
+    package var description: String { hex(high) + hex(low) }
 
     private func hex(_ value: UInt64) -> String {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
-    static func < (a: MessageID, b: MessageID) -> Bool {
+    package static func < (a: MessageID, b: MessageID) -> Bool {
         (a.high, a.low) < (b.high, b.low)
     }
 }
 
 /// Makes increasing ``MessageID``s.
-final class MessageIDGenerator: Sendable {
+package final class MessageIDGenerator: Sendable {
+    package init() {}
     private struct State { var lastMillis: UInt64 = 0; var sequence: UInt64 = 0 }
     private let state = Mutex(State())
 
     /// The next id for a message sent at `millis` (unix milliseconds).
-    func next(millis: Int64) -> MessageID {
+    package func next(millis: Int64) -> MessageID {
         let (ms, seq) = state.withLock { s -> (UInt64, UInt64) in
             let now = UInt64(max(0, millis)) & 0xFFFF_FFFF_FFFF
             if now > s.lastMillis {

@@ -11,7 +11,7 @@ public protocol QueueClock: WallClock {
 
 extension QueueClock {
     /// Unix milliseconds now (floored).
-    func nowMillis() -> Int64 { Int64((now() * 1000).rounded(.down)) }
+    package func nowMillis() -> Int64 { Int64((now() * 1000).rounded(.down)) }
 }
 
 extension SystemWallClock: QueueClock {

@@ -13,6 +13,25 @@ public enum QueueLimits {
     /// The longest `lastError` kept with a message, in UTF-8 bytes.
     static let maxErrorBytes = 1024
 
+    /// Checks a batch to send: 1…100 messages, each body valid and ≤ 128 KB, ≤ 256 KB together,
+    /// delays 0…86400.
+    /// - Throws: ``QueueError`` (`invalidBatchSize`, `messageTooLarge`, `batchTooLarge`,
+    ///   `invalidDelay`, `invalidBody`).
+    package static func validate(batch messages: [OutgoingMessage]) throws {
+        guard (1...maxBatchMessages).contains(messages.count) else {
+            throw QueueError(.invalidBatchSize, "a batch holds 1 to \(maxBatchMessages) messages, got \(messages.count)")
+        }
+        var total = 0
+        for message in messages {
+            try message.body.validate()
+            if let delay = message.delaySeconds { try validate(delaySeconds: delay) }
+            total += message.body.data.count
+        }
+        guard total <= maxBatchBytes else {
+            throw QueueError(.batchTooLarge, "batch bodies total \(total) bytes, over the \(maxBatchBytes)-byte (256 KB) limit")
+        }
+    }
+
     /// Checks a delivery or retry delay.
     /// - Throws: ``QueueError/Code/invalidDelay`` outside 0…86400.
     static func validate(delaySeconds: Int, what: String = "delay_seconds") throws(QueueError) {

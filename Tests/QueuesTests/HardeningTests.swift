@@ -1,3 +1,5 @@
+import EdgeTestSupport
+import ServiceLifecycle
 import Foundation
 import KVStore
 @testable import Queues
@@ -11,28 +13,29 @@ private func abandon(_ consumer: QueueConsumer) -> Task<Void, any Error> {
 
 @Suite("Hardening: deliveries count before they run, consumer deadline, leases")
 struct DeliveryCountingTests {
-    @Test("the claim is committed before the handler runs: attempts and the lease are visible while it runs")
-    func claimCommittedBeforeHandler() async throws {
-        let f = try QueueFixture()
-        let broker = try await f.broker([.consumed("jobs")])
-        let seenInHandler = Mutex<(attempts: Int, inFlight: Int)?>(nil)
-        let gate = Gate()
-        let consumer = try broker.consumer(for: "jobs") { batch in
-            // Read from the handler itself: the claim must already be durable.
-            let peeked = try await broker.peek("jobs", limit: 1, deadLetters: false).first
-            let stats = try await broker.stats("jobs")
-            seenInHandler.withLock { $0 = (peeked?.attempts ?? 0, stats.inFlight) }
-            await gate.wait()
+    @Test("the claim is committed before the handler runs: attempts and the lease are visible while it runs", arguments: TestBackend.available)
+    func claimCommittedBeforeHandler(backend: TestBackend) async throws {
+        try await QueueFixture.with(backend) { f in
+            let broker = try await f.queues([.consumed("jobs")])
+            let seenInHandler = Mutex<(attempts: Int, inFlight: Int)?>(nil)
+            let gate = Gate()
+            let consumer = try broker.consumer(for: "jobs") { batch in
+                // Read from the handler itself: the claim must already be durable.
+                let peeked = try await broker.peek("jobs", limit: 1, deadLetters: false).first
+                let stats = try await broker.stats("jobs")
+                seenInHandler.withLock { $0 = (peeked?.attempts ?? 0, stats.inFlight) }
+                await gate.wait()
+            }
+            try await running(consumer) {
+                _ = try await broker.send(.text("x"), to: "jobs")
+                try await eventually("the handler ran") { seenInHandler.withLock { $0 } != nil }
+                gate.open()
+                try await eventually("acked") { try await broker.stats("jobs").delivered == 1 }
+            }
+            let seen = try #require(seenInHandler.withLock { $0 })
+            #expect(seen.attempts == 1)
+            #expect(seen.inFlight == 1)
         }
-        try await running(consumer) {
-            _ = try await broker.send(.text("x"), to: "jobs")
-            try await eventually("the handler ran") { seenInHandler.withLock { $0 } != nil }
-            gate.open()
-            try await eventually("acked") { try await broker.stats("jobs").delivered == 1 }
-        }
-        let seen = try #require(seenInHandler.withLock { $0 })
-        #expect(seen.attempts == 1)
-        #expect(seen.inFlight == 1)
     }
 
     @Test("max_retries 1: a message whose two deliveries were cut by crashes goes to the DLQ, never a third delivery")
@@ -99,70 +102,72 @@ struct DeliveryCountingTests {
 
 @Suite("Hardening: consumer deadline, cancellation, expired leases")
 struct ConsumerDeadlineTests {
-    @Test("a batch still running at timeout_seconds is cancelled; its unsettled messages are retried (counted), acked ones are not")
-    func deadlineCancelsTheBatch() async throws {
-        let f = try QueueFixture()
-        var config = QueueConfig.consumed("jobs", batch: 2, retryDelay: 5)
-        config.consumer?.timeoutSeconds = 60
-        let broker = try await f.broker([config])
-        let recorder = Recorder()
-        let sawCancellation = Mutex(false)
-        let consumer = try broker.consumer(for: "jobs") { batch in
-            recorder.record(batch)
-            guard batch.messages[0].attempts == 1 else { return }
-            batch.messages.first { $0.body.text == "done" }?.ack()
-            // Ignores cancellation, as a stuck handler would; notes it was asked to stop.
-            while !Task.isCancelled { await Task.yield(); try? await Task.sleep(for: .milliseconds(1)) }
-            sawCancellation.withLock { $0 = true }
-            try await Task.sleep(for: .seconds(3600))
+    @Test("a batch still running at timeout_seconds is cancelled; its unsettled messages are retried (counted), acked ones are not", arguments: TestBackend.available)
+    func deadlineCancelsTheBatch(backend: TestBackend) async throws {
+        try await QueueFixture.with(backend) { f in
+            var config = QueueConfig.consumed("jobs", batch: 2, retryDelay: 5)
+            config.consumer?.timeoutSeconds = 60
+            let broker = try await f.queues([config])
+            let recorder = Recorder()
+            let sawCancellation = Mutex(false)
+            let consumer = try broker.consumer(for: "jobs") { batch in
+                recorder.record(batch)
+                guard batch.messages[0].attempts == 1 else { return }
+                batch.messages.first { $0.body.text == "done" }?.ack()
+                // Ignores cancellation, as a stuck handler would; notes it was asked to stop.
+                while !Task.isCancelled { await Task.yield(); try? await Task.sleep(for: .milliseconds(1)) }
+                sawCancellation.withLock { $0 = true }
+                try await Task.sleep(for: .seconds(3600))
+            }
+            try await running(consumer) {
+                _ = try await broker.sendBatch([OutgoingMessage(body: .text("done")), OutgoingMessage(body: .text("stuck"))], to: "jobs")
+                try await eventually("first delivery") { recorder.count == 2 }
+                try await sleeping(until: f.t0 + 60, on: f.clock)
+                f.clock.advance(by: 60)
+                try await eventually("retried after the deadline") { try await broker.stats("jobs").delayed == 1 }
+                try await eventually("the handler saw the cancellation") { sawCancellation.withLock { $0 } }
+                let stats = try await broker.stats("jobs")
+                #expect(stats.delivered == 1 && stats.retried == 1 && stats.inFlight == 0)
+                let peeked = try #require(try await broker.peek("jobs", limit: 10, deadLetters: false).first)
+                #expect(peeked.lastError == "consumer.timeout_seconds (60 s) passed: the batch was cancelled")
+                try await sleeping(until: f.t0 + 65, on: f.clock)
+                f.clock.advance(by: 5)
+                try await eventually("redelivered") { recorder.count == 3 }
+                try await eventually("acked") { try await broker.stats("jobs").delivered == 2 }
+            }
+            #expect(recorder.all.last?.map(\.text) == ["stuck"])
+            #expect(recorder.all.last?.map(\.attempts) == [2])
         }
-        try await running(consumer) {
-            _ = try await broker.sendBatch([OutgoingMessage(body: .text("done")), OutgoingMessage(body: .text("stuck"))], to: "jobs")
-            try await eventually("first delivery") { recorder.count == 2 }
-            try await sleeping(until: f.t0 + 60, on: f.clock)
-            f.clock.advance(by: 60)
-            try await eventually("retried after the deadline") { try await broker.stats("jobs").delayed == 1 }
-            try await eventually("the handler saw the cancellation") { sawCancellation.withLock { $0 } }
-            let stats = try await broker.stats("jobs")
-            #expect(stats.delivered == 1 && stats.retried == 1 && stats.inFlight == 0)
-            let peeked = try #require(try await broker.peek("jobs", limit: 10, deadLetters: false).first)
-            #expect(peeked.lastError == "consumer.timeout_seconds (60 s) passed: the batch was cancelled")
-            try await sleeping(until: f.t0 + 65, on: f.clock)
-            f.clock.advance(by: 5)
-            try await eventually("redelivered") { recorder.count == 3 }
-            try await eventually("acked") { try await broker.stats("jobs").delivered == 2 }
-        }
-        #expect(recorder.all.last?.map(\.text) == ["stuck"])
-        #expect(recorder.all.last?.map(\.attempts) == [2])
     }
 
-    @Test("cancelling the consumer's task commits its unsettled messages as retries before it returns")
-    func cancellationRetriesUnsettled() async throws {
-        let f = try QueueFixture()
-        let broker = try await f.broker([.consumed("jobs", batch: 3)])
-        let started = Mutex(false)
-        let neverOpened = Gate()
-        let consumer = try broker.consumer(for: "jobs") { batch in
-            batch.messages[0].ack()
-            started.withLock { $0 = true }
-            await neverOpened.wait()  // ignores cancellation
+    @Test("cancelling the consumer's task commits its unsettled messages as retries before it returns", arguments: TestBackend.available)
+    func cancellationRetriesUnsettled(backend: TestBackend) async throws {
+        try await QueueFixture.with(backend) { f in
+            let broker = try await f.queues([.consumed("jobs", batch: 3)])
+            let started = Mutex(false)
+            let neverOpened = Gate()
+            let consumer = try broker.consumer(for: "jobs") { batch in
+                batch.messages[0].ack()
+                started.withLock { $0 = true }
+                await neverOpened.wait()  // ignores cancellation
+            }
+            let ended = Mutex(false)
+            let task = Task {
+                try await consumer.run()
+                ended.withLock { $0 = true }
+            }
+            _ = try await broker.sendBatch(texts(3), to: "jobs")
+            try await eventually("the handler runs") { started.withLock { $0 } }
+            task.cancel()
+            try await eventually("the consumer returns") { ended.withLock { $0 } }
+            let stats = try await broker.stats("jobs")
+            #expect(stats.inFlight == 0)
+            #expect(stats.pending == 2 && stats.delivered == 1 && stats.retried == 2)
+            let peeked = try await broker.peek("jobs", limit: 10, deadLetters: false)
+            #expect(peeked.map(\.attempts) == [1, 1])
+            #expect(peeked.allSatisfy { $0.lastError == "delivery interrupted: the consumer was stopped" })
+            neverOpened.open()
         }
-        let ended = Mutex(false)
-        let task = Task {
-            try await consumer.run()
-            ended.withLock { $0 = true }
-        }
-        _ = try await broker.sendBatch(texts(3), to: "jobs")
-        try await eventually("the handler runs") { started.withLock { $0 } }
-        task.cancel()
-        try await eventually("the consumer returns") { ended.withLock { $0 } }
-        let stats = try await broker.stats("jobs")
-        #expect(stats.inFlight == 0)
-        #expect(stats.pending == 2 && stats.delivered == 1 && stats.retried == 2)
-        let peeked = try await broker.peek("jobs", limit: 10, deadLetters: false)
-        #expect(peeked.map(\.attempts) == [1, 1])
-        #expect(peeked.allSatisfy { $0.lastError == "delivery interrupted: the consumer was stopped" })
-        neverOpened.open()
     }
 
     @Test("a batch whose settle commit keeps failing is redelivered when its lease expires, without a restart")

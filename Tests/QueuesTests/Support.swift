@@ -1,17 +1,30 @@
+import EdgeStorage
+import EdgeTestSupport
 import Foundation
 import KVStore
 import LMDBStorage
+import Logging
 import Queues
+import ServiceLifecycle
 import Synchronization
 import Testing
 
-/// A temporary data directory with its LMDB environment and a manual clock.
+/// A temporary data directory with its LMDB environment and a manual clock, and, for the
+/// PostgreSQL backend, a fresh database the brokers of the fixture open.
 final class QueueFixture: Sendable {
+    let backend: TestBackend
     let directory: URL
     let environment: LMDBEnvironment
     let clock: ManualQueueClock
+    let postgres: (any StorageBackend)?
 
-    init() throws {
+    convenience init() throws {
+        try self.init(backend: .lmdb, postgres: nil)
+    }
+
+    private init(backend: TestBackend, postgres: (any StorageBackend)?) throws {
+        self.backend = backend
+        self.postgres = postgres
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("queues-tests-\(UUID().uuidString)")
         environment = try LMDBEnvironment(path: directory.appendingPathComponent("lmdb").path)
         clock = ManualQueueClock(1_800_000_000)
@@ -22,12 +35,77 @@ final class QueueFixture: Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    /// Runs `body` with a fixture of `backend` (a fresh PostgreSQL database, dropped afterwards).
+    static func with(_ backend: TestBackend, _ body: (QueueFixture) async throws -> Void) async throws {
+        guard backend == .postgres else { return try await body(QueueFixture()) }
+        try await TestStorage.with(backend) { storage in
+            let opened = try await storage.location.open(logger: Logger(label: "edge-run.tests.queues"))
+            do {
+                try await body(try QueueFixture(backend: backend, postgres: opened))
+                await opened.close()
+            } catch {
+                await opened.close()
+                throw error
+            }
+        }
+    }
+
     /// The clock's start time.
     var t0: Double { 1_800_000_000 }
 
     /// Opens a broker (a "process") on this directory.
     func broker(_ queues: [QueueConfig], reclaimLeases: Bool = true) async throws -> LMDBQueueBroker {
         try await LMDBQueueBroker.open(environment: environment, queues: queues, clock: clock, reclaimLeases: reclaimLeases)
+    }
+
+    /// Opens a broker of the fixture's backend (a node serving `queues`).
+    func queues(_ queues: [QueueConfig], reclaimLeases: Bool = true) async throws -> TestQueues {
+        if let postgres {
+            let logger = Logger(label: "edge-run.tests.queues")
+            return TestQueues(inner: try await postgres.queueBroker(declaring: queues, clock: clock, reclaimLeases: reclaimLeases, logger: logger))
+        }
+        return TestQueues(inner: try await broker(queues, reclaimLeases: reclaimLeases))
+    }
+
+    /// The queues a server recorded, as the CLI opens them.
+    func cli() async throws -> TestQueues {
+        if let postgres { return TestQueues(inner: try await postgres.existingQueueBroker(clock: clock, logger: Logger(label: "edge-run.tests.queues"))) }
+        return TestQueues(inner: try await LMDBQueueBroker.openExisting(environment: environment, clock: clock))
+    }
+}
+
+/// A broker of either backend, with what the tests use beyond ``QueueBroker``.
+struct TestQueues: QueueBroker {
+    let inner: any QueueBroker
+
+    var queueNames: [String] { inner.queueNames }
+    func config(for queue: String) throws -> QueueConfig { try inner.config(for: queue) }
+    func sendBatch(_ messages: [OutgoingMessage], to queue: String) async throws -> [String] { try await inner.sendBatch(messages, to: queue) }
+    func stats(_ queue: String) async throws -> QueueStats { try await inner.stats(queue) }
+    func peek(_ queue: String, limit: Int, deadLetters: Bool) async throws -> [PeekedMessage] {
+        try await inner.peek(queue, limit: limit, deadLetters: deadLetters)
+    }
+    func redrive(from source: String, to target: String) async throws -> Int { try await inner.redrive(from: source, to: target) }
+    func makeConsumer(for queue: String, handler: @escaping QueueHandler) throws -> any Service {
+        try inner.makeConsumer(for: queue, handler: handler)
+    }
+    func observeDeliveries(_ observer: any DeliveryObserver) { inner.observeDeliveries(observer) }
+
+    /// The consumer of `queue`, to run with ``running(_:_:)``.
+    func consumer(for queue: String, handler: @escaping QueueHandler) throws -> any StoppableConsumer {
+        try #require(try inner.makeConsumer(for: queue, handler: handler) as? any StoppableConsumer)
+    }
+
+    /// Deletes what outlived its retention now.
+    func purgeExpired() async throws -> Int {
+        if let lmdb = inner as? LMDBQueueBroker { return try await lmdb.purgeExpired() }
+        return try await (try #require(inner as? PostgresQueueBroker)).purgeExpired()
+    }
+
+    /// Takes back expired leases now.
+    func reclaimExpiredLeases() async throws -> Int {
+        if let lmdb = inner as? LMDBQueueBroker { return try await lmdb.reclaimExpiredLeases() }
+        return try await (try #require(inner as? PostgresQueueBroker)).reclaimExpiredLeases()
     }
 }
 
@@ -105,7 +183,7 @@ func eventually(
 }
 
 /// Runs `consumer` while `body` runs, then stops it (gracefully) and waits for it.
-func running<T>(_ consumer: QueueConsumer, _ body: () async throws -> T) async throws -> T {
+func running<T>(_ consumer: any StoppableConsumer, _ body: () async throws -> T) async throws -> T {
     let task = Task { try await consumer.run() }
     do {
         let result = try await body()

@@ -41,6 +41,70 @@ enum PostgresMigrations {
             )
             """,
         ],
+        // 2: queues (see PostgresQueueBroker). One table holds every queue's messages: waiting
+        // and delayed (state 0), in flight (1, with a lease), and the built-in dead-letter
+        // store (2); a dead-letter queue is another queue, so a move is one UPDATE of `queue`.
+        // Ids are the 16-byte message ids (bytea: byte order is send order). The table is the
+        // hottest there is: every message is inserted, updated at its claim and deleted at its
+        // ack, so dead tuples pile up in the due index that every claim walks. Autovacuum
+        // therefore starts after a fixed 1,000 dead rows whatever the table's size (scale
+        // factor 0: a drained queue table is tiny, a backlog huge, and neither should wait for
+        // 20 % of itself), runs unthrottled (cost delay 0: the table stays small when consumers
+        // keep up, so a vacuum is short), and a fill factor of 70 leaves room on each page for
+        // the claim's new row version. Counters are sharded rows (one per connection modulo 16)
+        // so that nodes settling at once do not queue on one row lock held until each commit's
+        // fsync. Slots bound the handlers running cluster-wide (`max_concurrency`).
+        [
+            """
+            CREATE TABLE edge_run.queues (
+                name text COLLATE "C" PRIMARY KEY,
+                config text NOT NULL,
+                declared_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE edge_run.queue_messages (
+                queue text COLLATE "C" NOT NULL,
+                id bytea NOT NULL,
+                state smallint NOT NULL DEFAULT 0,
+                content_type smallint NOT NULL,
+                body bytea NOT NULL,
+                attempts integer NOT NULL DEFAULT 0,
+                attempts_base integer NOT NULL DEFAULT 0,
+                sent_at bigint NOT NULL,
+                enqueued_at bigint NOT NULL,
+                due_at bigint NOT NULL,
+                lease_until bigint,
+                lease_token bigint,
+                last_error text,
+                PRIMARY KEY (queue, id)
+            ) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
+                    autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05)
+            """,
+            "CREATE INDEX queue_messages_due ON edge_run.queue_messages (queue, due_at, id) WHERE state = 0",
+            "CREATE INDEX queue_messages_enqueued ON edge_run.queue_messages (queue, enqueued_at) WHERE state = 0",
+            "CREATE INDEX queue_messages_leases ON edge_run.queue_messages (queue, lease_until) WHERE state = 1",
+            """
+            CREATE TABLE edge_run.queue_counters (
+                queue text COLLATE "C" NOT NULL,
+                shard smallint NOT NULL,
+                delivered bigint NOT NULL DEFAULT 0,
+                retried bigint NOT NULL DEFAULT 0,
+                dead_lettered bigint NOT NULL DEFAULT 0,
+                expired bigint NOT NULL DEFAULT 0,
+                PRIMARY KEY (queue, shard)
+            ) WITH (fillfactor = 50, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0)
+            """,
+            """
+            CREATE TABLE edge_run.queue_slots (
+                queue text COLLATE "C" NOT NULL,
+                slot integer NOT NULL,
+                token bigint,
+                lease_until bigint,
+                PRIMARY KEY (queue, slot)
+            ) WITH (fillfactor = 50)
+            """,
+        ],
     ]
 
     /// The version this build migrates to.

@@ -18,6 +18,7 @@ public final class PostgresStorageBackend: StorageBackend {
     let health: PostgresHealth
     private let watcher: Task<Void, Never>
     private let stores = Mutex<[PostgresKVStore]>([])
+    let queues = PostgresQueueNode()
 
     /// Connections per node (`storage_pool_size`).
     public static let defaultPoolSize = 8
@@ -108,14 +109,25 @@ public final class PostgresStorageBackend: StorageBackend {
         return store
     }
 
-    /// Queues are not on PostgreSQL yet: a manifest without queues gets an empty broker, one
-    /// with queues is refused with ``PostgresNotYetSupported``.
+    /// Records the declared queues and serves them (see ``PostgresQueueBroker``). Leases are
+    /// shared by the nodes, so `reclaimLeases` takes back only expired ones: a batch another
+    /// node is running keeps its lease.
     public func queueBroker(declaring queues: [QueueConfig], clock: any QueueClock, reclaimLeases: Bool, logger: Logger) async throws -> any QueueBroker {
-        guard queues.isEmpty else { throw PostgresNotYetSupported(what: "queues") }
-        return NoQueuesBroker()
+        try health.check()
+        let configs = try await PostgresQueueBroker.record(queues, client: client, logger: logger)
+        let broker = PostgresQueueBroker(client: client, health: health, clock: clock, logger: logger, configs: configs,
+                                         wakeups: self.queues.wakeups, ids: self.queues.ids)
+        self.queues.serve(broker)
+        if reclaimLeases { try await broker.reclaimExpiredLeases() }
+        return broker
     }
 
-    public func existingQueueBroker(clock: any QueueClock, logger: Logger) async throws -> any QueueBroker { NoQueuesBroker() }
+    public func existingQueueBroker(clock: any QueueClock, logger: Logger) async throws -> any QueueBroker {
+        try health.check()
+        let configs = try await PostgresQueueBroker.recorded(client: client, logger: logger)
+        return PostgresQueueBroker(client: client, health: health, clock: clock, logger: logger, configs: configs,
+                                   wakeups: queues.wakeups, ids: queues.ids)
+    }
 
     /// The first node to insert the tick's row runs it (`ON CONFLICT DO NOTHING`).
     public func claimCronTick(job: String, tick: Int64) async throws -> Bool {
@@ -132,12 +144,14 @@ public final class PostgresStorageBackend: StorageBackend {
     }
 
     public func maintenanceServices(logger: Logger) -> [any Service] {
-        [KVSweeper(current: { [self] in stores.withLock { $0 } }, logger: logger)]
+        [KVSweeper(current: { [self] in stores.withLock { $0 } }, logger: logger),
+         PostgresQueueSweeper(current: { [queues] in queues.current }, logger: logger)]
     }
 
     public func checkHealth() async -> String? { health.currentProblem }
 
     public func close() async {
+        await queues.close()
         watcher.cancel()
         await watcher.value
         runner.cancel()

@@ -16,7 +16,7 @@ enum BatchEnd: Sendable, Equatable {
 /// handler runs in its own task, and whichever comes first — its end, the deadline, the caller's
 /// cancellation — decides. On a deadline or cancellation the handler's task is cancelled and
 /// left to finish on its own (its later decisions are not read).
-enum BatchRun {
+package enum BatchRun {
     static func run(_ handler: @escaping QueueHandler, _ batch: MessageBatch, until deadline: Double, clock: any QueueClock) async -> BatchEnd {
         let first = FirstOutcome()
         let work = Task {

@@ -4,7 +4,9 @@ import Synchronization
 ///
 /// A notification that arrives while the loop is not waiting is remembered, so the loop's next
 /// wait returns at once and it scans again: nothing is lost between a scan and a wait.
-final class ConsumerSignal: Sendable {
+package final class ConsumerSignal: Sendable {
+    package init() {}
+
     private struct State {
         var pending = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -13,7 +15,7 @@ final class ConsumerSignal: Sendable {
     private let state = Mutex(State())
 
     /// Wakes the waiting loop, or the next wait.
-    func notify() {
+    package func notify() {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             if let w = s.waiter { s.waiter = nil; return w }
             s.pending = true
@@ -27,7 +29,7 @@ final class ConsumerSignal: Sendable {
     ///
     /// `recheck` exists for writes made by another process (the CLI sending to a queue a server
     /// consumes), which no in-process notification announces.
-    func wait(until deadline: Double?, clock: any QueueClock, recheck: Duration?) async {
+    package func wait(until deadline: Double?, clock: any QueueClock, recheck: Duration?) async {
         if state.withLock({ s -> Bool in defer { s.pending = false }; return s.pending }) { return }
         if deadline == nil && recheck == nil { return await waitForNotification() }
         await withTaskGroup(of: Void.self) { group in

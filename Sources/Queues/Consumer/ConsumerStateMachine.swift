@@ -4,15 +4,15 @@
 /// A batch is *in flight* from the moment it is taken until its outcome is committed; its
 /// handler *runs* from delivery until the handler returns. `max_concurrency` bounds running
 /// handlers; a few more batches may be settling (their commits grouped with the next leases).
-struct ConsumerStateMachine {
-    struct Settings: Sendable {
+package struct ConsumerStateMachine {
+    package struct Settings: Sendable {
         var maxBatchSize: Int
         var maxBatchTimeoutMillis: Int64
         var maxConcurrency: Int
         /// Batches taken and not yet settled, running handlers included.
         var maxUnsettledBatches: Int
 
-        init(_ config: ConsumerConfig) {
+        package init(_ config: ConsumerConfig) {
             maxBatchSize = config.maxBatchSize
             maxBatchTimeoutMillis = Int64((config.maxBatchTimeout * 1000).rounded())
             maxConcurrency = config.maxConcurrency
@@ -23,7 +23,7 @@ struct ConsumerStateMachine {
     }
 
     /// What the consumer loop does next.
-    enum Plan: Equatable {
+    package enum Plan: Equatable {
         /// Take the first `count` available messages as a batch.
         case deliver(count: Int)
         /// Sleep until `untilMillis` (unix ms; `nil`: no deadline) or a notification.
@@ -41,7 +41,7 @@ struct ConsumerStateMachine {
     private(set) var inFlight: Set<MessageID> = []
     private(set) var stopping = false
 
-    init(settings: Settings) { self.settings = settings }
+    package init(settings: Settings) { self.settings = settings }
 
     /// Whether another batch may be taken now.
     var hasCapacity: Bool {
@@ -56,7 +56,7 @@ struct ConsumerStateMachine {
     ///   - availableCount: available messages not in flight (the scan stops at `maxBatchSize`).
     ///   - firstAvailableDueMillis: when the oldest of them became available.
     ///   - nextDueMillis: the next due time after now, if any.
-    func plan(availableCount: Int, firstAvailableDueMillis: Int64?, nextDueMillis: Int64?, nowMillis: Int64) -> Plan {
+    package func plan(availableCount: Int, firstAvailableDueMillis: Int64?, nextDueMillis: Int64?, nowMillis: Int64) -> Plan {
         if stopping { return .stop }
         guard hasCapacity else { return .waitForCapacity }
         if availableCount >= settings.maxBatchSize { return .deliver(count: settings.maxBatchSize) }
@@ -66,20 +66,20 @@ struct ConsumerStateMachine {
         return .sleep(untilMillis: nextDueMillis.map { min($0, deadline) } ?? deadline)
     }
 
-    mutating func batchStarted(_ ids: [MessageID]) {
+    package mutating func batchStarted(_ ids: [MessageID]) {
         runningHandlers += 1
         unsettledBatches += 1
         inFlight.formUnion(ids)
     }
 
-    mutating func handlerFinished() { runningHandlers -= 1 }
+    package mutating func handlerFinished() { runningHandlers -= 1 }
 
-    mutating func batchSettled(_ ids: [MessageID]) {
+    package mutating func batchSettled(_ ids: [MessageID]) {
         unsettledBatches -= 1
         inFlight.subtract(ids)
     }
 
-    mutating func stop() { stopping = true }
+    package mutating func stop() { stopping = true }
 }
 
 /// Turns a consumer's decisions and its handler's outcome into how each message is settled.

@@ -134,41 +134,16 @@ public final class QueueConsumer: Service, Sendable {
             return
         }
 
-        let board = DecisionBoard(count: claim.messages.count)
-        let messages = claim.messages.enumerated().map { index, item in
-            Message(
-                id: item.id.description,
-                timestamp: Date(timeIntervalSince1970: Double(item.record.sentMillis) / 1000),
-                body: MessageBody(data: item.record.body, contentType: item.record.contentType),
-                attempts: item.record.queueAttempts, board: board, index: index)
+        let claimed = claim.messages.map { item in
+            ClaimedMessage(id: item.id.description, sentMillis: item.record.sentMillis,
+                           body: MessageBody(data: item.record.body, contentType: item.record.contentType), attempts: item.record.queueAttempts)
         }
-        let batch = MessageBatch(queue: storage.name, messages: messages, board: board)
-        let deadline = Double(now) / 1000 + Double(settings.timeoutSeconds)
-        let started = ContinuousClock.now
-        let end = await BatchRun.run(handler, batch, until: deadline, clock: clock)
-        let ran = ContinuousClock.now - started
-        let handlerError: String?
-        switch end {
-        case .returned: handlerError = nil
-        case .threw(let error): handlerError = error
-        case .timedOut:
-            handlerError = "consumer.timeout_seconds (\(settings.timeoutSeconds) s) passed: the batch was cancelled"
-            logger.error("batch cancelled at the consumer's deadline", metadata: ["timeout_seconds": "\(settings.timeoutSeconds)"])
-        case .cancelled: handlerError = Self.interruptedByCancellation
+        let result = await BatchRun.deliver(handler, queue: storage.name, claimed: claimed, settings: settings, claimedAt: now, clock: clock, logger: logger) {
+            machine.withLock { $0.handlerFinished() }
+            signal.notify()
         }
-        machine.withLock { $0.handlerFinished() }
-        signal.notify()
-
-        let settledAt = clock.nowMillis()
-        let outcomes = zip(messages, board.snapshot).map { message, decision in
-            Settlement.disposition(decision: decision, handlerError: handlerError, attempts: message.attempts, config: settings, nowMillis: settledAt)
-        }
-        await settle(Array(zip(claim.messages.map(\.id), outcomes)), token: lease.token, at: settledAt)
-        if let observer, observer.wantsDeliveries {
-            let items = zip(messages, outcomes).map { DeliveryReport.Item(id: $0.id, attempts: $0.attempts, disposition: $1) }
-            let ms = Double(ran.components.seconds) * 1000 + Double(ran.components.attoseconds) / 1e15
-            observer.delivered(DeliveryReport(queue: storage.name, messages: items, handlerError: handlerError, durationMs: ms))
-        }
+        await settle(Array(zip(claim.messages.map(\.id), result.dispositions)), token: lease.token, at: result.settledAtMillis)
+        if let observer, observer.wantsDeliveries { observer.delivered(result.report) }
         finish(ids, handlerRan: true)
     }
 
@@ -185,9 +160,9 @@ public final class QueueConsumer: Service, Sendable {
     /// past its shutdown grace period).
     public static let interruptedByCancellation = "delivery interrupted: the consumer was stopped"
     /// How long a lease outlives the consumer's deadline.
-    static let leaseGraceMillis: Int64 = 30_000
+    package static let leaseGraceMillis: Int64 = 30_000
     /// Commits of a settle before it is left to the lease's expiry.
-    static let settleAttempts = 8
+    package static let settleAttempts = 8
 
     /// Commits the outcome of a batch, retrying a failed commit with backoff (0.1 s doubling to
     /// 5 s); what still cannot be committed stays leased, and the broker reclaims it when the

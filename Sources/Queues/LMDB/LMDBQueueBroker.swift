@@ -26,7 +26,7 @@ public final class LMDBQueueBroker: QueueBroker {
     static let registryDatabase = "queues"
     /// The most records one write of the broker's background work (purge, reclaim, redrive)
     /// touches, so other writers never wait long behind it.
-    static let maxRecordsPerWrite = 1000
+    package static let maxRecordsPerWrite = 1000
 
     /// - Parameter sharing: a broker of the same environment whose wake-ups and message ids this
     ///   one shares (a reload), so a send through either wakes the consumer of its queue and ids
@@ -112,7 +112,7 @@ public final class LMDBQueueBroker: QueueBroker {
     }
 
     /// Checks every declaration and adds undeclared dead-letter queues.
-    static func validated(_ queues: [QueueConfig]) throws(QueueError) -> [QueueConfig] {
+    package static func validated(_ queues: [QueueConfig]) throws(QueueError) -> [QueueConfig] {
         var byName: [String: QueueConfig] = [:]
         for config in queues {
             try config.validate()
@@ -190,18 +190,7 @@ public final class LMDBQueueBroker: QueueBroker {
 
     public func sendBatch(_ messages: [OutgoingMessage], to queue: String) async throws -> [String] {
         let storage = try storage(queue)
-        guard (1...QueueLimits.maxBatchMessages).contains(messages.count) else {
-            throw QueueError(.invalidBatchSize, "a batch holds 1 to \(QueueLimits.maxBatchMessages) messages, got \(messages.count)")
-        }
-        var total = 0
-        for message in messages {
-            try message.body.validate()
-            if let delay = message.delaySeconds { try QueueLimits.validate(delaySeconds: delay) }
-            total += message.body.data.count
-        }
-        guard total <= QueueLimits.maxBatchBytes else {
-            throw QueueError(.batchTooLarge, "batch bodies total \(total) bytes, over the \(QueueLimits.maxBatchBytes)-byte (256 KB) limit")
-        }
+        try QueueLimits.validate(batch: messages)
         let now = clock.nowMillis()
         var rows: [(id: MessageID, record: MessageRecord)] = []
         var sent: [String] = []

@@ -87,6 +87,15 @@ public struct QueueStats: Sendable, Hashable, Codable {
     }
 }
 
+extension QueueStats {
+    /// The counts as another backend read them.
+    package init(name: String, pending: Int, delayed: Int, inFlight: Int, deadLettered: Int, delivered: Int, retried: Int, expired: Int,
+                 deadLetterStore: Int, backend: Void = ()) {
+        self.init(name: name, pending: pending, delayed: delayed, inFlight: inFlight, deadLettered: deadLettered, delivered: delivered,
+                  retried: retried, expired: expired, deadLetterStore: deadLetterStore)
+    }
+}
+
 /// A message seen without consuming it (`peek`).
 public struct PeekedMessage: Sendable, Hashable {
     public let id: String
@@ -98,6 +107,15 @@ public struct PeekedMessage: Sendable, Hashable {
     public let lastError: String?
     /// When it is (or was) due for delivery.
     public let due: Date
+
+    package init(id: String, sentMillis: Int64, body: MessageBody, attempts: Int, lastError: String?, dueMillis: Int64) {
+        self.id = id
+        self.timestamp = Date(timeIntervalSince1970: Double(sentMillis) / 1000)
+        self.body = body
+        self.attempts = attempts
+        self.lastError = lastError
+        self.due = Date(timeIntervalSince1970: Double(dueMillis) / 1000)
+    }
 
     init(id: MessageID, record: MessageRecord) {
         self.id = id.description

@@ -3,7 +3,7 @@ import KVStore
 import LMDBStorage
 
 /// How a delivered message was settled.
-enum Disposition: Sendable, Equatable {
+package enum Disposition: Sendable, Equatable {
     case ack
     case retry(dueMillis: Int64, lastError: String?)
     case deadLetter(lastError: String)
