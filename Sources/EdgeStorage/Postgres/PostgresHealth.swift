@@ -3,8 +3,9 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-/// Watches the server once a second on a connection of its own (`SELECT 1` within 2 s), so a
-/// busy pool is never taken for a dead server. While the server is unreachable, storage calls
+/// Watches the server once a second on a connection of its own (`SELECT 1` within 2 s; three
+/// such probes in a row without an answer, or one refused connection, count), so a busy pool is
+/// never taken for a dead server. While the server is unreachable, storage calls
 /// fail at once with ``StorageUnavailableError`` (HTTP 503) instead of waiting in the pool,
 /// `/_edge/health` answers `degraded`, and the node recovers by itself when a probe succeeds
 /// again.
@@ -15,6 +16,9 @@ final class PostgresHealth: Sendable {
     let logger: Logger
     static let interval: Duration = .seconds(1)
     static let probeTimeout: Duration = .seconds(2)
+    /// Probes in a row that got no answer within ``probeTimeout`` before the storage counts as
+    /// unavailable.
+    static let slowProbesBeforeDegraded = 3
 
     init(url: PostgresURL, configuration: PostgresConnection.Configuration, logger: Logger) {
         self.url = url
@@ -31,12 +35,27 @@ final class PostgresHealth: Sendable {
     }
 
     /// Probes until cancelled.
+    ///
+    /// A refused or broken connection marks the storage unavailable at once; a probe that only
+    /// took longer than ``probeTimeout`` does so after ``slowProbesBeforeDegraded`` in a row, so
+    /// a loaded server (or a loaded node) is not taken for a dead one.
     func watch() async {
         let probe = Probe(url: url, configuration: configuration, logger: logger)
+        var slowInARow = 0
         while !Task.isCancelled {
             let outcome = await probe.run(within: Self.probeTimeout)
             if Task.isCancelled { break }
-            let reason = outcome.map { "\(url.host):\(url.port): \($0)" }
+            if case .slow = outcome { slowInARow += 1 } else { slowInARow = 0 }
+            if case .slow = outcome, slowInARow < Self.slowProbesBeforeDegraded {
+                // Not enough slow probes yet to say so: the last verdict stands.
+                do { try await Task.sleep(for: Self.interval) } catch { break }
+                continue
+            }
+            let reason: String? =
+                switch outcome {
+                case .answered: nil
+                case .failed(let why), .slow(let why): "\(url.host):\(url.port): \(why)"
+                }
             let previous = problem.withLock { p -> String? in
                 defer { p = reason }
                 return p
@@ -57,6 +76,15 @@ final class PostgresHealth: Sendable {
     }
 }
 
+/// What one health probe saw.
+enum ProbeOutcome: Equatable, Sendable {
+    case answered
+    /// The connection was refused or broke, or the server answered with an error.
+    case failed(String)
+    /// No answer within the probe's timeout.
+    case slow(String)
+}
+
 /// The health watch's own connection: opened on demand, dropped after a failed probe.
 private final class Probe: Sendable {
     let url: PostgresURL
@@ -70,23 +98,23 @@ private final class Probe: Sendable {
         self.logger = logger
     }
 
-    /// `nil` when `SELECT 1` answered within `timeout`, else why not. Never waits longer than
-    /// `timeout`, even on a connection that hangs (a silent network): the probe then goes on
-    /// in the background and its connection is dropped.
-    func run(within timeout: Duration) async -> String? {
+    /// How `SELECT 1` went: answered within `timeout`, failed (and why), or no answer within
+    /// `timeout`. Never waits longer than `timeout`, even on a connection that hangs (a silent
+    /// network): the probe then goes on in the background and its connection is dropped.
+    func run(within timeout: Duration) async -> ProbeOutcome {
         let answer = OneAnswer()
         let probing = Task { [self] in
             let reason = await attempt()
-            if !answer.give(reason) { drop() }  // too late: its connection is not trusted
+            if !answer.give(reason.map { .failed($0) } ?? .answered) { drop() }  // too late: its connection is not trusted
         }
         let timer = Task {
             try? await Task.sleep(for: timeout)
-            if answer.give("no answer within \(timeout)") { probing.cancel() }
+            if answer.give(.slow("no answer within \(timeout)")) { probing.cancel() }
         }
-        let reason = await answer.value()
+        let outcome = await answer.value()
         timer.cancel()
-        if reason != nil { drop() }
-        return reason
+        if outcome != .answered { drop() }
+        return outcome
     }
 
     private func attempt() async -> String? {
@@ -123,16 +151,16 @@ private final class Probe: Sendable {
 /// The first of several answers, awaited once.
 private final class OneAnswer: Sendable {
     private struct State {
-        var answer: String?? = .none
-        var waiter: CheckedContinuation<String?, Never>?
+        var answer: ProbeOutcome? = .none
+        var waiter: CheckedContinuation<ProbeOutcome, Never>?
     }
     private let state = Mutex(State())
 
     /// Gives `answer`. - Returns: `false` when an answer was given before (this one is ignored).
-    func give(_ answer: String?) -> Bool {
-        let (taken, waiter) = state.withLock { s -> (Bool, CheckedContinuation<String?, Never>?) in
-            guard case .none = s.answer else { return (false, nil) }
-            s.answer = .some(answer)
+    func give(_ answer: ProbeOutcome) -> Bool {
+        let (taken, waiter) = state.withLock { s -> (Bool, CheckedContinuation<ProbeOutcome, Never>?) in
+            guard s.answer == nil else { return (false, nil) }
+            s.answer = answer
             defer { s.waiter = nil }
             return (true, s.waiter)
         }
@@ -141,14 +169,14 @@ private final class OneAnswer: Sendable {
     }
 
     /// The first answer given (waits for it).
-    func value() async -> String? {
+    func value() async -> ProbeOutcome {
         await withCheckedContinuation { continuation in
-            let ready = state.withLock { s -> String?? in
-                if case .some(let answer) = s.answer { return .some(answer) }
+            let ready = state.withLock { s -> ProbeOutcome? in
+                if let answer = s.answer { return answer }
                 s.waiter = continuation
                 return .none
             }
-            if case .some(let answer) = ready { continuation.resume(returning: answer) }
+            if let ready { continuation.resume(returning: ready) }
         }
     }
 }
