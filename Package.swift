@@ -201,11 +201,13 @@ let package = Package(
         .testTarget(
             name: "KVStoreTests",
             dependencies: ["KVStore", "LMDBStorage", "EdgeStorage", "CLMDB", "EdgeTestSupport", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "EdgeStorageTests",
             dependencies: ["EdgeStorage", "KVStore", "EdgeTestSupport", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "QueuesTests",
             dependencies: [
@@ -213,7 +215,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "EdgeRuntimeTests",
             dependencies: [

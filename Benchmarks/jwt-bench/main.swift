@@ -18,12 +18,21 @@ struct FixtureJWKS: HTTPFetching {
 let path = CommandLine.arguments.dropFirst().first ?? "Tests/EdgeRuntimeTests/Fixtures/jwt/jwt-fixtures.json"
 let fixtures = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: path)))
 let config = AuthProviderConfig(
-    jwksURL: "https://issuer.test/jwks", issuer: fixtures["issuer"]!.stringValue!, audiences: [fixtures["audience"]!.stringValue!],
-    algorithms: [.rs256, .es256])
+    jwksURL: "https://issuer.test/jwks",
+    issuer: fixtures["issuer"]!.stringValue!,
+    audiences: [fixtures["audience"]!.stringValue!],
+    algorithms: [.rs256, .es256]
+)
 let clock = ManualWallClock(Double(fixtures["now"]!.intValue!))
 for alg in ["RS256", "ES256"] {
-    let verifier = JWTAuthenticator(name: "bench", config: config, fetcher: FixtureJWKS(body: Array(fixtures["jwks"]!.serialized())),
-                                    kv: nil, clock: clock, tokenCacheCapacity: 0)
+    let verifier = JWTAuthenticator(
+        name: "bench",
+        config: config,
+        fetcher: FixtureJWKS(body: Array(fixtures["jwks"]!.serialized())),
+        kv: nil,
+        clock: clock,
+        tokenCacheCapacity: 0
+    )
     let token = fixtures["valid"]![alg]!.stringValue!
     _ = try await verifier.verify(bearer: token)
     let start = Date()

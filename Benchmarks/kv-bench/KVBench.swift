@@ -14,7 +14,6 @@ import Foundation
 import KVStore
 import LMDBStorage
 
-
 @inline(__always) func nowNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
 struct Figures {
@@ -69,7 +68,6 @@ final class RawLMDB: @unchecked Sendable {
     }
 }
 
-
 @main
 enum KVBench {
     /// `main` is main-actor isolated; the measured loops must not hop to the main thread and
@@ -99,7 +97,7 @@ enum KVBench {
         try? FileManager.default.removeItem(atPath: baseDir)
         try FileManager.default.createDirectory(atPath: baseDir, withIntermediateDirectories: true)
 
-        let value = Data((0..<100).map { UInt8($0) })                    // 100 bytes
+        let value = Data((0..<100).map { UInt8($0) })  // 100 bytes
         let keys = (0..<keyCount).map(key)
         var rng = SystemRandomNumberGenerator()
         let order = (0..<1_000_000).map { _ in Int.random(in: 0..<keyCount, using: &rng) }
@@ -241,14 +239,24 @@ enum KVBench {
             delta.writes = after.writes - before.writes
             delta.syncNanoseconds = after.syncNanoseconds - before.syncNanoseconds
             delta.ownNanoseconds = after.ownNanoseconds - before.ownNanoseconds
-            return (Figures(name: "KV durable put (\(writers) writer\(writers == 1 ? "" : "s"))", ops: all.count,
-                            elapsed: Double(nowNanos() - start) / 1e9, latencies: all), delta)
+            return (
+                Figures(
+                    name: "KV durable put (\(writers) writer\(writers == 1 ? "" : "s"))",
+                    ops: all.count,
+                    elapsed: Double(nowNanos() - start) / 1e9,
+                    latencies: all
+                ), delta
+            )
         }
 
         func writerLine(_ label: String, _ s: LMDBWriteStatistics) -> String {
-            String(format: "%@: %.1f writes/commit, commit (sync) %.0f µs, writer's own cost %.2f µs/write",
-                   label, Double(s.writes) / Double(max(s.commits, 1)),
-                   Double(s.syncNanoseconds) / Double(max(s.commits, 1)) / 1000, s.ownMicrosecondsPerWrite)
+            String(
+                format: "%@: %.1f writes/commit, commit (sync) %.0f µs, writer's own cost %.2f µs/write",
+                label,
+                Double(s.writes) / Double(max(s.commits, 1)),
+                Double(s.syncNanoseconds) / Double(max(s.commits, 1)) / 1000,
+                s.ownMicrosecondsPerWrite
+            )
         }
 
         func kvLists() async throws -> Figures {
@@ -258,7 +266,11 @@ enum KVBench {
             var n = 0
             while nowNanos() < deadline {
                 let t0 = nowNanos()
-                let page = try await store.list(prefix: "k", limit: 1000, cursor: n % 2 == 0 ? nil : Base64URL.encode(Array(keys[50_000 % keyCount].utf8)))
+                let page = try await store.list(
+                    prefix: "k",
+                    limit: 1000,
+                    cursor: n % 2 == 0 ? nil : Base64URL.encode(Array(keys[50_000 % keyCount].utf8))
+                )
                 precondition(page.keys.count == min(1000, keyCount))
                 latencies.append(nowNanos() - t0)
                 n += 1

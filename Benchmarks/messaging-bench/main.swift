@@ -17,7 +17,9 @@ import ServiceLifecycle
 import Synchronization
 
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
-var emails = 50_000, connections = 64, consumerConcurrency = 2
+var emails = 50_000
+var connections = 64
+var consumerConcurrency = 2
 var dataRoot = FileManager.default.temporaryDirectory.path
 while let arg = arguments.next() {
     switch arg {
@@ -29,7 +31,8 @@ while let arg = arguments.next() {
     }
 }
 
-let emailCount = emails, connectionCount = connections
+let emailCount = emails
+let connectionCount = connections
 
 LoggingSystem.bootstrap { label in
     var handler = StreamLogHandler.standardError(label: label)
@@ -57,13 +60,21 @@ fakeRouter.post("/emails/batch") { request, context -> Response in
         return s.nextID - count
     }
     let ids = (0..<count).map { #"{"id":"em_\#(first + $0)"}"# }.joined(separator: ",")
-    return Response(status: .ok, headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(string: #"{"data":[\#(ids)]}"#)))
+    return Response(
+        status: .ok,
+        headers: [.contentType: "application/json"],
+        body: .init(byteBuffer: ByteBuffer(string: #"{"data":[\#(ids)]}"#))
+    )
 }
 let fake = Application(
-    router: fakeRouter, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-    onServerRunning: { channel in fakeReady.continuation.yield(channel.localAddress?.port ?? 0); fakeReady.continuation.finish() },
-    logger: Logger(label: "fake-resend"))
+    router: fakeRouter,
+    configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+    onServerRunning: { channel in
+        fakeReady.continuation.yield(channel.localAddress?.port ?? 0)
+        fakeReady.continuation.finish()
+    },
+    logger: Logger(label: "fake-resend")
+)
 let fakeGroup = ServiceGroup(configuration: .init(services: [fake], gracefulShutdownSignals: [], logger: Logger(label: "fake")))
 let fakeTask = Task { try await fakeGroup.run() }
 var fakePort = 0
@@ -74,8 +85,15 @@ let manifestJSON: JSONValue = [
     "vars": ["RESEND_API_BASE": .string("http://127.0.0.1:\(fakePort)"), "FROM_EMAIL": "Bench <bench@example.com>"],
     "secrets": ["RESEND_API_KEY"],
     "kv_namespaces": [["binding": "KV"]],
-    "queues": [["name": "emails", "consumer": ["function": "email-batch", "max_batch_size": 100, "max_batch_timeout": 0.05,
-                                               "max_concurrency": .integer(Int64(consumerConcurrency))]]],
+    "queues": [
+        [
+            "name": "emails",
+            "consumer": [
+                "function": "email-batch", "max_batch_size": 100, "max_batch_timeout": 0.05,
+                "max_concurrency": .integer(Int64(consumerConcurrency)),
+            ],
+        ]
+    ],
     "functions": [
         ["name": "send", "handler": "resend.send", "routes": ["POST /emails"], "config": ["queue": "emails"]],
         ["name": "email-batch", "handler": "resend.batch"],
@@ -86,7 +104,12 @@ try FileManager.default.createDirectory(atPath: data, withIntermediateDirectorie
 defer { try? FileManager.default.removeItem(atPath: data) }
 let registry = BuiltinFunctions.registry()
 let (manifest, secrets) = try ManifestLoader(registry: registry).validate(
-    manifestJSON, file: "bench.json", baseDirectory: data, environment: ["RESEND_API_KEY": "re_bench"], envFile: [:])
+    manifestJSON,
+    file: "bench.json",
+    baseDirectory: data,
+    environment: ["RESEND_API_KEY": "re_bench"],
+    envFile: [:]
+)
 var options = ServeOptions()
 options.port = 0
 options.dataDirectory = data
@@ -95,7 +118,12 @@ var serverLogger = Logger(label: "edge-run")
 serverLogger.logLevel = .notice
 let server = try await EdgeServer(manifest: manifest, secrets: secrets, registry: registry, options: options, logger: serverLogger)
 let edgeReady = AsyncStream<Int>.makeStream()
-let serverTask = Task { try await server.run(onReady: { edgeReady.continuation.yield($0); edgeReady.continuation.finish() }) }
+let serverTask = Task {
+    try await server.run(onReady: {
+        edgeReady.continuation.yield($0)
+        edgeReady.continuation.finish()
+    })
+}
 var edgePort = 0
 for await port in edgeReady.stream { edgePort = port }
 
@@ -103,7 +131,8 @@ for await port in edgeReady.stream { edgePort = port }
 let client = CurlFetcher()
 let url = "http://127.0.0.1:\(edgePort)/emails"
 func post(_ i: Int) async throws -> Int {
-    let body = #"{"to":"user\#(i)@example.com","subject":"Welcome","template":"welcome","data":{"name":"User \#(i)","product":"Bench"},"tags":[{"name":"run","value":"bench"}]}"#
+    let body =
+        #"{"to":"user\#(i)@example.com","subject":"Welcome","template":"welcome","data":{"name":"User \#(i)","product":"Bench"},"tags":[{"name":"run","value":"bench"}]}"#
     var request = FetchRequest(method: "POST", url: url, headers: ["Content-Type": "application/json"], body: body)
     request.maxAttempts = 1
     return try await client.fetch(request).status
@@ -113,7 +142,9 @@ guard try await post(-1) == 202 else { fatalError("resend.send did not answer 20
 while received.state.withLock({ $0.emails }) < 1 { try await Task.sleep(for: .milliseconds(5)) }
 received.state.withLock { $0 = (0, 0, 0, $0.nextID) }
 
-print("messaging-bench: \(emails) emails, \(connections) connections, consumer batch 100 × concurrency \(consumerConcurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+print(
+    "messaging-bench: \(emails) emails, \(connections) connections, consumer batch 100 × concurrency \(consumerConcurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+)
 let clock = ContinuousClock()
 let start = clock.now
 let failures = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -149,7 +180,9 @@ func rate(_ d: Duration) -> String { String(format: "%8.0f /s", Double(emailCoun
 print(String(format: "accepted by resend.send (202, durable):   %7.2f s  %@", seconds(accepted), rate(accepted)))
 print(String(format: "received by the fake Resend:              %7.2f s  %@", seconds(delivered), rate(delivered)))
 print(String(format: "queue drained, email:<id> records logged: %7.2f s  %@", seconds(drained), rate(drained)))
-print("batch calls: \(seen.calls), emails: \(seen.emails), largest call: \(seen.largest), average \(seen.calls > 0 ? seen.emails / seen.calls : 0) per call, non-202: \(failures)")
+print(
+    "batch calls: \(seen.calls), emails: \(seen.emails), largest call: \(seen.largest), average \(seen.calls > 0 ? seen.emails / seen.calls : 0) per call, non-202: \(failures)"
+)
 
 client.shutdown()
 await server.shutdown()

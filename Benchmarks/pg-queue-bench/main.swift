@@ -31,7 +31,9 @@ struct Options {
             case "--producers": producers = Int(it.next() ?? "") ?? producers
             case "--concurrency": concurrency = Int(it.next() ?? "") ?? concurrency
             case "--queue": queue = it.next() ?? queue
-            default: print("unknown argument \(arg)"); exit(2)
+            default:
+                print("unknown argument \(arg)")
+                exit(2)
             }
         }
         guard !storage.isEmpty, messages >= 100, producers >= 1, (1...100).contains(concurrency) else {
@@ -82,4 +84,6 @@ _ = try? await consuming.value
 await storage.close()
 let sent = perProducer * options.producers
 let rate = Double(sent) / (finished - started)
-print(#"{"sent":\#(sent),"consumed_here":\#(received.load(ordering: .relaxed)),"start":\#(started),"sent_at":\#(sentAt),"end":\#(finished),"msg_per_s":\#(Int(rate))}"#)
+print(
+    #"{"sent":\#(sent),"consumed_here":\#(received.load(ordering: .relaxed)),"start":\#(started),"sent_at":\#(sentAt),"end":\#(finished),"msg_per_s":\#(Int(rate))}"#
+)

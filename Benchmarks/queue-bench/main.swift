@@ -1,3 +1,5 @@
+import Foundation
+import KVStore
 // queue-bench: end-to-end durable queue throughput and delivery latency.
 //
 //   swift build -c release --product queue-bench && .build/release/queue-bench [--quick] [--dir PATH]
@@ -5,8 +7,6 @@
 // Every send is committed (synced) before it returns; consumers ack through grouped commits.
 // The data directory is a fresh folder under --dir (default: the system temporary directory).
 import LMDBStorage
-import Foundation
-import KVStore
 import Queues
 import Synchronization
 
@@ -20,7 +20,9 @@ struct Options {
             switch arg {
             case "--quick": quick = true
             case "--dir": if let dir = it.next() { base = URL(fileURLWithPath: dir) }
-            default: print("unknown argument \(arg)"); exit(2)
+            default:
+                print("unknown argument \(arg)")
+                exit(2)
             }
         }
     }
@@ -28,14 +30,18 @@ struct Options {
 
 /// A fresh data directory with one queue and its consumer settings.
 func withQueue<T>(
-    _ options: Options, consumer: ConsumerConfig, _ body: (LMDBQueueBroker) async throws -> T
+    _ options: Options,
+    consumer: ConsumerConfig,
+    _ body: (LMDBQueueBroker) async throws -> T
 ) async throws -> T {
     let dir = options.base.appendingPathComponent("queue-bench-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: dir) }
     let environment = try LMDBEnvironment(path: dir.appendingPathComponent("lmdb").path)
     defer { environment.close() }
     let broker = try await LMDBQueueBroker.open(
-        environment: environment, queues: [QueueConfig(name: "bench", consumer: consumer)])
+        environment: environment,
+        queues: [QueueConfig(name: "bench", consumer: consumer)]
+    )
     return try await body(broker)
 }
 
@@ -62,7 +68,11 @@ func throughput(_ options: Options, batchSize: Int, producers: Int, sendBatchSiz
                     while i < share {
                         let n = min(sendBatchSize, share - i)
                         let batch = (0..<n).map { OutgoingMessage(body: body(p, i + $0)) }
-                        if n == 1 { _ = try await broker.send(batch[0].body, to: "bench") } else { _ = try await broker.sendBatch(batch, to: "bench") }
+                        if n == 1 {
+                            _ = try await broker.send(batch[0].body, to: "bench")
+                        } else {
+                            _ = try await broker.sendBatch(batch, to: "bench")
+                        }
                         i += n
                     }
                 }
@@ -95,7 +105,8 @@ func latency(_ options: Options, samples: Int) async throws -> (fromCall: [Durat
             }
         }
         let consuming = Task { try await consumer.run() }
-        var fromCall: [Duration] = [], fromCommit: [Duration] = []
+        var fromCall: [Duration] = []
+        var fromCommit: [Duration] = []
         for seq in 0..<samples {
             let start = clock.now
             _ = try await broker.send(.json(text: "\(seq)"), to: "bench")

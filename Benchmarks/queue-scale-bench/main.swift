@@ -1,3 +1,6 @@
+import EdgeRuntime
+import Foundation
+import KVStore
 // queue-scale-bench: what a big backlog costs the runtime's other work.
 //
 //   swift build -c release --product queue-scale-bench --product edge-run
@@ -10,11 +13,9 @@
 // 4. Durable KV puts, one at a time: p99 at rest, then while the retention purge deletes the
 //    whole backlog (the queue's clock is moved past its retention).
 import LMDBStorage
-import EdgeRuntime
-import Foundation
-import KVStore
 import Queues
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,7 +36,9 @@ struct Options {
             case "--edge-run": if let path = it.next() { edgeRun = path }
             case "--purge-chunk": purgeChunk = it.next().flatMap(Int.init) ?? purgeChunk
             case "--purge-pause-ms": purgePauseMillis = it.next().flatMap(Int.init) ?? purgePauseMillis
-            default: print("unknown argument \(arg)"); exit(2)
+            default:
+                print("unknown argument \(arg)")
+                exit(2)
             }
         }
     }
@@ -72,8 +75,10 @@ do {
                 var rng = SystemRandomNumberGenerator()
                 for b in stride(from: p * 100, to: options.messages, by: producers * 100) {
                     let batch = (0..<min(100, options.messages - b)).map { i in
-                        OutgoingMessage(body: .json(text: #"{"seq":\#(b + i),"type":"order.paid","amount":4200}"#),
-                                        delaySeconds: Int.random(in: 0..<10, using: &rng) < 3 ? Int.random(in: 1...86_400, using: &rng) : 0)
+                        OutgoingMessage(
+                            body: .json(text: #"{"seq":\#(b + i),"type":"order.paid","amount":4200}"#),
+                            delaySeconds: Int.random(in: 0..<10, using: &rng) < 3 ? Int.random(in: 1...86_400, using: &rng) : 0
+                        )
                     }
                     _ = try await broker.sendBatch(batch, to: "bench")
                 }
@@ -82,7 +87,9 @@ do {
         try await group.waitForAll()
     }
     let stats = try await broker.stats("bench")
-    print("filled \(options.messages) messages in \(String(format: "%.1f", millis(clock.now - start) / 1000)) s: pending \(stats.pending), delayed \(stats.delayed)")
+    print(
+        "filled \(options.messages) messages in \(String(format: "%.1f", millis(clock.now - start) / 1000)) s: pending \(stats.pending), delayed \(stats.delayed)"
+    )
 
     // 2. Stats in-process.
     var samples: [Double] = []
@@ -115,7 +122,10 @@ do {
         if let range = text.range(of: #"port=\d+"#, options: .regularExpression) { port = Int(text[range].dropFirst(5)) ?? 0 }
         try await Task.sleep(for: .milliseconds(20))
     }
-    guard port > 0 else { print("edge-run serve did not start:\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")"); exit(1) }
+    guard port > 0 else {
+        print("edge-run serve did not start:\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        exit(1)
+    }
     let fetcher = CurlFetcher()
     var samples: [Double] = []
     for i in 0..<1_100 {
@@ -124,7 +134,10 @@ do {
         let t = clock.now
         let response = try await fetcher.fetch(request)
         if i >= 100 { samples.append(millis(clock.now - t)) }  // the first 100 warm up
-        guard response.status == 200 else { print("metrics answered \(response.status)"); exit(1) }
+        guard response.status == 200 else {
+            print("metrics answered \(response.status)")
+            exit(1)
+        }
     }
     print("GET /_edge/metrics (HTTP, loopback): \(summary(samples))")
     fetcher.shutdown()
@@ -164,8 +177,10 @@ do {
     let elapsed = String(format: "%.1f", millis(clock.now - purgeStart) / 1000)
     let left = try await broker.stats("bench")
     let finished = (try? await purge.value) != nil
-    print("retention purge (chunks of \(options.purgeChunk), pause \(options.purgePauseMillis) ms): "
-          + "\(options.messages - left.pending - left.delayed) messages in \(elapsed) s\(finished ? "" : " (stopped there)")")
+    print(
+        "retention purge (chunks of \(options.purgeChunk), pause \(options.purgePauseMillis) ms): "
+            + "\(options.messages - left.pending - left.delayed) messages in \(elapsed) s\(finished ? "" : " (stopped there)")"
+    )
     print("KV put during the purge: \(summary(during))")
     let ratio = percentile(during.sorted(), 0.99) / percentile(atRest.sorted(), 0.99)
     print(String(format: "p99 during / at rest: %.2f", ratio))

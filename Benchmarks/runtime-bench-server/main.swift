@@ -49,7 +49,9 @@ struct JWKSFileFunction: EdgeFunction {
 }
 
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
-var manifestPath = "Benchmarks/runtime-bench-server/functions.json", port = 8082, data = ".build/bench-runtime-data"
+var manifestPath = "Benchmarks/runtime-bench-server/functions.json"
+var port = 8082
+var data = ".build/bench-runtime-data"
 while let arg = arguments.next() {
     switch arg {
     case "--manifest": manifestPath = arguments.next()!

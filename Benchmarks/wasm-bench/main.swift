@@ -29,7 +29,11 @@ struct CounterFunction: EdgeFunction {
 
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 let mode = arguments.next() ?? "serve"
-var port = 8083, data = ".build/bench-wasm-data", module = "Examples/wasm/dist/echo-unstripped.wasm", iterations = 2000, runStart = true
+var port = 8083
+var data = ".build/bench-wasm-data"
+var module = "Examples/wasm/dist/echo-unstripped.wasm"
+var iterations = 2000
+var runStart = true
 while let arg = arguments.next() {
     switch arg {
     case "--port": port = Int(arguments.next()!)!

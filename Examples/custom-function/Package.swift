@@ -7,7 +7,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         // In your project: .package(url: "<your edge-run git URL>", from: "0.1.0")
-        .package(name: "edge-run", path: "../.."),
+        .package(name: "edge-run", path: "../..")
     ],
     targets: [
         .executableTarget(
@@ -17,6 +17,6 @@ let package = Package(
                 .product(name: "Functions", package: "edge-run"),
                 .product(name: "KVStore", package: "edge-run"),
             ]
-        ),
+        )
     ]
 )

@@ -33,7 +33,7 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     /// - Throws: ``StorageURLError`` naming the bad part (never echoing the password).
     public init(parsing text: String) throws(StorageURLError) {
         guard let components = URLComponents(string: text), let scheme = components.scheme,
-              scheme == "postgres" || scheme == "postgresql"
+            scheme == "postgres" || scheme == "postgresql"
         else { throw StorageURLError("--storage: not a postgres:// URL") }
         guard let host = components.host, !host.isEmpty else { throw StorageURLError("--storage: the postgres URL names no host") }
         let port = components.port ?? 5432

@@ -22,7 +22,12 @@ public protocol StorageBackend: Sendable {
     /// Opens the queues of a reloaded manifest beside `previous`, the broker this storage gave
     /// the running server: records them, opens the new ones, takes back no leases (the running
     /// consumers hold them). Queues `previous` has and `queues` lacks stay stored, unserved.
-    func queueBroker(redeclaring queues: [QueueConfig], replacing previous: any QueueBroker, clock: any QueueClock, logger: Logger) async throws
+    func queueBroker(
+        redeclaring queues: [QueueConfig],
+        replacing previous: any QueueBroker,
+        clock: any QueueClock,
+        logger: Logger
+    ) async throws
         -> any QueueBroker
 
     /// Opens the queues a server recorded (the CLI beside a running server).
@@ -50,8 +55,14 @@ public protocol StorageBackend: Sendable {
 
 extension StorageBackend {
     /// A backend without shared state between brokers declares the queues afresh.
-    public func queueBroker(redeclaring queues: [QueueConfig], replacing previous: any QueueBroker, clock: any QueueClock, logger: Logger) async throws
-        -> any QueueBroker {
+    public func queueBroker(
+        redeclaring queues: [QueueConfig],
+        replacing previous: any QueueBroker,
+        clock: any QueueClock,
+        logger: Logger
+    ) async throws
+        -> any QueueBroker
+    {
         try await queueBroker(declaring: queues, clock: clock, reclaimLeases: false, logger: logger)
     }
 }

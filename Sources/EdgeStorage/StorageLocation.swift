@@ -59,7 +59,8 @@ extension StorageLocation {
     /// Opens the backend: the LMDB environment, or the PostgreSQL pool of `poolSize`
     /// connections (migrating the schema unless `migrate` is false).
     /// - Throws: a storage error naming the location (never a password).
-    public func open(migrate: Bool = true, poolSize: Int = PostgresStorageBackend.defaultPoolSize, logger: Logger) async throws -> any StorageBackend {
+    public func open(migrate: Bool = true, poolSize: Int = PostgresStorageBackend.defaultPoolSize, logger: Logger) async throws -> any StorageBackend
+    {
         switch self {
         case .lmdb(let directory):
             return try LMDBStorageBackend(directory: directory)

@@ -40,7 +40,10 @@ public protocol KVStore: Sendable {
     /// Stores `value` only if the key's current version is `expectedVersion` (`nil`: only if
     /// the key is absent or expired).
     func compareAndSet(
-        _ key: String, value: Data, expectedVersion: UInt64?, options: KVPutOptions
+        _ key: String,
+        value: Data,
+        expectedVersion: UInt64?,
+        options: KVPutOptions
     ) async throws -> KVCompareAndSetResult
 }
 

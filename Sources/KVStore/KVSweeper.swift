@@ -25,8 +25,11 @@ public struct KVSweeper: Service {
     }
 
     /// Sweeps whichever stores `current` returns at each round.
-    public init(current: @escaping @Sendable () -> [any ExpirySweeping], interval: Duration = .seconds(30),
-                logger: Logger = Logger(label: "edge-run.kv.sweeper")) {
+    public init(
+        current: @escaping @Sendable () -> [any ExpirySweeping],
+        interval: Duration = .seconds(30),
+        logger: Logger = Logger(label: "edge-run.kv.sweeper")
+    ) {
         self.current = current
         self.interval = interval
         self.logger = logger

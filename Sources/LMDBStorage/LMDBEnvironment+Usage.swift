@@ -24,8 +24,12 @@ extension LMDBEnvironment {
             mdb_env_info(env, &info)
             mdb_env_stat(env, &stat)
             return LMDBUsage(
-                mapSizeBytes: info.me_mapsize, pageSizeBytes: Int(stat.ms_psize), pagesUsed: info.me_last_pgno &+ 1,
-                readers: Int(info.me_numreaders), maxReaders: Int(info.me_maxreaders))
+                mapSizeBytes: info.me_mapsize,
+                pageSizeBytes: Int(stat.ms_psize),
+                pagesUsed: info.me_last_pgno &+ 1,
+                readers: Int(info.me_numreaders),
+                maxReaders: Int(info.me_maxreaders)
+            )
         }
     }
 }

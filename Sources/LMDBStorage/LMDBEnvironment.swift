@@ -109,7 +109,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
             let outcome: ReadOutcome<T> = try gate.withShared { () throws -> ReadOutcome<T> in
                 let txn = try checkoutReader()
                 if let txn {
-                    defer { mdb_txn_reset(txn); readPool.withLock { $0.append(PooledReader(txn: txn)) } }
+                    defer {
+                        mdb_txn_reset(txn)
+                        readPool.withLock { $0.append(PooledReader(txn: txn)) }
+                    }
                     return .done(try body(LMDBTransaction(raw: txn)))
                 }
                 return .mapResized
@@ -121,7 +124,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
-    private enum ReadOutcome<T> { case done(T), mapResized }
+    private enum ReadOutcome<T> {
+        case done(T)
+        case mapResized
+    }
 
     /// A reset read-only transaction waiting for reuse. `@unchecked Sendable`: a reset
     /// `MDB_txn` of an `MDB_NOTLS` environment may be renewed on any thread, and the pool hands

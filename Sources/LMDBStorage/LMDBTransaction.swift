@@ -57,7 +57,9 @@ public struct LMDBTransaction {
 
     /// Reserves `size` bytes for `key` and lets `fill` write them in place (no intermediate copy).
     public func putReserved(
-        _ db: LMDBDatabase, key: UnsafeRawBufferPointer, size: Int,
+        _ db: LMDBDatabase,
+        key: UnsafeRawBufferPointer,
+        size: Int,
         fill: (UnsafeMutableRawBufferPointer) -> Void
     ) throws(LMDBError) {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
@@ -118,8 +120,10 @@ public struct LMDBCursor {
         let rc = mdb_cursor_get(raw, &k, &v, operation)
         if rc == EDGE_MDB_NOTFOUND { return nil }
         try lmdbCheck(rc, "mdb_cursor_get")
-        return (UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
-                UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+        return (
+            UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
+            UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)
+        )
     }
 
     public func first() throws(LMDBError) -> Entry? { try op(MDB_FIRST) }

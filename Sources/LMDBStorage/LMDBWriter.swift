@@ -257,12 +257,17 @@ final class LMDBWriter: @unchecked Sendable {
         var replayBudget = batch.count
         var i = 0
         while i < batch.count {
-            if !failed.isEmpty, failed.contains(i) { i += 1; continue }
+            if !failed.isEmpty, failed.contains(i) {
+                i += 1
+                continue
+            }
             if i >= nestedFrom {
                 switch try applyNested(batch[i], in: txn) {
                 case .applied: break
                 case .failed: failed.insert(i)
-                case .mapFull: mdb_txn_abort(txn); return true
+                case .mapFull:
+                    mdb_txn_abort(txn)
+                    return true
                 }
                 i += 1
                 continue

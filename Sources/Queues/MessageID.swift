@@ -23,7 +23,8 @@ package struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertibl
     init?(_ text: String) {
         let utf8 = Array(text.utf8)
         guard utf8.count == 32, let h = UInt64(String(decoding: utf8[0..<16], as: UTF8.self), radix: 16),
-              let l = UInt64(String(decoding: utf8[16..<32], as: UTF8.self), radix: 16) else { return nil }
+            let l = UInt64(String(decoding: utf8[16..<32], as: UTF8.self), radix: 16)
+        else { return nil }
         high = h
         low = l
     }
@@ -56,7 +57,10 @@ package struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertibl
 /// Makes increasing ``MessageID``s.
 package final class MessageIDGenerator: Sendable {
     package init() {}
-    private struct State { var lastMillis: UInt64 = 0; var sequence: UInt64 = 0 }
+    private struct State {
+        var lastMillis: UInt64 = 0
+        var sequence: UInt64 = 0
+    }
     private let state = Mutex(State())
 
     /// The next id for a message sent at `millis` (unix milliseconds).
@@ -68,7 +72,10 @@ package final class MessageIDGenerator: Sendable {
                 s.sequence = 0
             } else {
                 s.sequence += 1
-                if s.sequence > 0xFFFF { s.lastMillis += 1; s.sequence = 0 }
+                if s.sequence > 0xFFFF {
+                    s.lastMillis += 1
+                    s.sequence = 0
+                }
             }
             return (s.lastMillis, s.sequence)
         }

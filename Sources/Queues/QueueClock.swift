@@ -52,7 +52,10 @@ public final class ManualQueueClock: QueueClock {
     public var sleepingUntil: [Double] { state.withLock { $0.sleepers.values.map(\.deadline).sorted() } }
 
     public func sleep(until deadline: Double) async throws {
-        let id = state.withLock { s -> UInt64 in s.nextID += 1; return s.nextID }
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 let outcome = state.withLock { s -> Result<Void, any Error>? in

@@ -21,7 +21,9 @@ public struct QueueConfig: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, deliveryDelay = "delivery_delay", retention, consumer
+        case name
+        case deliveryDelay = "delivery_delay"
+        case retention, consumer
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,7 +51,12 @@ public struct QueueConfig: Sendable, Hashable, Codable {
             out.append(ConfigProblem("delivery_delay", "must be between 0 and \(QueueLimits.maxDelaySeconds) seconds, got \(deliveryDelay)"))
         }
         if !Self.retentionRange.contains(retention) {
-            out.append(ConfigProblem("retention", "must be between \(Self.retentionRange.lowerBound) and \(Self.retentionRange.upperBound) seconds, got \(retention)"))
+            out.append(
+                ConfigProblem(
+                    "retention",
+                    "must be between \(Self.retentionRange.lowerBound) and \(Self.retentionRange.upperBound) seconds, got \(retention)"
+                )
+            )
         }
         if let consumer {
             out += consumer.problems.map { ConfigProblem("consumer.\($0.path)", $0.message) }
@@ -104,8 +111,13 @@ public struct ConsumerConfig: Sendable, Hashable, Codable {
     public static let timeoutRange = 1...86_400
 
     public init(
-        maxBatchSize: Int = 10, maxBatchTimeout: Double = 5, maxRetries: Int = 3, retryDelay: Int = 0,
-        deadLetterQueue: String? = nil, maxConcurrency: Int = 1, function: String? = nil,
+        maxBatchSize: Int = 10,
+        maxBatchTimeout: Double = 5,
+        maxRetries: Int = 3,
+        retryDelay: Int = 0,
+        deadLetterQueue: String? = nil,
+        maxConcurrency: Int = 1,
+        function: String? = nil,
         timeoutSeconds: Int = ConsumerConfig.defaultTimeoutSeconds
     ) {
         self.timeoutSeconds = timeoutSeconds
@@ -119,9 +131,14 @@ public struct ConsumerConfig: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case maxBatchSize = "max_batch_size", maxBatchTimeout = "max_batch_timeout", maxRetries = "max_retries"
-        case retryDelay = "retry_delay", deadLetterQueue = "dead_letter_queue", maxConcurrency = "max_concurrency"
-        case function, timeoutSeconds = "timeout_seconds"
+        case maxBatchSize = "max_batch_size"
+        case maxBatchTimeout = "max_batch_timeout"
+        case maxRetries = "max_retries"
+        case retryDelay = "retry_delay"
+        case deadLetterQueue = "dead_letter_queue"
+        case maxConcurrency = "max_concurrency"
+        case function
+        case timeoutSeconds = "timeout_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -150,12 +167,23 @@ public struct ConsumerConfig: Sendable, Hashable, Codable {
             if !ok { out.append(ConfigProblem(path, message)) }
         }
         check((1...100).contains(maxBatchSize), "max_batch_size", "must be between 1 and 100, got \(maxBatchSize)")
-        check(maxBatchTimeout.isFinite && (0...60).contains(maxBatchTimeout), "max_batch_timeout", "must be between 0 and 60 seconds, got \(maxBatchTimeout)")
+        check(
+            maxBatchTimeout.isFinite && (0...60).contains(maxBatchTimeout),
+            "max_batch_timeout",
+            "must be between 0 and 60 seconds, got \(maxBatchTimeout)"
+        )
         check((0...100).contains(maxRetries), "max_retries", "must be between 0 and 100, got \(maxRetries)")
-        check((0...QueueLimits.maxDelaySeconds).contains(retryDelay), "retry_delay", "must be between 0 and \(QueueLimits.maxDelaySeconds) seconds, got \(retryDelay)")
+        check(
+            (0...QueueLimits.maxDelaySeconds).contains(retryDelay),
+            "retry_delay",
+            "must be between 0 and \(QueueLimits.maxDelaySeconds) seconds, got \(retryDelay)"
+        )
         check((1...250).contains(maxConcurrency), "max_concurrency", "must be between 1 and 250, got \(maxConcurrency)")
-        check(Self.timeoutRange.contains(timeoutSeconds), "timeout_seconds",
-              "must be between \(Self.timeoutRange.lowerBound) and \(Self.timeoutRange.upperBound) seconds, got \(timeoutSeconds)")
+        check(
+            Self.timeoutRange.contains(timeoutSeconds),
+            "timeout_seconds",
+            "must be between \(Self.timeoutRange.lowerBound) and \(Self.timeoutRange.upperBound) seconds, got \(timeoutSeconds)"
+        )
         if let deadLetterQueue, let problem = QueueConfig.nameProblem(deadLetterQueue) {
             out.append(ConfigProblem("dead_letter_queue", problem))
         }

@@ -19,16 +19,22 @@ public struct QueueRetentionSweeper: Service {
     let logger: Logger
 
     public init(
-        broker: LMDBQueueBroker, interval: Duration = .seconds(60), leaseCheckInterval: Duration = .seconds(10),
-        purgePause: Duration = .milliseconds(20), logger: Logger = Logger(label: "edge-run.queues.sweeper")
+        broker: LMDBQueueBroker,
+        interval: Duration = .seconds(60),
+        leaseCheckInterval: Duration = .seconds(10),
+        purgePause: Duration = .milliseconds(20),
+        logger: Logger = Logger(label: "edge-run.queues.sweeper")
     ) {
         self.init(current: { broker }, interval: interval, leaseCheckInterval: leaseCheckInterval, purgePause: purgePause, logger: logger)
     }
 
     /// Sweeps whichever broker `current` returns at each round (the server's, across reloads).
     public init(
-        current: @escaping @Sendable () -> LMDBQueueBroker, interval: Duration = .seconds(60), leaseCheckInterval: Duration = .seconds(10),
-        purgePause: Duration = .milliseconds(20), logger: Logger = Logger(label: "edge-run.queues.sweeper")
+        current: @escaping @Sendable () -> LMDBQueueBroker,
+        interval: Duration = .seconds(60),
+        leaseCheckInterval: Duration = .seconds(10),
+        purgePause: Duration = .milliseconds(20),
+        logger: Logger = Logger(label: "edge-run.queues.sweeper")
     ) {
         self.current = current
         self.interval = interval

@@ -47,7 +47,8 @@ enum EdgeRunHostCalls {
     }
 
     static let signatures: [String: FunctionType] = {
-        let i = ValueType.i32, l = ValueType.i64
+        let i = ValueType.i32
+        let l = ValueType.i64
         func t(_ p: [ValueType], _ r: [ValueType] = [.i32]) -> FunctionType { FunctionType(parameters: p, results: r) }
         return [
             "kv_get": t([i, i, i, i, i, i, i]),
@@ -73,15 +74,17 @@ enum EdgeRunHostCalls {
         case "kv_increment": return kvIncrement
         case "queue_send": return queueSend
         case "fetch": return fetch
-        case "response_status": return { inv, a in
-            guard let response = inv.response(a[0].i32) else { return [Status.badHandle.value] }
-            return [.i32(UInt32(clamping: response.status))]
-        }
+        case "response_status":
+            return { inv, a in
+                guard let response = inv.response(a[0].i32) else { return [Status.badHandle.value] }
+                return [.i32(UInt32(clamping: response.status))]
+            }
         case "response_header": return responseHeader
-        case "response_body": return { inv, a in
-            guard let response = inv.response(a[0].i32) else { return [Status.badHandle.value] }
-            return [try output(response.body, inv, a[1].i32, a[2].i32, a[3].i32)]
-        }
+        case "response_body":
+            return { inv, a in
+                guard let response = inv.response(a[0].i32) else { return [Status.badHandle.value] }
+                return [try output(response.body, inv, a[1].i32, a[2].i32, a[3].i32)]
+            }
         case "log": return log
         default: return nil
         }
@@ -93,8 +96,10 @@ enum EdgeRunHostCalls {
     private static func store(_ inv: GuestInvocation, _ a: [Value]) throws -> (any KVStore)? {
         let binding = try inv.guestMemory().string(a[0].i32, a[1].i32, "binding name")
         guard inv.host.kvBindings.contains(binding) else {
-            inv.logger.warning("KV binding \"\(binding)\" is not listed in this function's config",
-                               metadata: ["function": "\(inv.functionName)", "request_id": "\(inv.requestID)"])
+            inv.logger.warning(
+                "KV binding \"\(binding)\" is not listed in this function's config",
+                metadata: ["function": "\(inv.functionName)", "request_id": "\(inv.requestID)"]
+            )
             return nil
         }
         return try inv.host.env.kv(binding)
@@ -137,8 +142,11 @@ enum EdgeRunHostCalls {
         try memory.check(a[7].i32, UInt64(a[8].i32), "kv_list out")
         try memory.check(a[9].i32, 4, "kv_list out_len")
         guard (0...1000).contains(limit) else { return [Status.invalid.value] }
-        let options = KVListOptions(prefix: prefix.isEmpty ? nil : prefix, limit: limit == 0 ? 1000 : limit,
-                                    cursor: cursor.isEmpty ? nil : cursor)
+        let options = KVListOptions(
+            prefix: prefix.isEmpty ? nil : prefix,
+            limit: limit == 0 ? 1000 : limit,
+            cursor: cursor.isEmpty ? nil : cursor
+        )
         let listed = try call(inv) { try await kv.list(options).jsonData() }
         guard case .success(let json) = listed else { return [listed.failure!] }
         return [try output(Array(json), inv, a[7].i32, a[8].i32, a[9].i32)]
@@ -148,7 +156,8 @@ enum EdgeRunHostCalls {
         guard let kv = try store(inv, a) else { return [Status.denied.value] }
         let memory = try inv.guestMemory()
         let key = try memory.string(a[2].i32, a[3].i32, "key")
-        let by = Int64(bitPattern: a[4].i64), ttl = Int64(bitPattern: a[5].i64)
+        let by = Int64(bitPattern: a[4].i64)
+        let ttl = Int64(bitPattern: a[5].i64)
         try memory.check(a[6].i32, 8, "kv_increment out")
         guard ttl >= 0 else { return [Status.invalid.value] }
         let result = try call(inv) { try await kv.increment(key, by: by, expirationTtl: ttl == 0 ? nil : ttl) }
@@ -163,8 +172,10 @@ enum EdgeRunHostCalls {
         let memory = try inv.guestMemory()
         let queue = try memory.string(a[0].i32, a[1].i32, "queue name")
         guard inv.host.queues.contains(queue) else {
-            inv.logger.warning("queue \"\(queue)\" is not listed in this function's config",
-                               metadata: ["function": "\(inv.functionName)", "request_id": "\(inv.requestID)"])
+            inv.logger.warning(
+                "queue \"\(queue)\" is not listed in this function's config",
+                metadata: ["function": "\(inv.functionName)", "request_id": "\(inv.requestID)"]
+            )
             return [Status.denied.value]
         }
         let body = Data(try memory.read(a[2].i32, a[3].i32, "message body"))
@@ -174,9 +185,11 @@ enum EdgeRunHostCalls {
         guard (0...86_400).contains(delay) else { return [Status.invalid.value] }
         if type == .json, (try? JSONValue.parse(body)) == nil { return [Status.invalid.value] }
         let env = try inv.host.env
-        return [try call(inv) {
-            _ = try await env.queue(queue).send(body: body, contentType: type, delaySeconds: delay == 0 ? nil : Int(delay))
-        }.status]
+        return [
+            try call(inv) {
+                _ = try await env.queue(queue).send(body: body, contentType: type, delaySeconds: delay == 0 ? nil : Int(delay))
+            }.status
+        ]
     }
 
     // MARK: fetch
@@ -188,7 +201,8 @@ enum EdgeRunHostCalls {
         let body = try memory.read(a[2].i32, a[3].i32, "fetch body")
         guard inv.responses.count < HostAccess.maxFetches else { return [Status.limit.value] }
         guard let json = try? JSONValue.parse(Data(description)), let url = json["url"]?.stringValue,
-              url.hasPrefix("http://") || url.hasPrefix("https://") else { return [Status.invalid.value] }
+            url.hasPrefix("http://") || url.hasPrefix("https://")
+        else { return [Status.invalid.value] }
         var headers = FetchHeaders()
         if let object = json["headers"]?.objectValue {
             for (name, value) in object.sorted(by: { $0.key < $1.key }) {
@@ -196,8 +210,12 @@ enum EdgeRunHostCalls {
                 headers.add(name: name, value: value)
             }
         }
-        var request = FetchRequest(method: json["method"]?.stringValue ?? "GET", url: url, headers: headers,
-                                   body: body.isEmpty ? nil : body)
+        var request = FetchRequest(
+            method: json["method"]?.stringValue ?? "GET",
+            url: url,
+            headers: headers,
+            body: body.isEmpty ? nil : body
+        )
         request.maxResponseBytes = HostAccess.maxResponseBytes - inv.responseBytes
         let remaining = Double(inv.stop.remainingNanoseconds) / 1e9
         request.timeout = .milliseconds(Int64(max(1, min(remaining, 30) * 1000)))
@@ -224,8 +242,11 @@ enum EdgeRunHostCalls {
     private static func log(_ inv: GuestInvocation, _ a: [Value]) throws -> [Value] {
         let text = try inv.guestMemory().string(a[1].i32, min(a[2].i32, 4096), "log message")
         let levels: [UInt32: Logger.Level] = [0: .debug, 1: .info, 2: .warning, 3: .error]
-        inv.logger.log(level: levels[a[0].i32] ?? .info, "\(text)",
-                       metadata: ["function": "\(inv.functionName)", "request_id": "\(inv.requestID)", "stream": "log"])
+        inv.logger.log(
+            level: levels[a[0].i32] ?? .info,
+            "\(text)",
+            metadata: ["function": "\(inv.functionName)", "request_id": "\(inv.requestID)", "stream": "log"]
+        )
         return []
     }
 

@@ -35,8 +35,17 @@ final class GuestInvocation {
     /// The longest stderr line logged (longer lines are cut).
     static let maxStderrLineBytes = 4096
 
-    init(functionName: String, requestID: String, args: [String], environment: [String], stdin: [UInt8], stdoutLimit: Int,
-         logger: Logger, stop: StopSignal, host: HostAccess) {
+    init(
+        functionName: String,
+        requestID: String,
+        args: [String],
+        environment: [String],
+        stdin: [UInt8],
+        stdoutLimit: Int,
+        logger: Logger,
+        stop: StopSignal,
+        host: HostAccess
+    ) {
         self.functionName = functionName
         self.requestID = requestID
         self.args = args
@@ -86,11 +95,15 @@ final class GuestInvocation {
         defer { stderrLine.removeAll(keepingCapacity: true) }
         stderrLines += 1
         if stderrLines <= Self.maxStderrLines {
-            logger.warning("\(String(decoding: stderrLine, as: UTF8.self))",
-                           metadata: ["function": "\(functionName)", "request_id": "\(requestID)", "stream": "stderr"])
+            logger.warning(
+                "\(String(decoding: stderrLine, as: UTF8.self))",
+                metadata: ["function": "\(functionName)", "request_id": "\(requestID)", "stream": "stderr"]
+            )
         } else if stderrLines == Self.maxStderrLines + 1 {
-            logger.warning("further stderr lines of this invocation are dropped",
-                           metadata: ["function": "\(functionName)", "request_id": "\(requestID)", "stream": "stderr"])
+            logger.warning(
+                "further stderr lines of this invocation are dropped",
+                metadata: ["function": "\(functionName)", "request_id": "\(requestID)", "stream": "stderr"]
+            )
         }
     }
 

@@ -50,7 +50,12 @@ struct GuestMemory {
     }
 
     /// Fills the guest bytes `pointer ..< pointer + length` in place.
-    func withMutableBytes<T>(_ pointer: UInt32, _ length: UInt32, _ what: StaticString, _ body: (UnsafeMutableRawBufferPointer) throws -> T) throws -> T {
+    func withMutableBytes<T>(
+        _ pointer: UInt32,
+        _ length: UInt32,
+        _ what: StaticString,
+        _ body: (UnsafeMutableRawBufferPointer) throws -> T
+    ) throws -> T {
         let (offset, count) = try range(pointer, UInt64(length), what)
         if count == 0 { return try body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
         return try memory.withUnsafeMutableBufferPointer(offset: offset, count: count, body)
@@ -79,7 +84,8 @@ struct GuestMemory {
             func u32(_ at: Int) -> UInt32 {
                 UInt32(raw[at]) | UInt32(raw[at + 1]) << 8 | UInt32(raw[at + 2]) << 16 | UInt32(raw[at + 3]) << 24
             }
-            let buffer = u32(i * 8), length = u32(i * 8 + 4)
+            let buffer = u32(i * 8)
+            let length = u32(i * 8 + 4)
             try check(buffer, UInt64(length), what)
             result.append((buffer, length))
         }

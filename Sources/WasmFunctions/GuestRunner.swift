@@ -1,6 +1,6 @@
 import Dispatch
-import Logging
 import Foundation
+import Logging
 @_spi(Fuzzing) import WasmKit
 
 /// How one invocation of a guest ended.
@@ -137,9 +137,17 @@ extension WasmProgram {
         samples.reserveCapacity(iterations)
         for _ in 0..<iterations {
             let start = DispatchTime.now().uptimeNanoseconds
-            let invocation = GuestInvocation(functionName: "bench", requestID: "bench", args: ["bench"], environment: [], stdin: [],
-                                             stdoutLimit: 1 << 20, logger: Logger(label: "bench"), stop: StopSignal(seconds: 30),
-                                             host: HostAccess(env: nil, kvBindings: [], queues: []))
+            let invocation = GuestInvocation(
+                functionName: "bench",
+                requestID: "bench",
+                args: ["bench"],
+                environment: [],
+                stdin: [],
+                stdoutLimit: 1 << 20,
+                logger: Logger(label: "bench"),
+                stop: StopSignal(seconds: 30),
+                host: HostAccess(env: nil, kvBindings: [], queues: [])
+            )
             if runStart { _ = program.run(invocation, fuel: 1 << 40, on: thread) } else { try program.instantiateOnly(invocation, on: thread) }
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
         }
@@ -153,9 +161,13 @@ extension WasmProgram {
         var imports = Imports()
         for link in links {
             let body = link.body
-            imports.define(module: link.module, name: link.name, Function(store: store, type: link.type) { _, arguments in
-                try body(invocation, arguments)
-            })
+            imports.define(
+                module: link.module,
+                name: link.name,
+                Function(store: store, type: link.type) { _, arguments in
+                    try body(invocation, arguments)
+                }
+            )
         }
         return imports
     }

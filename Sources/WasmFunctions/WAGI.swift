@@ -35,7 +35,12 @@ enum WAGI {
         var seen: [String: Int] = [:]
         for field in request.headers {
             let name = "HTTP_" + variableName(field.name)
-            if let at = seen[name] { env[at].1 += ", " + field.value } else { seen[name] = env.count; env.append((name, field.value)) }
+            if let at = seen[name] {
+                env[at].1 += ", " + field.value
+            } else {
+                seen[name] = env.count
+                env.append((name, field.value))
+            }
         }
         return env
     }
@@ -62,7 +67,9 @@ enum WAGI {
     /// - Throws: ``WAGIOutputError`` when there is no header block or a header is malformed.
     static func response(from output: [UInt8]) throws(WAGIOutputError) -> EdgeResponse {
         guard let (headerEnd, bodyStart) = headerBlockEnd(output) else {
-            throw WAGIOutputError("stdout has no CGI header block: write headers such as \"Content-Type: text/plain\", then a blank line, then the body")
+            throw WAGIOutputError(
+                "stdout has no CGI header block: write headers such as \"Content-Type: text/plain\", then a blank line, then the body"
+            )
         }
         var response = EdgeResponse(status: 200)
         var status: Int?

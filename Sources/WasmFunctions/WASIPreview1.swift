@@ -17,7 +17,8 @@ enum WASIPreview1 {
 
     /// The type of every preview 1 function (from the witx), so that any of them can be linked.
     static let signatures: [String: FunctionType] = {
-        let i = ValueType.i32, l = ValueType.i64
+        let i = ValueType.i32
+        let l = ValueType.i64
         func t(_ p: [ValueType], _ r: [ValueType] = [.i32]) -> FunctionType { FunctionType(parameters: p, results: r) }
         return [
             "args_get": t([i, i]), "args_sizes_get": t([i, i]), "environ_get": t([i, i]), "environ_sizes_get": t([i, i]),
@@ -57,20 +58,26 @@ enum WASIPreview1 {
         case "fd_prestat_get", "fd_prestat_dir_name": return { _, _ in [errno(.badf)] }
         case "fd_seek", "fd_tell": return { _, a in [errno(a[0].i32 <= 2 ? .spipe : .badf)] }
         case "clock_time_get": return clockTime
-        case "clock_res_get": return { inv, a in
-            guard a[0].i32 <= 3 else { return [errno(.inval)] }
-            try inv.guestMemory().writeU64(1_000, at: a[1].i32, "clock_res_get")
-            return [errno(.success)]
-        }
-        case "random_get": return { inv, a in
-            try inv.guestMemory().withMutableBytes(a[0].i32, a[1].i32, "random_get") { buffer in
-                var rng = SystemRandomNumberGenerator()
-                for i in buffer.indices { buffer[i] = UInt8.random(in: 0...255, using: &rng) }
+        case "clock_res_get":
+            return { inv, a in
+                guard a[0].i32 <= 3 else { return [errno(.inval)] }
+                try inv.guestMemory().writeU64(1_000, at: a[1].i32, "clock_res_get")
+                return [errno(.success)]
             }
-            return [errno(.success)]
-        }
+        case "random_get":
+            return { inv, a in
+                try inv.guestMemory().withMutableBytes(a[0].i32, a[1].i32, "random_get") { buffer in
+                    var rng = SystemRandomNumberGenerator()
+                    for i in buffer.indices { buffer[i] = UInt8.random(in: 0...255, using: &rng) }
+                }
+                return [errno(.success)]
+            }
         case "proc_exit": return { _, a in throw GuestExit(code: a[0].i32) }
-        case "sched_yield": return { inv, _ in try inv.checkRunning(); return [errno(.success)] }
+        case "sched_yield":
+            return { inv, _ in
+                try inv.checkRunning()
+                return [errno(.success)]
+            }
         case "poll_oneoff": return pollOneoff
         default: return nil
         }

@@ -51,7 +51,9 @@ enum WasmEvents {
 
     /// The environment of a cron event.
     static func scheduledEnvironment(_ event: ScheduledEvent) -> [(String, String)] {
-        [("EDGE_EVENT", "scheduled"), ("CRON", event.cron),
-         ("SCHEDULED_TIME", ISO8601Millis.format(Date(timeIntervalSince1970: event.scheduledTime)))]
+        [
+            ("EDGE_EVENT", "scheduled"), ("CRON", event.cron),
+            ("SCHEDULED_TIME", ISO8601Millis.format(Date(timeIntervalSince1970: event.scheduledTime))),
+        ]
     }
 }

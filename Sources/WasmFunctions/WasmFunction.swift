@@ -59,7 +59,10 @@ public struct WasmFunction: EdgeFunction {
         if let one = value.stringValue {
             names = [one]
         } else if let many = value.arrayValue {
-            names = try many.map { guard let s = $0.stringValue else { throw FunctionConfigError(key, "must be a list of names") }; return s }
+            names = try many.map {
+                guard let s = $0.stringValue else { throw FunctionConfigError(key, "must be a list of names") }
+                return s
+            }
         } else {
             throw FunctionConfigError(key, "must be a list of names")
         }
@@ -73,8 +76,13 @@ public struct WasmFunction: EdgeFunction {
 
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
         let environment = WAGI.environment(for: request, functionName: name)
-        let outcome = await invoke(requestID: request.requestID, environment: environment, stdin: Array(request.body), env: env,
-                                   ownDeadline: false)
+        let outcome = await invoke(
+            requestID: request.requestID,
+            environment: environment,
+            stdin: Array(request.body),
+            env: env,
+            ownDeadline: false
+        )
         switch outcome {
         case .exited(0, let stdout):
             do { return try WAGI.response(from: stdout) } catch {
@@ -95,8 +103,13 @@ public struct WasmFunction: EdgeFunction {
     public func queue(_ batch: MessageBatch, env: Env) async throws {
         let id = "queue-\(batch.queue)-\(batch.messages.first?.id ?? "")"
         let environment = [("EDGE_EVENT", "queue"), ("EDGE_QUEUE", batch.queue), ("EDGE_REQUEST_ID", id), ("EDGE_FUNCTION", name)]
-        let outcome = await invoke(requestID: id, environment: environment, stdin: Array(WasmEvents.batchJSON(batch)), env: env,
-                                   ownDeadline: true)
+        let outcome = await invoke(
+            requestID: id,
+            environment: environment,
+            stdin: Array(WasmEvents.batchJSON(batch)),
+            env: env,
+            ownDeadline: true
+        )
         let stdout = try check(outcome, env: env, id: id)
         do { try WasmEvents.applyDecisions(stdout, to: batch) } catch {
             log(env, id, "\(error)")
@@ -152,17 +165,27 @@ public struct WasmFunction: EdgeFunction {
                     // (a busy loop), which must never hold a thread of the cooperative pool.
                     let fuel = maxFuel ?? GuestEngine.fuelBudget(seconds: timeoutSeconds)
                     let invocation = GuestInvocation(
-                        functionName: name, requestID: requestID, args: [name], environment: variables, stdin: stdin,
-                        stdoutLimit: outputLimit, logger: logger, stop: stop, host: host)
+                        functionName: name,
+                        requestID: requestID,
+                        args: [name],
+                        environment: variables,
+                        stdin: stdin,
+                        stdoutLimit: outputLimit,
+                        logger: logger,
+                        stop: stop,
+                        host: host
+                    )
                     once.resume(program.run(invocation, fuel: fuel, on: thread))
                 }
                 if ownDeadline {
-                    once.setTimer(Task {
-                        try? await Task.sleep(nanoseconds: stop.remainingNanoseconds)
-                        if Task.isCancelled { return }
-                        stop.stopNow()
-                        once.resume(.stopped)
-                    })
+                    once.setTimer(
+                        Task {
+                            try? await Task.sleep(nanoseconds: stop.remainingNanoseconds)
+                            if Task.isCancelled { return }
+                            stop.stopNow()
+                            once.resume(.stopped)
+                        }
+                    )
                 }
             }
         } onCancel: {
@@ -193,7 +216,11 @@ private final class OnceContinuation: Sendable {
 
     func resume(_ outcome: GuestOutcome) {
         let (continuation, timer) = state.withLock { s in
-            defer { s.continuation = nil; s.timer = nil; s.done = true }
+            defer {
+                s.continuation = nil
+                s.timer = nil
+                s.done = true
+            }
             return (s.continuation, s.timer)
         }
         timer?.cancel()

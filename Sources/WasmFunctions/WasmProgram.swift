@@ -87,9 +87,13 @@ struct WasmProgram: Sendable {
         store.resourceLimiter = limiter
         var imports = Imports()
         for link in links {
-            imports.define(module: link.module, name: link.name, Function(store: store, type: link.type) { _, _ in
-                throw GuestFault("not callable during validation")
-            })
+            imports.define(
+                module: link.module,
+                name: link.name,
+                Function(store: store, type: link.type) { _, _ in
+                    throw GuestFault("not callable during validation")
+                }
+            )
         }
         do {
             let instance = try module.instantiate(store: store, imports: imports)

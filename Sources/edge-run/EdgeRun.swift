@@ -7,7 +7,9 @@ struct EdgeRun: AsyncParsableCommand {
         commandName: "edge-run",
         abstract: "A Workers-style function runtime: HTTP routes, durable KV and queues, built-in integrations.",
         version: BuildInfo.versionLine,
-        subcommands: [ServeCommand.self, CheckCommand.self, RoutesCommand.self, OpenAPICommand.self, KVCommand.self, QueuesCommand.self,
-                      TailCommand.self, TriggerCommand.self, StorageCommand.self]
+        subcommands: [
+            ServeCommand.self, CheckCommand.self, RoutesCommand.self, OpenAPICommand.self, KVCommand.self, QueuesCommand.self,
+            TailCommand.self, TriggerCommand.self, StorageCommand.self,
+        ]
     )
 }

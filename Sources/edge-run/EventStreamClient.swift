@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,7 +49,9 @@ struct EventStreamClient {
             throw Failure(description: "cannot send the request to \(host):\(port)")
         }
         var reader = SocketReader(fd: fd)
-        guard let statusLine = try reader.line(), statusLine.hasPrefix("HTTP/1.") else { throw Failure(description: "\(host):\(port) did not answer HTTP") }
+        guard let statusLine = try reader.line(), statusLine.hasPrefix("HTTP/1.") else {
+            throw Failure(description: "\(host):\(port) did not answer HTTP")
+        }
         let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
         var fields: [String: String] = [:]
         while let line = try reader.line(), !line.isEmpty {
@@ -125,7 +128,10 @@ private struct SocketReader {
             if errno == EINTR { return true }
             throw EventStreamClient.Failure(description: "connection lost: \(String(cString: strerror(errno)))")
         }
-        if n == 0 { ended = true; return false }
+        if n == 0 {
+            ended = true
+            return false
+        }
         buffer.append(contentsOf: chunk[0..<n])
         return true
     }

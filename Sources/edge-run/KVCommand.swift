@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import EdgeStorage
+import Foundation
 import KVStore
 import Logging
 
@@ -83,7 +83,8 @@ struct KVCommand: AsyncParsableCommand {
             let options = KVPutOptions(
                 expiration: try expiration.map { try CheckedInteger.parse($0, field: "--expiration", in: limits.expirationRange(now: now)) },
                 expirationTtl: try ttl.map { try CheckedInteger.parse($0, field: "--ttl", in: limits.ttlRange) },
-                metadata: metadata.map { Data($0.utf8) })
+                metadata: metadata.map { Data($0.utf8) }
+            )
             let bytes: Data
             if let path {
                 guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
@@ -131,7 +132,10 @@ struct KVCommand: AsyncParsableCommand {
                 let page = try await store.list(prefix: prefix, limit: min(remaining ?? 1000, 1000), cursor: next)
                 for key in page.keys { print(key.name) }
                 next = page.cursor
-                if let r = remaining { remaining = r - page.keys.count; if remaining! <= 0 { break } }
+                if let r = remaining {
+                    remaining = r - page.keys.count
+                    if remaining! <= 0 { break }
+                }
             } while next != nil
         }
     }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import EdgeStorage
+import Foundation
 import KVStore
 import Logging
 import Queues
@@ -96,7 +96,8 @@ extension QueuesCommand {
 
     struct Redrive: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Move dead letters back to a queue: a dead-letter queue's messages, or a queue's built-in dead-letter store (redrive Q --to Q).")
+            abstract: "Move dead letters back to a queue: a dead-letter queue's messages, or a queue's built-in dead-letter store (redrive Q --to Q)."
+        )
 
         @OptionGroup var options: QueuesDataOptions
         @Argument(help: "The dead-letter queue (or a queue with a built-in dead-letter store).") var dlq: String

@@ -68,7 +68,10 @@ struct ServeCommand: AsyncParsableCommand {
 /// `--manifest` and `--env-file`, and loading them with every problem reported.
 struct ManifestSource: ParsableArguments {
     @Option(help: "The manifest.") var manifest = "functions.json"
-    @Option(name: .customLong("env-file"), help: "KEY=VALUE file with secrets (default: .dev.vars beside the manifest, when present; serve reads it only on a loopback host).")
+    @Option(
+        name: .customLong("env-file"),
+        help: "KEY=VALUE file with secrets (default: .dev.vars beside the manifest, when present; serve reads it only on a loopback host)."
+    )
     var envFile: String?
 
     /// `.dev.vars` beside the manifest, when no `--env-file` is given and it exists.
@@ -103,9 +106,13 @@ struct ManifestSource: ParsableArguments {
         let (declared, _) = try load(registry: registry, requireSecrets: false, devVarsAllowed: false)
         let devVars = (try? SecretSource.parseEnvFile(at: devFile)) ?? [:]
         let needed = DevelopmentSecrets.namesNeeded(
-            declared: declared.secrets, environment: ProcessInfo.processInfo.environment, devVars: devVars)
+            declared: declared.secrets,
+            environment: ProcessInfo.processInfo.environment,
+            devVars: devVars
+        )
         guard !needed.isEmpty else { return }
-        let line = "\(devFile): development secrets are read only when serve binds a loopback address, not \(host): "
+        let line =
+            "\(devFile): development secrets are read only when serve binds a loopback address, not \(host): "
             + "\(needed.joined(separator: ", ")) would come from it; set them in the environment or pass --env-file explicitly\n"
         FileHandle.standardError.write(Data(line.utf8))
         throw ExitCode(1)
@@ -120,7 +127,9 @@ struct CheckCommand: AsyncParsableCommand {
     func run() async throws {
         let (manifest, _) = try source.load(registry: BuiltinFunctions.registry())
         let routes = manifest.functions.reduce(0) { $0 + $1.routes.count }
-        print("\(source.manifest): ok (\(manifest.functions.count) functions, \(routes) routes, \(manifest.queues.count) queues, \(manifest.crons.count) crons)")
+        print(
+            "\(source.manifest): ok (\(manifest.functions.count) functions, \(routes) routes, \(manifest.queues.count) queues, \(manifest.crons.count) crons)"
+        )
     }
 }
 
@@ -140,7 +149,9 @@ struct RoutesCommand: AsyncParsableCommand {
 /// `edge-run openapi`: the OpenAPI 3.1 document `serve` answers at `/_edge/openapi.json`.
 struct OpenAPICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "openapi", abstract: "Print the OpenAPI 3.1 document of a manifest (what serve answers at /_edge/openapi.json).")
+        commandName: "openapi",
+        abstract: "Print the OpenAPI 3.1 document of a manifest (what serve answers at /_edge/openapi.json)."
+    )
     @OptionGroup var source: ManifestSource
     @Flag(name: .customLong("test-scheduled"), help: "Describe GET /__scheduled too (as serve --test-scheduled serves it).")
     var testScheduled = false
@@ -149,8 +160,11 @@ struct OpenAPICommand: AsyncParsableCommand {
         let registry = BuiltinFunctions.registry()
         // Secret values do not change the document: a manifest is checked as `routes` checks it.
         let (manifest, _) = try source.load(registry: registry, requireSecrets: false)
-        let document = OpenAPIDocument.data(manifest: manifest, registry: registry,
-                                            options: .init(testScheduled: testScheduled, version: BuildInfo.version))
+        let document = OpenAPIDocument.data(
+            manifest: manifest,
+            registry: registry,
+            options: .init(testScheduled: testScheduled, version: BuildInfo.version)
+        )
         FileHandle.standardOutput.write(document)
     }
 }

@@ -12,7 +12,9 @@ struct StorageCommand: AsyncParsableCommand {
     )
 
     struct Migrate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create or migrate the schema edge_run of a PostgreSQL storage; prints its version.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create or migrate the schema edge_run of a PostgreSQL storage; prints its version."
+        )
         @OptionGroup var storage: StorageOptions
 
         func run() async throws {

@@ -9,9 +9,9 @@ struct TailCommand: AsyncParsableCommand {
         commandName: "tail",
         abstract: "Stream the live events (requests, queue deliveries, cron runs) of a running server.",
         discussion: """
-        The admin token is --token, or else the value of the manifest's kv.api/queues.api token_secret, \
-        read from the environment or the env file (default: .dev.vars beside the manifest).
-        """
+            The admin token is --token, or else the value of the manifest's kv.api/queues.api token_secret, \
+            read from the environment or the env file (default: .dev.vars beside the manifest).
+            """
     )
 
     @OptionGroup var source: ManifestSource
@@ -71,16 +71,19 @@ enum TailLine {
         switch event["type"]?.stringValue {
         case "request":
             let function = event["function"]?.stringValue.map { " → \($0)" } ?? ""
-            return "\(time) \(event["method"]?.stringValue ?? "") \(event["path"]?.stringValue ?? "") \(event["status"]?.intValue ?? 0) \(ms)\(function)"
+            return
+                "\(time) \(event["method"]?.stringValue ?? "") \(event["path"]?.stringValue ?? "") \(event["status"]?.intValue ?? 0) \(ms)\(function)"
                 + " [\(event["request_id"]?.stringValue ?? "")]"
         case "delivery":
             let count = event["count"]?.intValue ?? 0
-            var text = "\(time) queue \(event["queue"]?.stringValue ?? "") → \(event["function"]?.stringValue ?? "?"): "
+            var text =
+                "\(time) queue \(event["queue"]?.stringValue ?? "") → \(event["function"]?.stringValue ?? "?"): "
                 + "\(count) message\(count == 1 ? "" : "s") \(event["outcome"]?.stringValue ?? "") \(ms)"
             if let error = event["error"]?.stringValue { text += " error: \(error)" }
             return text
         case "scheduled":
-            var text = "\(time) cron \"\(event["cron"]?.stringValue ?? "")\" → \(event["function"]?.stringValue ?? ""): "
+            var text =
+                "\(time) cron \"\(event["cron"]?.stringValue ?? "")\" → \(event["function"]?.stringValue ?? ""): "
                 + "\(event["outcome"]?.stringValue ?? "") \(ms)"
             if let error = event["error"]?.stringValue { text += " error: \(error)" }
             return text

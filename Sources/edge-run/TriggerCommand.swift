@@ -10,13 +10,13 @@ struct TriggerCommand: AsyncParsableCommand {
         commandName: "trigger",
         abstract: "Send a signed test webhook to a running server.",
         discussion: """
-        stripe payment_intent.succeeded | customer.subscription.created | invoice.payment_failed | checkout.session.completed
-        clerk user.created
-        resend email.delivered
-        twilio status queued|sent|delivered|undelivered|failed
-        The route is the first POST route of the function with the matching handler; the signing secret \
-        is read from the environment or the env file (default: .dev.vars beside the manifest).
-        """
+            stripe payment_intent.succeeded | customer.subscription.created | invoice.payment_failed | checkout.session.completed
+            clerk user.created
+            resend email.delivered
+            twilio status queued|sent|delivered|undelivered|failed
+            The route is the first POST route of the function with the matching handler; the signing secret \
+            is read from the environment or the env file (default: .dev.vars beside the manifest).
+            """
     )
 
     @Argument(help: "stripe, clerk, resend or twilio.") var provider: String
@@ -31,7 +31,9 @@ struct TriggerCommand: AsyncParsableCommand {
             fail("unknown provider \"\(self.provider)\" (one of: \(TriggerEvents.providers.map(\.name).joined(separator: ", ")))", command: "trigger")
         }
         let overrides: JSONValue?
-        do { overrides = try data.map { try JSONValue.parse(Data($0.utf8)) } } catch { fail("--data is not valid JSON: \(error)", command: "trigger") }
+        do { overrides = try data.map { try JSONValue.parse(Data($0.utf8)) } } catch {
+            fail("--data is not valid JSON: \(error)", command: "trigger")
+        }
         let (manifest, secrets) = try source.load(registry: BuiltinFunctions.registry(), requireSecrets: false)
         guard let function = manifest.functions.first(where: { $0.handler == provider.handler }) else {
             fail("\(source.manifest) has no function with handler \"\(provider.handler)\"", command: "trigger")
@@ -49,12 +51,23 @@ struct TriggerCommand: AsyncParsableCommand {
         let signedBase = function.config["public_url"]?.stringValue.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? base
         let signed: TriggerEvents.Signed
         do {
-            signed = try TriggerEvents.make(provider: provider, event: event.joined(separator: " "), overrides: overrides, secret: secret,
-                                            url: signedBase + path, now: Int64(Date().timeIntervalSince1970))
+            signed = try TriggerEvents.make(
+                provider: provider,
+                event: event.joined(separator: " "),
+                overrides: overrides,
+                secret: secret,
+                url: signedBase + path,
+                now: Int64(Date().timeIntervalSince1970)
+            )
         } catch let failure as TriggerEvents.Failure {
             fail(failure.description, command: "trigger")
         }
-        var request = FetchRequest(method: "POST", url: base + path, headers: FetchHeaders(signed.headers.map { ($0.name, $0.value) }), body: signed.body)
+        var request = FetchRequest(
+            method: "POST",
+            url: base + path,
+            headers: FetchHeaders(signed.headers.map { ($0.name, $0.value) }),
+            body: signed.body
+        )
         request.maxAttempts = 1
         let fetcher = CurlFetcher()
         defer { fetcher.shutdown() }

@@ -1,5 +1,6 @@
-@testable import EdgeRuntime
 import Testing
+
+@testable import EdgeRuntime
 
 /// The deadlines of one connection, driven event by event with no I/O.
 @Suite("Connection state machine")
@@ -63,7 +64,7 @@ struct ConnectionStateMachineTests {
         _ = m.headReceived()
         _ = m.endReceived()
         _ = m.bytesReceived()
-        _ = m.headReceived()   // the second request arrives before the first is answered
+        _ = m.headReceived()  // the second request arrives before the first is answered
         #expect(m.responseHeadWritten() == false)
         #expect(m.responseEndWritten() == .none)
         #expect(m.requestsOpen == 1)

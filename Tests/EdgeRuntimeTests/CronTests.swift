@@ -93,28 +93,30 @@ import Testing
         #expect(!e.matches(utc("2026-11-23 09:31")))
     }
 
-    @Test(arguments: [
-        ("* * * *", "fieldCount", nil),
-        ("* * * * * *", "fieldCount", nil),
-        ("60 * * * *", "invalidField", "minute"),
-        ("* 24 * * *", "invalidField", "hour"),
-        ("* * 0 * *", "invalidField", "day-of-month"),
-        ("* * * 13 *", "invalidField", "month"),
-        ("* * * * 8", "invalidField", "day-of-week"),
-        ("*/0 * * * *", "invalidField", "minute"),
-        ("10-5 * * * *", "invalidField", "minute"),
-        ("1,,2 * * * *", "invalidField", "minute"),
-        ("* * * FOO *", "invalidField", "month"),
-        ("* * * * MONDAY", "invalidField", "day-of-week"),
-        ("* * * JAN *", nil, nil),
-        ("a * * * *", "invalidField", "minute"),
-        ("1/2/3 * * * *", "invalidField", "minute"),
-        ("-1 * * * *", "invalidField", "minute"),
-        ("? * * * *", "invalidField", "minute"),
-        ("0 0 30 2 *", "neverFires", "day-of-month"),
-        ("0 0 31 4,6 *", "neverFires", "day-of-month"),
-        ("@reboot", "fieldCount", nil),
-    ] as [(String, String?, String?)])
+    @Test(
+        arguments: [
+            ("* * * *", "fieldCount", nil),
+            ("* * * * * *", "fieldCount", nil),
+            ("60 * * * *", "invalidField", "minute"),
+            ("* 24 * * *", "invalidField", "hour"),
+            ("* * 0 * *", "invalidField", "day-of-month"),
+            ("* * * 13 *", "invalidField", "month"),
+            ("* * * * 8", "invalidField", "day-of-week"),
+            ("*/0 * * * *", "invalidField", "minute"),
+            ("10-5 * * * *", "invalidField", "minute"),
+            ("1,,2 * * * *", "invalidField", "minute"),
+            ("* * * FOO *", "invalidField", "month"),
+            ("* * * * MONDAY", "invalidField", "day-of-week"),
+            ("* * * JAN *", nil, nil),
+            ("a * * * *", "invalidField", "minute"),
+            ("1/2/3 * * * *", "invalidField", "minute"),
+            ("-1 * * * *", "invalidField", "minute"),
+            ("? * * * *", "invalidField", "minute"),
+            ("0 0 30 2 *", "neverFires", "day-of-month"),
+            ("0 0 31 4,6 *", "neverFires", "day-of-month"),
+            ("@reboot", "fieldCount", nil),
+        ] as [(String, String?, String?)]
+    )
     func errors(_ expression: String, code: String?, field: String?) {
         do {
             _ = try CronExpression(expression)

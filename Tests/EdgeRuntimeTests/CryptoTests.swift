@@ -12,7 +12,8 @@ import Testing
         let fixtures = try SignatureFixtures.load()
         #expect(fixtures.primitives.count >= 8)
         for p in fixtures.primitives {
-            let key = Array(p.key.utf8), data = Array(p.data.utf8)
+            let key = Array(p.key.utf8)
+            let data = Array(p.data.utf8)
             let out: [UInt8] =
                 switch p.kind {
                 case "hmac-sha256": Crypto.hmacSHA256(key: key, data: data)
@@ -50,8 +51,10 @@ import Testing
     }
 
     @Test func base64RFC4648Vectors() throws {
-        let vectors = ["": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=",
-                       "foobar": "Zm9vYmFy"]
+        let vectors = [
+            "": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=",
+            "foobar": "Zm9vYmFy",
+        ]
         for (plain, encoded) in vectors {
             #expect(Base64.encode(plain) == encoded)
             #expect(try Base64.decode(encoded) == Array(plain.utf8))
@@ -76,7 +79,8 @@ import Testing
 
     @Test func randomBytesAndIDs() {
         #expect(Crypto.randomBytes(0).isEmpty)
-        let a = Crypto.randomBytes(32), b = Crypto.randomBytes(32)
+        let a = Crypto.randomBytes(32)
+        let b = Crypto.randomBytes(32)
         #expect(a.count == 32 && a != b)
         let id = Crypto.randomID(prefix: "req_")
         #expect(id.hasPrefix("req_") && id.count == 4 + 32)

@@ -17,7 +17,11 @@ import Testing
     @Test func postWithIdempotencyKeyRetries() async throws {
         try await withServerAndFetcher { server, fetcher, _ in
             let request = FetchRequest(
-                method: "POST", url: server.url("/flaky/post-key/1/503"), headers: ["Idempotency-Key": "k-1"], body: "x")
+                method: "POST",
+                url: server.url("/flaky/post-key/1/503"),
+                headers: ["Idempotency-Key": "k-1"],
+                body: "x"
+            )
             let response = try await fetcher.fetch(request)
             #expect(response.status == 200)
             #expect(response.attempts == 2)
@@ -135,7 +139,12 @@ import Testing
 
 @Suite struct CircuitBreakerTests {
     private let settings = CircuitBreaker.Settings(
-        failureRatio: 0.5, minimumCalls: 4, window: .seconds(60), bucketCount: 6, openDuration: .seconds(30))
+        failureRatio: 0.5,
+        minimumCalls: 4,
+        window: .seconds(60),
+        bucketCount: 6,
+        openDuration: .seconds(30)
+    )
 
     @Test func opensOnFailuresAndHalfOpensAfterTheWait() async throws {
         let clock = ManualWallClock(1_800_000_000)

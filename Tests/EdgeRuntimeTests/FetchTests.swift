@@ -15,7 +15,8 @@ final class SleepRecorder: Sendable {
 
 /// Starts a server and a fetcher, runs `body`, and tears both down.
 func withServerAndFetcher(
-    clock: any WallClock = SystemWallClock(), breaker: CircuitBreaker.Settings = .init(minimumCalls: 1_000),
+    clock: any WallClock = SystemWallClock(),
+    breaker: CircuitBreaker.Settings = .init(minimumCalls: 1_000),
     _ body: (TestHTTPServer, CurlFetcher, SleepRecorder) async throws -> Void
 ) async throws {
     let server = try await TestHTTPServer.start()
@@ -64,8 +65,11 @@ func fetchError(_ body: () async throws -> Void) async -> FetchError? {
             body += [0, 255, 10, 13]  // binary bytes travel unchanged
             body += Array(repeating: UInt8(ascii: "x"), count: 4_000)  // larger than curl's Expect threshold
             let request = FetchRequest(
-                method: "post", url: server.url("/echo"),
-                headers: ["Content-Type": "application/json", "X-Custom": "a b c"], body: body)
+                method: "post",
+                url: server.url("/echo"),
+                headers: ["Content-Type": "application/json", "X-Custom": "a b c"],
+                body: body
+            )
             let response = try await fetcher.fetch(request)
             #expect(response.status == 200)
             #expect(response.body == body)

@@ -1,8 +1,9 @@
-@testable import EdgeRuntime
-import LMDBStorage
 import Foundation
 import KVStore
+import LMDBStorage
 import Testing
+
+@testable import EdgeRuntime
 
 /// JWKS fetching, caching, rotation, outages and persistence against a real loopback server
 /// through the real ``CurlFetcher``; time moves on a ``ManualWallClock``.
@@ -35,12 +36,21 @@ import Testing
     }
 
     func authenticator(
-        _ url: String, fetcher: any HTTPFetching, kv: (any KVStore)? = nil, clock: ManualWallClock,
-        maxAge: Int = 600, cooldown: Int = 30
+        _ url: String,
+        fetcher: any HTTPFetching,
+        kv: (any KVStore)? = nil,
+        clock: ManualWallClock,
+        maxAge: Int = 600,
+        cooldown: Int = 30
     ) -> JWTAuthenticator {
         JWTAuthenticator(
-            name: "clerk", config: fixtureConfig(jwksURL: url, maxAge: maxAge, cooldown: cooldown),
-            fetcher: fetcher, kv: kv, clock: clock, tokenCacheCapacity: 1)
+            name: "clerk",
+            config: fixtureConfig(jwksURL: url, maxAge: maxAge, cooldown: cooldown),
+            fetcher: fetcher,
+            kv: kv,
+            clock: clock,
+            tokenCacheCapacity: 1
+        )
     }
 
     /// A token naming `kid` (its signature is irrelevant: the key lookup fails first).

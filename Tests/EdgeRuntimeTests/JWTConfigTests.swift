@@ -1,5 +1,6 @@
-@testable import EdgeRuntime
 import Testing
+
+@testable import EdgeRuntime
 
 @Suite struct JWTConfigTests {
     func parse(_ json: [String: JSONValue]) throws(AuthConfigError) -> AuthProviderConfig {
@@ -102,8 +103,10 @@ import Testing
             #expect(error?.key == key, "\(json)")
             #expect(error.map { !$0.message.isEmpty } == true)
         }
-        #expect(failure(["jwks_url": "https://a/j", "issuer": "i", "algorithms": ["HS256"]])?.description
-            .hasPrefix("algorithms[0]: \"HS256\" is not allowed") == true)
+        #expect(
+            failure(["jwks_url": "https://a/j", "issuer": "i", "algorithms": ["HS256"]])?.description
+                .hasPrefix("algorithms[0]: \"HS256\" is not allowed") == true
+        )
     }
 
     @Test func cacheControlMaxAge() {

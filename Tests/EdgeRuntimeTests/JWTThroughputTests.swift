@@ -1,7 +1,8 @@
-@testable import EdgeRuntime
 import Foundation
 import KVStore
 import Testing
+
+@testable import EdgeRuntime
 
 /// Raw signature verifications per second (one core), for the README figures. Off by default:
 /// `EDGE_JWT_BENCH=1 swift test --filter JWTThroughputTests` (use `-c release` for real numbers).
@@ -28,7 +29,12 @@ struct JWTThroughputTests {
     @Test func cachedTokenVerifiesPerSecond() async throws {
         let fixtures = JWTFixtures.shared
         let auth = JWTAuthenticator(
-            name: "bench", config: fixtureConfig(), fetcher: StubJWKSFetcher(), kv: nil, clock: ManualWallClock(fixtures.now))
+            name: "bench",
+            config: fixtureConfig(),
+            fetcher: StubJWKSFetcher(),
+            kv: nil,
+            clock: ManualWallClock(fixtures.now)
+        )
         let token = fixtures.valid["RS256"]!
         _ = try await auth.verify(bearer: token)
         let clock = SystemWallClock()

@@ -1,8 +1,9 @@
-@testable import EdgeRuntime
 import Foundation
 import KVStore
 import Synchronization
 import Testing
+
+@testable import EdgeRuntime
 
 /// The committed JWT fixtures (see Fixtures/jwt/README.md for how they were made).
 struct JWTFixtures: Sendable {
@@ -21,10 +22,15 @@ struct JWTFixtures: Sendable {
         let url = Bundle.module.url(forResource: "Fixtures/jwt/jwt-fixtures", withExtension: "json")!
         let root = try! JSONValue.parse(Data(contentsOf: url))
         return JWTFixtures(
-            now: root["now"]!.doubleValue!, issuer: root["issuer"]!.stringValue!, audience: root["audience"]!.stringValue!,
-            jwks: root["jwks"]!, jwksRotated: root["jwks_rotated"]!, rsaPublicPEM: root["rsa_public_pem"]!.stringValue!,
+            now: root["now"]!.doubleValue!,
+            issuer: root["issuer"]!.stringValue!,
+            audience: root["audience"]!.stringValue!,
+            jwks: root["jwks"]!,
+            jwksRotated: root["jwks_rotated"]!,
+            rsaPublicPEM: root["rsa_public_pem"]!.stringValue!,
             valid: root["valid"]!.objectValue!.mapValues { $0.stringValue! },
-            cases: root["cases"]!.objectValue!.mapValues { ($0["token"]!.stringValue!, $0["expect"]!.stringValue!) })
+            cases: root["cases"]!.objectValue!.mapValues { ($0["token"]!.stringValue!, $0["expect"]!.stringValue!) }
+        )
     }()
 
     func token(_ name: String) -> String { cases[name]!.token }
@@ -80,12 +86,20 @@ final class StubJWKSFetcher: HTTPFetching {
 
 /// A provider config for the fixtures' issuer and audience accepting every algorithm.
 func fixtureConfig(
-    jwksURL: String = "https://issuer.test/.well-known/jwks.json", audience: Bool = true,
-    algorithms: [JWTAlgorithm] = JWTAlgorithm.allCases, maxAge: Int = 600, cooldown: Int = 30
+    jwksURL: String = "https://issuer.test/.well-known/jwks.json",
+    audience: Bool = true,
+    algorithms: [JWTAlgorithm] = JWTAlgorithm.allCases,
+    maxAge: Int = 600,
+    cooldown: Int = 30
 ) -> AuthProviderConfig {
     AuthProviderConfig(
-        jwksURL: jwksURL, issuer: JWTFixtures.shared.issuer, audiences: audience ? [JWTFixtures.shared.audience] : nil,
-        algorithms: algorithms, jwksCacheMaxAgeSeconds: maxAge, jwksCooldownSeconds: cooldown)
+        jwksURL: jwksURL,
+        issuer: JWTFixtures.shared.issuer,
+        audiences: audience ? [JWTFixtures.shared.audience] : nil,
+        algorithms: algorithms,
+        jwksCacheMaxAgeSeconds: maxAge,
+        jwksCooldownSeconds: cooldown
+    )
 }
 
 /// The AuthError verifying `token` throws, or nil when it verifies.
@@ -102,7 +116,8 @@ func authError(_ auth: JWTAuthenticator, _ token: String) async -> AuthError? {
     let fixtures = JWTFixtures.shared
 
     func makeAuthenticator(
-        _ config: AuthProviderConfig = fixtureConfig(), fetcher: StubJWKSFetcher = StubJWKSFetcher()
+        _ config: AuthProviderConfig = fixtureConfig(),
+        fetcher: StubJWKSFetcher = StubJWKSFetcher()
     ) -> (JWTAuthenticator, ManualWallClock) {
         let clock = ManualWallClock(fixtures.now)
         return (JWTAuthenticator(name: "test", config: config, fetcher: fetcher, kv: nil, clock: clock), clock)
@@ -170,7 +185,7 @@ func authError(_ auth: JWTAuthenticator, _ token: String) async -> AuthError? {
         #expect(try await auth.verify(bearer: token)["sub"] == "user_123")
         clock.advance(by: 14)  // now = exp + 4: inside the 5 s tolerance
         #expect(await authError(auth, token) == nil)
-        clock.advance(by: 2)   // exp + 6
+        clock.advance(by: 2)  // exp + 6
         #expect(await authError(auth, token)?.code == .expired)
         #expect(fetcher.calls == 1)
     }

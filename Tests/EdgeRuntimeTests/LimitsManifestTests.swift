@@ -16,11 +16,19 @@ private func load(_ json: String) throws -> Manifest {
     registry.register("t.big", BigBodyHandler.self)
     registry.register("t.plain", PlainHandler.self)
     return try ManifestLoader(registry: registry).validate(
-        try JSONValue.parse(json), file: "functions.json", baseDirectory: ".", environment: [:], envFile: [:]).manifest
+        try JSONValue.parse(json),
+        file: "functions.json",
+        baseDirectory: ".",
+        environment: [:],
+        envFile: [:]
+    ).manifest
 }
 
 private func problems(_ json: String) -> [String] {
-    do { _ = try load(json); return [] } catch let error as ManifestError { return error.lines } catch { return ["unexpected: \(error)"] }
+    do {
+        _ = try load(json)
+        return []
+    } catch let error as ManifestError { return error.lines } catch { return ["unexpected: \(error)"] }
 }
 
 @Suite("Manifest limits (hardening)")
@@ -33,24 +41,28 @@ struct LimitsManifestTests {
     }
 
     @Test func newLimitsAreReadAndAFunctionOverridesMaxRunaway() throws {
-        let m = try load("""
-        {"limits": {"shutdown_grace_seconds": 2.5, "body_read_timeout_seconds": 1, "idle_timeout_seconds": 0.5,
-                    "max_connections": 3, "max_runaway": 5},
-         "functions": [{"name": "a", "handler": "t.plain", "routes": ["GET /a"], "limits": {"max_runaway": 2}},
-                       {"name": "b", "handler": "t.plain", "routes": ["GET /b"]}]}
-        """)
+        let m = try load(
+            """
+            {"limits": {"shutdown_grace_seconds": 2.5, "body_read_timeout_seconds": 1, "idle_timeout_seconds": 0.5,
+                        "max_connections": 3, "max_runaway": 5},
+             "functions": [{"name": "a", "handler": "t.plain", "routes": ["GET /a"], "limits": {"max_runaway": 2}},
+                           {"name": "b", "handler": "t.plain", "routes": ["GET /b"]}]}
+            """
+        )
         #expect(m.serverLimits == ServerLimits(shutdownGraceSeconds: 2.5, bodyReadTimeoutSeconds: 1, idleTimeoutSeconds: 0.5, maxConnections: 3))
         #expect(m.functions[0].limits.maxRunaway == 2)
         #expect(m.functions[1].limits.maxRunaway == 5)
     }
 
     @Test func outOfRangeWrongTypeAndMisplacedKeysNameTheirPath() {
-        let lines = problems("""
-        {"limits": {"shutdown_grace_seconds": -1, "body_read_timeout_seconds": 0, "idle_timeout_seconds": "long",
-                    "max_connections": 0, "max_runaway": 1.5, "max_threads": 4},
-         "functions": [{"name": "a", "handler": "t.plain", "routes": ["GET /a"],
-                        "limits": {"max_connections": 5, "idle_timeout_seconds": 1, "max_runaway": 0, "colour": 1}}]}
-        """)
+        let lines = problems(
+            """
+            {"limits": {"shutdown_grace_seconds": -1, "body_read_timeout_seconds": 0, "idle_timeout_seconds": "long",
+                        "max_connections": 0, "max_runaway": 1.5, "max_threads": 4},
+             "functions": [{"name": "a", "handler": "t.plain", "routes": ["GET /a"],
+                            "limits": {"max_connections": 5, "idle_timeout_seconds": 1, "max_runaway": 0, "colour": 1}}]}
+            """
+        )
         #expect(lines.contains("functions.json: limits.shutdown_grace_seconds: must be between 0.0 and 3600.0, got -1.0"))
         #expect(lines.contains { $0.hasPrefix("functions.json: limits.body_read_timeout_seconds: must be between") })
         #expect(lines.contains("functions.json: limits.idle_timeout_seconds: must be a number, not a string"))
@@ -58,7 +70,9 @@ struct LimitsManifestTests {
         #expect(lines.contains { $0.hasPrefix("functions.json: limits.max_runaway: must be an integer") })
         #expect(lines.contains { $0.hasPrefix("functions.json: limits.max_threads: unknown key") })
         #expect(lines.contains("functions.json: functions[0].limits.max_connections: applies to the whole server: set it in the top-level limits"))
-        #expect(lines.contains("functions.json: functions[0].limits.idle_timeout_seconds: applies to the whole server: set it in the top-level limits"))
+        #expect(
+            lines.contains("functions.json: functions[0].limits.idle_timeout_seconds: applies to the whole server: set it in the top-level limits")
+        )
         #expect(lines.contains("functions.json: functions[0].limits.max_runaway: must be between 1 and 100000, got 0"))
         #expect(lines.contains { $0.hasPrefix("functions.json: functions[0].limits.colour: unknown key") })
         #expect(lines.count == 10)
@@ -67,9 +81,14 @@ struct LimitsManifestTests {
     @Test func storagePoolSizeIsServerWideWithDefault8() throws {
         #expect(try load(#"{"functions": []}"#).serverLimits.storagePoolSize == 8)
         #expect(try load(#"{"limits": {"storage_pool_size": 3}, "functions": []}"#).serverLimits.storagePoolSize == 3)
-        let lines = problems(#"{"limits": {"storage_pool_size": 0}, "functions": [{"name": "a", "handler": "t.plain", "routes": ["GET /a"], "limits": {"storage_pool_size": 2}}]}"#)
+        let lines = problems(
+            #"{"limits": {"storage_pool_size": 0}, "functions": [{"name": "a", "handler": "t.plain", "routes": ["GET /a"], "limits": {"storage_pool_size": 2}}]}"#
+        )
         #expect(lines.contains("functions.json: limits.storage_pool_size: must be between 1 and 1000, got 0"), "\(lines)")
-        #expect(lines.contains("functions.json: functions[0].limits.storage_pool_size: applies to the whole server: set it in the top-level limits"), "\(lines)")
+        #expect(
+            lines.contains("functions.json: functions[0].limits.storage_pool_size: applies to the whole server: set it in the top-level limits"),
+            "\(lines)"
+        )
     }
 
     @Test func aTopLevelMaxBodyBytesBeatsAHandlersOwnDefault() throws {
@@ -77,10 +96,12 @@ struct LimitsManifestTests {
         #expect(unset.functions[0].limits.maxBodyBytes == 25 << 20)
         let topLevel = try load(#"{"limits": {"max_body_bytes": 4096}, "functions": [{"name": "k", "handler": "t.big", "routes": ["PUT /k"]}]}"#)
         #expect(topLevel.functions[0].limits.maxBodyBytes == 4096)
-        let own = try load("""
-        {"limits": {"max_body_bytes": 4096},
-         "functions": [{"name": "k", "handler": "t.big", "routes": ["PUT /k"], "limits": {"max_body_bytes": 8192}}]}
-        """)
+        let own = try load(
+            """
+            {"limits": {"max_body_bytes": 4096},
+             "functions": [{"name": "k", "handler": "t.big", "routes": ["PUT /k"], "limits": {"max_body_bytes": 8192}}]}
+            """
+        )
         #expect(own.functions[0].limits.maxBodyBytes == 8192)
     }
 }

@@ -30,7 +30,12 @@ private func registry() -> FunctionRegistry {
 private func problems(_ json: String, environment: [String: String] = [:]) -> [String] {
     do {
         _ = try ManifestLoader(registry: registry()).validate(
-            try JSONValue.parse(json), file: "functions.json", baseDirectory: ".", environment: environment, envFile: [:])
+            try JSONValue.parse(json),
+            file: "functions.json",
+            baseDirectory: ".",
+            environment: environment,
+            envFile: [:]
+        )
         return []
     } catch let error as ManifestError {
         return error.lines
@@ -43,19 +48,24 @@ private func problems(_ json: String, environment: [String: String] = [:]) -> [S
 struct ManifestTests {
     @Test func aValidManifestLoads() throws {
         let json = """
-        {"name": "shop", "vars": {"A": "1"}, "secrets": ["CRON_SECRET"],
-         "limits": {"max_body_bytes": 2048, "handler_timeout_seconds": 2.5}, "kv": {"min_ttl_seconds": 30},
-         "kv_namespaces": [{"binding": "KV"}],
-         "queues": [{"name": "q", "consumer": {"function": "c", "max_batch_size": 5, "dead_letter_queue": "q-dlq"}}, {"name": "q-dlq"}],
-         "functions": [
-           {"name": "r", "handler": "t.route", "routes": ["POST /x/:id", "GET /x/*"], "config": {"queue": "q", "kv": "KV"},
-            "limits": {"handler_timeout_seconds": 1}},
-           {"name": "c", "handler": "t.consumer"},
-           {"name": "cron", "handler": "t.cron"}],
-         "crons": [{"schedule": "*/5 * * * *", "function": "cron"}]}
-        """
+            {"name": "shop", "vars": {"A": "1"}, "secrets": ["CRON_SECRET"],
+             "limits": {"max_body_bytes": 2048, "handler_timeout_seconds": 2.5}, "kv": {"min_ttl_seconds": 30},
+             "kv_namespaces": [{"binding": "KV"}],
+             "queues": [{"name": "q", "consumer": {"function": "c", "max_batch_size": 5, "dead_letter_queue": "q-dlq"}}, {"name": "q-dlq"}],
+             "functions": [
+               {"name": "r", "handler": "t.route", "routes": ["POST /x/:id", "GET /x/*"], "config": {"queue": "q", "kv": "KV"},
+                "limits": {"handler_timeout_seconds": 1}},
+               {"name": "c", "handler": "t.consumer"},
+               {"name": "cron", "handler": "t.cron"}],
+             "crons": [{"schedule": "*/5 * * * *", "function": "cron"}]}
+            """
         let (m, secrets) = try ManifestLoader(registry: registry()).validate(
-            try JSONValue.parse(json), file: "functions.json", baseDirectory: ".", environment: ["CRON_SECRET": "s3"], envFile: [:])
+            try JSONValue.parse(json),
+            file: "functions.json",
+            baseDirectory: ".",
+            environment: ["CRON_SECRET": "s3"],
+            envFile: [:]
+        )
         #expect(m.name == "shop")
         #expect(secrets == ["CRON_SECRET": "s3"])
         #expect(m.kvMinTTLSeconds == 30)
@@ -67,19 +77,19 @@ struct ManifestTests {
 
     @Test func everyProblemIsReportedOnceWithItsJSONPath() {
         let json = """
-        {"secrets": ["MISSING", "CRON_SECRET"],
-         "kv_namespaces": [{"binding": "KV"}, {"binding": "KV"}],
-         "queues": [{"name": "q", "consumer": {"function": "r", "max_batch_size": 500, "dead_letter_queue": "nowhere"}},
-                    {"name": "self", "consumer": {"function": "c", "dead_letter_queue": "self"}}],
-         "functions": [
-           {"name": "r", "handler": "t.route", "routes": ["GET /a/:id", "FETCH /b", "GET /a/:other"], "config": {"queue": "pay"}},
-           {"name": "c", "handler": "t.nope"},
-           {"name": "k", "handler": "t.route", "config": {"kv": "SESSIONS"}, "auth": "clerk"},
-           {"name": "cron", "handler": "t.cron", "routes": ["GET /cron"]}],
-         "crons": [{"schedule": "61 * * * *", "function": "cron"}, {"schedule": "* * * * *", "function": "r"},
-                   {"schedule": "* * * * *", "function": "ghost"}],
-         "extra": true}
-        """
+            {"secrets": ["MISSING", "CRON_SECRET"],
+             "kv_namespaces": [{"binding": "KV"}, {"binding": "KV"}],
+             "queues": [{"name": "q", "consumer": {"function": "r", "max_batch_size": 500, "dead_letter_queue": "nowhere"}},
+                        {"name": "self", "consumer": {"function": "c", "dead_letter_queue": "self"}}],
+             "functions": [
+               {"name": "r", "handler": "t.route", "routes": ["GET /a/:id", "FETCH /b", "GET /a/:other"], "config": {"queue": "pay"}},
+               {"name": "c", "handler": "t.nope"},
+               {"name": "k", "handler": "t.route", "config": {"kv": "SESSIONS"}, "auth": "clerk"},
+               {"name": "cron", "handler": "t.cron", "routes": ["GET /cron"]}],
+             "crons": [{"schedule": "61 * * * *", "function": "cron"}, {"schedule": "* * * * *", "function": "r"},
+                       {"schedule": "* * * * *", "function": "ghost"}],
+             "extra": true}
+            """
         let lines = problems(json, environment: ["CRON_SECRET": "x"])
         let expected = [
             "functions.json: extra: unknown key",
@@ -108,8 +118,13 @@ struct ManifestTests {
 
     @Test func consoleIsABooleanOffByDefault() throws {
         func load(_ json: String) throws -> Manifest {
-            try ManifestLoader(registry: registry()).validate(try JSONValue.parse(json), file: "functions.json", baseDirectory: ".",
-                                                            environment: [:], envFile: [:]).manifest
+            try ManifestLoader(registry: registry()).validate(
+                try JSONValue.parse(json),
+                file: "functions.json",
+                baseDirectory: ".",
+                environment: [:],
+                envFile: [:]
+            ).manifest
         }
         #expect(try load("{}").console == false)
         #expect(try load(#"{"console": true}"#).console == true)
@@ -117,7 +132,9 @@ struct ManifestTests {
     }
 
     @Test func typeErrorsNameThePath() {
-        let lines = problems(#"{"vars": {"A": 1}, "limits": {"max_body_bytes": "big"}, "functions": {"name": "x"}, "queues": [{"name": "q", "delivery_delay": 90000}]}"#)
+        let lines = problems(
+            #"{"vars": {"A": 1}, "limits": {"max_body_bytes": "big"}, "functions": {"name": "x"}, "queues": [{"name": "q", "delivery_delay": 90000}]}"#
+        )
         #expect(lines.contains("functions.json: vars.A: must be a string, not a number"))
         #expect(lines.contains("functions.json: limits.max_body_bytes: must be an integer, not a string"))
         #expect(lines.contains("functions.json: functions: must be an array, not an object"))
@@ -126,12 +143,12 @@ struct ManifestTests {
 
     @Test func everyQueueProblemStartsWithItsFullJSONPath() {
         let json = #"""
-        {"queues": [{"name": "bad/name"},
-                    {"name": "p", "consumer": {"function": "c", "timeout_seconds": 0, "max_retries": 101, "retry_delay": -1,
-                                                "max_batch_timeout": 61, "max_concurrency": 0, "dead_letter_queue": "no/pe"}},
-                    {"name": "self", "consumer": {"function": "c", "timeout_seconds": 86401, "dead_letter_queue": "self"}}],
-         "functions": [{"name": "c", "handler": "t.consumer"}]}
-        """#
+            {"queues": [{"name": "bad/name"},
+                        {"name": "p", "consumer": {"function": "c", "timeout_seconds": 0, "max_retries": 101, "retry_delay": -1,
+                                                    "max_batch_timeout": 61, "max_concurrency": 0, "dead_letter_queue": "no/pe"}},
+                        {"name": "self", "consumer": {"function": "c", "timeout_seconds": 86401, "dead_letter_queue": "self"}}],
+             "functions": [{"name": "c", "handler": "t.consumer"}]}
+            """#
         let lines = problems(json)
         for expected in [
             "functions.json: queues[0].name: queue name \"bad/name\" must be",
@@ -152,11 +169,16 @@ struct ManifestTests {
 
     @Test func consumerTimeoutSecondsIsReadWithItsDefault() throws {
         let json = #"""
-        {"queues": [{"name": "a", "consumer": {"function": "c", "timeout_seconds": 60}}, {"name": "b", "consumer": {"function": "c"}}],
-         "functions": [{"name": "c", "handler": "t.consumer"}]}
-        """#
+            {"queues": [{"name": "a", "consumer": {"function": "c", "timeout_seconds": 60}}, {"name": "b", "consumer": {"function": "c"}}],
+             "functions": [{"name": "c", "handler": "t.consumer"}]}
+            """#
         let (m, _) = try ManifestLoader(registry: registry()).validate(
-            try JSONValue.parse(json), file: "functions.json", baseDirectory: ".", environment: [:], envFile: [:])
+            try JSONValue.parse(json),
+            file: "functions.json",
+            baseDirectory: ".",
+            environment: [:],
+            envFile: [:]
+        )
         #expect(m.queues.first { $0.name == "a" }?.consumer?.timeoutSeconds == 60)
         #expect(m.queues.first { $0.name == "b" }?.consumer?.timeoutSeconds == 900)
     }
@@ -219,7 +241,11 @@ struct JSONValueTests {
         let text = value.serializedString
         #expect(text == #"{"a":"quote \" back \\ nl \n tab \t ctl \u0001 é","b":[1,2.5,true,null],"big":1e+300,"n":-7,"whole":3}"#)
         // Foundation's parser reads it back to the same value.
-        #expect(try JSONValue.parse(text) == ["b": [1, 2.5, true, nil], "a": "quote \" back \\ nl \n tab \t ctl \u{1} é", "n": -7, "big": 1e300, "whole": 3])
+        #expect(
+            try JSONValue.parse(text) == [
+                "b": [1, 2.5, true, nil], "a": "quote \" back \\ nl \n tab \t ctl \u{1} é", "n": -7, "big": 1e300, "whole": 3,
+            ]
+        )
         #expect(JSONValue.number(.infinity).serializedString == "null")
     }
 }
@@ -227,11 +253,12 @@ struct JSONValueTests {
 @Suite("JSON parsing")
 struct JSONParserTests {
     @Test func parsesEveryKindOfValue() throws {
-        let text = #" { "s": "a\"b\\c\/d\n\u00e9\ud83d\ude00", "i": -42, "big": 9223372036854775808, "d": 1.5e3, "z": 0, "t": true, "f": false, "n": null, "a": [1, [], {}] } "#
+        let text =
+            #" { "s": "a\"b\\c\/d\n\u00e9\ud83d\ude00", "i": -42, "big": 9223372036854775808, "d": 1.5e3, "z": 0, "t": true, "f": false, "n": null, "a": [1, [], {}] } "#
         let v = try JSONValue.parse(text)
         #expect(v["s"] == "a\"b\\c/d\né😀")
         #expect(v["i"] == .integer(-42))
-        #expect(v["big"] == .number(9223372036854775808))
+        #expect(v["big"] == .number(9_223_372_036_854_775_808))
         #expect(v["d"] == .number(1500))
         #expect(v["z"] == .integer(0))
         #expect(v["t"] == true && v["f"] == false && v["n"] == .null)
@@ -241,8 +268,10 @@ struct JSONParserTests {
         #expect(foundation["s"] as? String == v["s"]?.stringValue)
     }
 
-    @Test(arguments: ["", " ", "{", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "01", "1.", "-", "1e", "tru", "nul", "\"abc", "\"\\x\"",
-                      "\"\\ud83d\"", "\"a\u{1}b\"", "[1] x", "{'a':1}", "NaN", "\"\\u12\""])
+    @Test(arguments: [
+        "", " ", "{", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "01", "1.", "-", "1e", "tru", "nul", "\"abc", "\"\\x\"",
+        "\"\\ud83d\"", "\"a\u{1}b\"", "[1] x", "{'a':1}", "NaN", "\"\\u12\"",
+    ])
     func rejectsMalformedInput(_ text: String) {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
     }

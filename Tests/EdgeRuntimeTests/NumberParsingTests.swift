@@ -51,7 +51,13 @@ struct NumberParsingTests {
         for t in [-1_000_000_000_000_000_000, Int64.max, 0] {
             let signature = try StandardWebhookSignature.sign(payload: payload, id: "msg_1", timestamp: t, secret: secret)
             let headers = StandardWebhookSignature.Headers(id: "msg_1", timestamp: String(t), signature: signature)
-            let verified = try StandardWebhookSignature.verify(payload: payload, headers: headers, secret: secret, tolerance: .max, now: 1_800_000_000)
+            let verified = try StandardWebhookSignature.verify(
+                payload: payload,
+                headers: headers,
+                secret: secret,
+                tolerance: .max,
+                now: 1_800_000_000
+            )
             #expect(verified.timestamp == t)
             for now in [Int64.min, Int64.max] {
                 _ = try? StandardWebhookSignature.verify(payload: payload, headers: headers, secret: secret, tolerance: .min, now: now)

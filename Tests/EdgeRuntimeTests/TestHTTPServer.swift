@@ -87,7 +87,12 @@ final class ScriptedResponses: Sendable {
 
 final class HitCounter: Sendable {
     private let counts = Mutex<[String: Int]>([:])
-    func hit(_ path: String) -> Int { counts.withLock { $0[path, default: 0] += 1; return $0[path]! } }
+    func hit(_ path: String) -> Int {
+        counts.withLock {
+            $0[path, default: 0] += 1
+            return $0[path]!
+        }
+    }
     func count(_ path: String) -> Int { counts.withLock { $0[path, default: 0] } }
 }
 

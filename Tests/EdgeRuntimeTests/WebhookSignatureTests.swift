@@ -24,16 +24,24 @@ import Testing
             case "stripe":
                 result = outcome {
                     _ = try StripeSignature.verify(
-                        payload: Array(c.body!.utf8), header: c.header, secret: c.secret,
-                        tolerance: c.tolerance!, now: c.now!)
+                        payload: Array(c.body!.utf8),
+                        header: c.header,
+                        secret: c.secret,
+                        tolerance: c.tolerance!,
+                        now: c.now!
+                    )
                 }
             case "svix":
                 let h = c.headers!
                 let headers = StandardWebhookSignature.Headers(lookup: { h[$0] })
                 result = outcome {
                     _ = try StandardWebhookSignature.verify(
-                        payload: Array(c.body!.utf8), headers: headers, secret: c.secret,
-                        tolerance: c.tolerance!, now: c.now!)
+                        payload: Array(c.body!.utf8),
+                        headers: headers,
+                        secret: c.secret,
+                        tolerance: c.tolerance!,
+                        now: c.now!
+                    )
                 }
             default:
                 let params = c.params!.map { (name: $0[0], value: $0[1]) }
@@ -72,12 +80,23 @@ import Testing
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         let body = Array(#"{"test": 2432232314}"#.utf8)
         let signature = try StandardWebhookSignature.sign(
-            payload: body, id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330, secret: secret)
+            payload: body,
+            id: "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            timestamp: 1_614_265_330,
+            secret: secret
+        )
         #expect(signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
         let headers = StandardWebhookSignature.Headers(
-            id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: "1614265330", signature: signature)
+            id: "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            timestamp: "1614265330",
+            signature: signature
+        )
         let verified = try StandardWebhookSignature.verify(
-            payload: body, headers: headers, secret: secret, now: 1_614_265_330)
+            payload: body,
+            headers: headers,
+            secret: secret,
+            now: 1_614_265_330
+        )
         #expect(verified == .init(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330))
     }
 
@@ -86,7 +105,10 @@ import Testing
         let missing = StandardWebhookSignature.Headers(id: "msg_1", timestamp: nil, signature: "v1,abc")
         #expect(outcome { _ = try StandardWebhookSignature.verify(payload: body, headers: missing, secret: "whsec_AAAA", now: 0) } == "missing")
         let headers = StandardWebhookSignature.Headers(id: "msg_1", timestamp: "0", signature: "v1,abc")
-        #expect(outcome { _ = try StandardWebhookSignature.verify(payload: body, headers: headers, secret: "whsec_not base64!", now: 0) } == "invalidSecret")
+        #expect(
+            outcome { _ = try StandardWebhookSignature.verify(payload: body, headers: headers, secret: "whsec_not base64!", now: 0) }
+                == "invalidSecret"
+        )
         let bad = StandardWebhookSignature.Headers(id: "msg_1", timestamp: "12x", signature: "v1,abc")
         #expect(outcome { _ = try StandardWebhookSignature.verify(payload: body, headers: bad, secret: "whsec_AAAA", now: 0) } == "malformed")
     }
@@ -108,9 +130,15 @@ import Testing
         try TwilioSignature.verify(url: url, parameters: params, signature: "RSOYDt4T1cUTdK1PDd93/VVr8B8=", authToken: "12345")
         // The validator also accepts the URL with the default port added.
         try TwilioSignature.verify(
-            url: "https://mycompany.com:443/myapp.php?foo=1&bar=2", parameters: params,
-            signature: "RSOYDt4T1cUTdK1PDd93/VVr8B8=", authToken: "12345")
+            url: "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            parameters: params,
+            signature: "RSOYDt4T1cUTdK1PDd93/VVr8B8=",
+            authToken: "12345"
+        )
         #expect(outcome { try TwilioSignature.verify(url: url, parameters: params, signature: nil, authToken: "12345") } == "missing")
-        #expect(outcome { try TwilioSignature.verify(url: url, parameters: params, signature: "RSOYDt4T1cUTdK1PDd93/VVr8B8=", authToken: "1234") } == "mismatch")
+        #expect(
+            outcome { try TwilioSignature.verify(url: url, parameters: params, signature: "RSOYDt4T1cUTdK1PDd93/VVr8B8=", authToken: "1234") }
+                == "mismatch"
+        )
     }
 }

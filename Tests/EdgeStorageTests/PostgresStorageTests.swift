@@ -128,8 +128,11 @@ struct PostgresStorageTests {
         closed.port = refusing.port
         for (url, reason) in [(wrong, "password authentication failed"), (closed, "cannot connect to \(closed.host):\(closed.port)")] {
             let text = try #require(Self.urlWithPassword(.postgres(url)))
-            let serve = try ServeProcess(["--manifest", manifest, "--port", "0", "--storage", text],
-                                         logPath: folder.path + "/serve-\(url.port).log", environment: ["PATH": "/usr/bin:/bin"])
+            let serve = try ServeProcess(
+                ["--manifest", manifest, "--port", "0", "--storage", text],
+                logPath: folder.path + "/serve-\(url.port).log",
+                environment: ["PATH": "/usr/bin:/bin"]
+            )
             #expect(try await serve.waitForExit() == 1)
             let lines = serve.log.split(separator: "\n").filter { !$0.isEmpty }
             #expect(lines.count == 1, "\(serve.log)")
@@ -156,7 +159,9 @@ struct PostgresStorageTests {
             let lmdb = try runEdgeRun(["storage", "migrate", "--storage", "lmdb:/tmp/not-needed"])
             #expect(lmdb.status == 1 && lmdb.stderr.contains("needs --storage postgres://"), "\(lmdb.stderr)")
             #expect(try runEdgeRun(["kv", "put", "--binding", "KV", "--storage", url, "greeting", "hello"]).status == 0)
-            #expect(String(decoding: try runEdgeRun(["kv", "get", "--binding", "KV", "--storage", url, "greeting"]).stdout, as: UTF8.self) == "hello")
+            #expect(
+                String(decoding: try runEdgeRun(["kv", "get", "--binding", "KV", "--storage", url, "greeting"]).stdout, as: UTF8.self) == "hello"
+            )
             #expect(String(decoding: try runEdgeRun(["kv", "list", "--binding", "KV", "--storage", url]).stdout, as: UTF8.self) == "greeting\n")
         }
     }

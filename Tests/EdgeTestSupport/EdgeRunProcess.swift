@@ -26,7 +26,8 @@ public func runEdgeRun(_ arguments: [String], environment: [String: String] = [:
     process.executableURL = URL(fileURLWithPath: try edgeRunExecutable())
     process.arguments = arguments
     if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     try process.run()
@@ -35,4 +36,3 @@ public func runEdgeRun(_ arguments: [String], environment: [String: String] = [:
     process.waitUntilExit()
     return (process.terminationStatus, stdout, String(decoding: stderr, as: UTF8.self))
 }
-

@@ -53,8 +53,13 @@ public final class FakeProvider: Sendable {
             let body = try await req.collectBody(upTo: 64 << 20)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.rawName.lowercased()] = field.value }
-            let rec = Recorded(method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
-                               headers: headers, body: Data(body.readableBytesView))
+            let rec = Recorded(
+                method: request.method.rawValue,
+                path: request.uri.path,
+                query: request.uri.query ?? "",
+                headers: headers,
+                body: Data(body.readableBytesView)
+            )
             responderBox.record(rec)
             let reply = await responderBox.responder.withLock { $0 }(rec)
             var fields = HTTPFields()
@@ -62,9 +67,18 @@ public final class FakeProvider: Sendable {
             return Response(status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
         }
         let app = Application(
-            responder: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0); ready.continuation.finish() },
-            logger: { var l = Logger(label: "fake-provider"); l.logLevel = .critical; return l }())
+            responder: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                ready.continuation.yield(channel.localAddress?.port ?? 0)
+                ready.continuation.finish()
+            },
+            logger: {
+                var l = Logger(label: "fake-provider")
+                l.logLevel = .critical
+                return l
+            }()
+        )
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: Logger(label: "fake")))
         let task = Task { try await group.run() }
         var port = 0

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,7 +15,10 @@ public final class RawConnection: Sendable {
     public init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
-        guard connectLoopback(fd, port: port) else { close(fd); throw TestFailure("connect failed") }
+        guard connectLoopback(fd, port: port) else {
+            close(fd)
+            throw TestFailure("connect failed")
+        }
     }
 
     deinit { close(fd) }
@@ -61,7 +65,9 @@ public final class RawConnection: Sendable {
                 }
                 continue
             }
-            if Date().timeIntervalSince(start) >= timeout { return Received(text: String(decoding: out, as: UTF8.self), closed: false, seconds: timeout) }
+            if Date().timeIntervalSince(start) >= timeout {
+                return Received(text: String(decoding: out, as: UTF8.self), closed: false, seconds: timeout)
+            }
             try? await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -71,7 +77,8 @@ public final class RawConnection: Sendable {
         let text = String(decoding: bytes, as: UTF8.self)
         guard let headEnd = text.range(of: "\r\n\r\n") else { return false }
         let head = text[..<headEnd.lowerBound].lowercased()
-        let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+        let length =
+            head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
             .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
         return text.utf8.count - text.utf8.distance(from: text.startIndex, to: headEnd.upperBound) >= length
     }

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,10 @@ public final class RefusingPort: Sendable {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
         let named = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        guard bound == 0, named == 0 else { close(fd); throw TestFailure("bind failed") }
+        guard bound == 0, named == 0 else {
+            close(fd)
+            throw TestFailure("bind failed")
+        }
         self.fd = fd
         port = Int(UInt16(bigEndian: address.sin_port))
     }

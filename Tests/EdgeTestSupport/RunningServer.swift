@@ -28,13 +28,24 @@ public final class RunningServer: Sendable {
     /// Validates `manifest` (every problem fails the start), opens a fresh data folder and serves;
     /// `configure` may change the options last (e.g. the header timeout).
     public static func start(
-        manifest: JSONValue, secrets: [String: String] = [:], registry: FunctionRegistry = BuiltinFunctions.registry(),
-        clock: any QueueClock = SystemWallClock(), testScheduled: Bool = false, fetcher: (any HTTPFetching)? = nil,
-        authenticators: [String: any RequestAuthenticator] = [:], data: TemporaryFolder = TemporaryFolder("data"),
-        logLevel: Logger.Level = .warning, configure: (inout ServeOptions) -> Void = { _ in }
+        manifest: JSONValue,
+        secrets: [String: String] = [:],
+        registry: FunctionRegistry = BuiltinFunctions.registry(),
+        clock: any QueueClock = SystemWallClock(),
+        testScheduled: Bool = false,
+        fetcher: (any HTTPFetching)? = nil,
+        authenticators: [String: any RequestAuthenticator] = [:],
+        data: TemporaryFolder = TemporaryFolder("data"),
+        logLevel: Logger.Level = .warning,
+        configure: (inout ServeOptions) -> Void = { _ in }
     ) async throws -> RunningServer {
         let (m, s) = try ManifestLoader(registry: registry).validate(
-            manifest, file: "functions.json", baseDirectory: data.path, environment: secrets, envFile: [:])
+            manifest,
+            file: "functions.json",
+            baseDirectory: data.path,
+            environment: secrets,
+            envFile: [:]
+        )
         var options = ServeOptions()
         options.port = 0
         options.dataDirectory = data.path
@@ -48,7 +59,12 @@ public final class RunningServer: Sendable {
         logger.logLevel = logLevel
         let server = try await EdgeServer(manifest: m, secrets: s, registry: registry, options: options, logger: logger)
         let ready = AsyncStream<Int>.makeStream()
-        let task = Task { try await server.run(onReady: { port in ready.continuation.yield(port); ready.continuation.finish() }) }
+        let task = Task {
+            try await server.run(onReady: { port in
+                ready.continuation.yield(port)
+                ready.continuation.finish()
+            })
+        }
         var port = 0
         for await p in ready.stream { port = p }
         guard port > 0 else { throw TestFailure("server did not start: \(String(describing: await task.result))") }

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,8 +39,9 @@ public final class ServeProcess: Sendable {
         while Date() < deadline {
             let text = log
             if let line = text.split(separator: "\n").first(where: { $0.contains("edge-run serving") }),
-               let range = line.range(of: #"port=\d+"#, options: .regularExpression),
-               let port = Int(line[range].dropFirst(5)) {
+                let range = line.range(of: #"port=\d+"#, options: .regularExpression),
+                let port = Int(line[range].dropFirst(5))
+            {
                 return port
             }
             if !process.isRunning { throw TestFailure("edge-run serve exited (\(process.terminationStatus)) before serving:\n\(text)") }
@@ -92,7 +94,8 @@ extension ServeProcess {
     /// The bound port (from the `edge-run serving … port=N` log line); 0 before it serves.
     public var port: Int {
         guard let line = log.split(separator: "\n").first(where: { $0.contains("edge-run serving") }),
-              let range = line.range(of: #"port=\d+"#, options: .regularExpression) else { return 0 }
+            let range = line.range(of: #"port=\d+"#, options: .regularExpression)
+        else { return 0 }
         return Int(line[range].dropFirst("port=".count)) ?? 0
     }
 
@@ -108,4 +111,3 @@ extension ServeProcess {
         try? await waitForExit(timeout: timeout)
     }
 }
-

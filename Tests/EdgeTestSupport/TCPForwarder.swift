@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,7 +63,10 @@ public final class TCPForwarder: Sendable {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
         let named = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        guard bound == 0, named == 0, Glibc.listen(fd, 64) == 0 else { close(fd); throw TestFailure("cannot listen on 127.0.0.1:\(port)") }
+        guard bound == 0, named == 0, Glibc.listen(fd, 64) == 0 else {
+            close(fd)
+            throw TestFailure("cannot listen on 127.0.0.1:\(port)")
+        }
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
@@ -82,7 +86,11 @@ public final class TCPForwarder: Sendable {
                     s.open.formUnion([client, server])
                     return true
                 }
-                guard kept else { close(client); close(server); continue }
+                guard kept else {
+                    close(client)
+                    close(server)
+                    continue
+                }
                 let pair = PumpPair()
                 pump(from: client, to: server, pair)
                 pump(from: server, to: client, pair)

@@ -1,5 +1,6 @@
 import EdgeRuntime
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,7 +14,11 @@ public struct TestClient: Sendable {
 
     /// Sends a request; `body` as bytes, or JSON when `json` is given.
     public func request(
-        _ method: String, _ path: String, headers: [String: String] = [:], body: Data? = nil, json: JSONValue? = nil
+        _ method: String,
+        _ path: String,
+        headers: [String: String] = [:],
+        body: Data? = nil,
+        json: JSONValue? = nil
     ) async throws -> FetchResponse {
         var h = FetchHeaders(headers.map { ($0.key, $0.value) })
         var payload = body.map { Array($0) }

@@ -29,24 +29,34 @@ public enum PostgresTestServer {
     }
 
     /// Why the PostgreSQL cases did not run, and how to run them.
-    public static let skipReason = Comment(rawValue: """
-        PostgreSQL cases skipped: \(urlVariable) is not set. Run them with `scripts/with-postgres swift test` \
-        (a throwaway server) or \(urlVariable)=postgres://user:pass@host:port/db swift test.
-        """)
+    public static let skipReason = Comment(
+        rawValue: """
+            PostgreSQL cases skipped: \(urlVariable) is not set. Run them with `scripts/with-postgres swift test` \
+            (a throwaway server) or \(urlVariable)=postgres://user:pass@host:port/db swift test.
+            """
+    )
 
     static let counter = Mutex(0)
 
     /// A fresh, empty database on the server (each test gets its own).
     static func createDatabase() async throws -> (url: PostgresURL, drop: @Sendable () async throws -> Void) {
         guard let admin = url else { throw CLIRunError(message: "\(urlVariable) is not set") }
-        let n = counter.withLock { $0 += 1; return $0 }
+        let n = counter.withLock {
+            $0 += 1
+            return $0
+        }
         let name = "edge_test_\(getpid())_\(n)_\(UInt32.random(in: 0 ... .max))"
         try await withAdmin(admin) { try await $0.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger).consume() }
         var fresh = admin
         fresh.database = name
-        return (fresh, {
-            try await withAdmin(admin) { try await $0.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger).consume() }
-        })
+        return (
+            fresh,
+            {
+                try await withAdmin(admin) {
+                    try await $0.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger).consume()
+                }
+            }
+        )
     }
 
     /// The integer the one-row, one-column `sql` answers on `url`'s database (test checks).
@@ -67,7 +77,13 @@ public enum PostgresTestServer {
 
     static func withAdmin<T>(_ url: PostgresURL, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let configuration = PostgresConnection.Configuration(
-            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable)
+            host: url.host,
+            port: url.port,
+            username: url.username,
+            password: url.password,
+            database: url.database,
+            tls: .disable
+        )
         let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
         do {
             let result = try await body(connection)

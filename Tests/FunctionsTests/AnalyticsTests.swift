@@ -16,28 +16,48 @@ struct AnalyticsTests {
         func authenticate(_ request: EdgeRequest) async throws -> JSONValue { ["sub": "user_7"] }
     }
 
-    static func manifest(base: String, flushAt: Int = 10, interval: Double = 3600, maxBuffered: Int = 10_000, retryConsumer: Bool = true,
-                         extra: [JSONValue] = []) -> JSONValue {
+    static func manifest(
+        base: String,
+        flushAt: Int = 10,
+        interval: Double = 3600,
+        maxBuffered: Int = 10_000,
+        retryConsumer: Bool = true,
+        extra: [JSONValue] = []
+    ) -> JSONValue {
         var queues: [JSONValue] = [["name": "analytics-dlq"]]
-        queues.append(retryConsumer
-            ? ["name": "analytics", "consumer": ["function": "retry", "max_batch_size": 10, "max_batch_timeout": 0, "max_retries": 2,
-                                                 "dead_letter_queue": "analytics-dlq"]]
-            : ["name": "analytics"])
-        let config: JSONValue = ["queue": "analytics", "flush_at": .integer(Int64(flushAt)), "flush_interval_seconds": .number(interval),
-                                 "max_buffered": .integer(Int64(maxBuffered))]
+        queues.append(
+            retryConsumer
+                ? [
+                    "name": "analytics",
+                    "consumer": [
+                        "function": "retry", "max_batch_size": 10, "max_batch_timeout": 0, "max_retries": 2,
+                        "dead_letter_queue": "analytics-dlq",
+                    ],
+                ]
+                : ["name": "analytics"]
+        )
+        let config: JSONValue = [
+            "queue": "analytics", "flush_at": .integer(Int64(flushAt)), "flush_interval_seconds": .number(interval),
+            "max_buffered": .integer(Int64(maxBuffered)),
+        ]
         return [
             "vars": ["MIXPANEL_API_BASE": .string(base), "POSTHOG_HOST": .string(base)],
             "secrets": ["MIXPANEL_TOKEN", "POSTHOG_API_KEY", "ADMIN_TOKEN"],
             "kv_namespaces": [["binding": "KV"]],
             "queues": .array(queues),
-            "functions": .array([
-                ["name": "track", "handler": "mixpanel.track", "routes": ["POST /track"], "config": config],
-                ["name": "capture", "handler": "posthog.capture", "routes": ["POST /capture"], "config": config],
-                ["name": "engage", "handler": "mixpanel.engage", "routes": ["POST /engage"]],
-                ["name": "flags", "handler": "posthog.flags", "routes": ["POST /flags"]],
-                ["name": "retry", "handler": "analytics.retry"],
-                ["name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
-            ] + extra),
+            "functions": .array(
+                [
+                    ["name": "track", "handler": "mixpanel.track", "routes": ["POST /track"], "config": config],
+                    ["name": "capture", "handler": "posthog.capture", "routes": ["POST /capture"], "config": config],
+                    ["name": "engage", "handler": "mixpanel.engage", "routes": ["POST /engage"]],
+                    ["name": "flags", "handler": "posthog.flags", "routes": ["POST /flags"]],
+                    ["name": "retry", "handler": "analytics.retry"],
+                    [
+                        "name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"],
+                        "config": ["token_secret": "ADMIN_TOKEN"],
+                    ],
+                ] + extra
+            ),
         ]
     }
 
@@ -110,10 +130,14 @@ struct AnalyticsTests {
     @Test func posthogBatchesHaveTheSDKShape() async throws {
         let fake = try await FakeProvider.start { _ in .json(["status": "Ok"]) }
         let s = try await RunningServer.start(manifest: Self.manifest(base: fake.url(), flushAt: 2), secrets: Self.secrets)
-        _ = try await s.client.request("POST", "/capture", json: [
-            ["event": "viewed", "distinct_id": "u9", "properties": ["page": "/x"]],
-            ["event": "clicked", "distinct_id": "u9", "uuid": "0B4F31C1-6E1E-4D6A-8C5B-7A1D2F3E4A5B"],
-        ])
+        _ = try await s.client.request(
+            "POST",
+            "/capture",
+            json: [
+                ["event": "viewed", "distinct_id": "u9", "properties": ["page": "/x"]],
+                ["event": "clicked", "distinct_id": "u9", "uuid": "0B4F31C1-6E1E-4D6A-8C5B-7A1D2F3E4A5B"],
+            ]
+        )
         #expect(await eventually { fake.requests.count == 1 })
         let r = try #require(fake.requests.first)
         #expect(r.path == "/batch/")
@@ -139,7 +163,10 @@ struct AnalyticsTests {
     @Test func aFailedFlushSpillsToTheQueueAndIsResentWithTheSameIDs() async throws {
         let calls = Mutex(0)
         let fake = try await FakeProvider.start { r in
-            let n = calls.withLock { $0 += 1; return $0 }
+            let n = calls.withLock {
+                $0 += 1
+                return $0
+            }
             if n == 1 { return .init(status: 503) }
             if n == 3 { return .json(["status": 0, "error": "busy"]) }
             return r.path == "/track" ? .json(["status": 1]) : .init(status: 200)
@@ -151,10 +178,12 @@ struct AnalyticsTests {
         let ids = fake.requests.map { Self.mixpanelData($0).compactMap { $0["properties"]?["$insert_id"]?.stringValue } }
         #expect(ids[0].count == 2)
         #expect(ids[0] == ids[1])
-        #expect(await eventually {
-            let stats = try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "analytics" }
-            return stats?["pending"] == 0 && stats?["in_flight"] == 0 && stats?["delayed"] == 0
-        })
+        #expect(
+            await eventually {
+                let stats = try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "analytics" }
+                return stats?["pending"] == 0 && stats?["in_flight"] == 0 && stats?["delayed"] == 0
+            }
+        )
         try await s.stopAndClean()
         try await fake.stop()
     }
@@ -166,9 +195,11 @@ struct AnalyticsTests {
         let s = try await RunningServer.start(manifest: Self.manifest(base: fake.url(), flushAt: 1), secrets: Self.secrets)
         _ = try await s.client.request("POST", "/capture", json: ["event": "x", "distinct_id": "d"])
         // The flush gets 429 → queue; the consumer gets 429 (Retry-After 0) → retried; then 400 → dead-lettered.
-        #expect(await eventually {
-            (try? await s.client.get("/q/analytics-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
-        })
+        #expect(
+            await eventually {
+                (try? await s.client.get("/q/analytics-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
+            }
+        )
         let dead = try await s.client.get("/q/analytics-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.first
         #expect(dead?["body"]?["kind"] == "posthog.capture")
         #expect(dead?["body"]?["items"]?.arrayValue?.first?["event"] == "x")
@@ -180,15 +211,21 @@ struct AnalyticsTests {
 
     @Test func aProviderThatIsDownFillsTheQueueNotMemory() async throws {
         let fake = try await FakeProvider.start { _ in .init(status: 503) }
-        let s = try await RunningServer.start(manifest: Self.manifest(base: fake.url(), flushAt: 50, maxBuffered: 100, retryConsumer: false),
-                                              secrets: Self.secrets)
+        let s = try await RunningServer.start(
+            manifest: Self.manifest(base: fake.url(), flushAt: 50, maxBuffered: 100, retryConsumer: false),
+            secrets: Self.secrets
+        )
         for i in 0..<10 {
             let events: [JSONValue] = (0..<50).map { j in ["event": "e", "properties": ["n": .integer(Int64(i * 50 + j))]] }
             #expect(try await s.client.request("POST", "/track", json: .array(events)).status == 202)
         }
         try await s.stop()
         // Every event ends up in the analytics queue, once: nothing lost, nothing duplicated.
-        let reopened = try await RunningServer.start(manifest: Self.manifest(base: fake.url(), retryConsumer: false), secrets: Self.secrets, data: s.data)
+        let reopened = try await RunningServer.start(
+            manifest: Self.manifest(base: fake.url(), retryConsumer: false),
+            secrets: Self.secrets,
+            data: s.data
+        )
         let messages = try await reopened.client.get("/q/analytics/messages?limit=1000", headers: Self.auth).json["messages"]?.arrayValue ?? []
         let numbers = messages.flatMap { $0["body"]?["items"]?.arrayValue ?? [] }.compactMap { $0["properties"]?["n"]?.intValue }
         #expect(numbers.count == 500)
@@ -200,11 +237,13 @@ struct AnalyticsTests {
     @Test func flagsAreSimplifiedAndCachedPerDistinctID() async throws {
         let fake = try await FakeProvider.start { r in
             guard r.path == "/flags", r.query == "v=2" else { return .init(status: 404) }
-            return .json(["flags": [
-                "beta": ["key": "beta", "enabled": true, "variant": .null],
-                "checkout": ["key": "checkout", "enabled": true, "variant": "blue"],
-                "off": ["key": "off", "enabled": false, "variant": .null],
-            ]])
+            return .json([
+                "flags": [
+                    "beta": ["key": "beta", "enabled": true, "variant": .null],
+                    "checkout": ["key": "checkout", "enabled": true, "variant": "blue"],
+                    "off": ["key": "off", "enabled": false, "variant": .null],
+                ]
+            ])
         }
         let s = try await RunningServer.start(manifest: Self.manifest(base: fake.url()), secrets: Self.secrets)
         let firstAsked = Date().timeIntervalSince1970.rounded(.down)
@@ -249,9 +288,16 @@ struct AnalyticsTests {
         let fake = try await FakeProvider.start { _ in .json(["status": "Ok"]) }
         let echo: JSONValue = ["name": "echo", "handler": "test.echo", "routes": ["GET /hello"], "auth": "idp", "analytics": "posthog"]
         var m = Self.manifest(base: fake.url(), extra: [echo])
-        if case .object(var o) = m { o["auth_providers"] = ["idp": ["jwks_url": "https://idp.example/jwks", "issuer": "https://idp.example"]]; m = .object(o) }
-        let s = try await RunningServer.start(manifest: m, secrets: Self.secrets, registry: TestFunctions.registry(),
-                                              authenticators: ["idp": FixedClaims()])
+        if case .object(var o) = m {
+            o["auth_providers"] = ["idp": ["jwks_url": "https://idp.example/jwks", "issuer": "https://idp.example"]]
+            m = .object(o)
+        }
+        let s = try await RunningServer.start(
+            manifest: m,
+            secrets: Self.secrets,
+            registry: TestFunctions.registry(),
+            authenticators: ["idp": FixedClaims()]
+        )
         let r = try await s.client.get("/hello", headers: ["X-Forwarded-For": "203.0.113.9, 10.0.0.1"])
         #expect(r.status == 200)
         #expect(fake.requests.isEmpty)
@@ -278,9 +324,14 @@ struct AnalyticsTests {
             "vars": ["POSTHOG_HOST": .string(fake.url())], "secrets": ["POSTHOG_API_KEY", "ADMIN_TOKEN"],
             "kv_namespaces": [["binding": "KV"]], "queues": [["name": "email"]],
             "functions": [
-                ["name": "capture", "handler": "posthog.capture", "routes": ["POST /capture"],
-                 "config": ["flush_at": 4, "flush_interval_seconds": 3600, "usage": usage]],
-                ["name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
+                [
+                    "name": "capture", "handler": "posthog.capture", "routes": ["POST /capture"],
+                    "config": ["flush_at": 4, "flush_interval_seconds": 3600, "usage": usage],
+                ],
+                [
+                    "name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"],
+                    "config": ["token_secret": "ADMIN_TOKEN"],
+                ],
             ],
         ]
         let s = try await RunningServer.start(manifest: m, secrets: Self.secrets)
@@ -291,9 +342,11 @@ struct AnalyticsTests {
         #expect(await eventually { (try? await kv.get(key)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } == "4" })
         #expect(try await s.client.get("/q/email/messages", headers: Self.auth).json["messages"]?.arrayValue?.isEmpty == true)
         _ = try await s.client.request("POST", "/capture", json: four)  // 8 of 10: the warning
-        #expect(await eventually {
-            (try? await s.client.get("/q/email/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
-        })
+        #expect(
+            await eventually {
+                (try? await s.client.get("/q/email/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
+            }
+        )
         _ = try await s.client.request("POST", "/capture", json: four)  // 12: no second warning today
         #expect(await eventually { (try? await kv.get(key)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } == "12" })
         try await Task.sleep(for: .milliseconds(100))
@@ -341,7 +394,7 @@ struct AnalyticsTests {
         }
         await #expect(throws: (any Error).self) { try await RunningServer.start(manifest: bad, secrets: Self.secrets) }
         let lonely: JSONValue = [
-            "functions": [["name": "echo", "handler": "test.echo", "routes": ["GET /hello"], "analytics": "mixpanel"]],
+            "functions": [["name": "echo", "handler": "test.echo", "routes": ["GET /hello"], "analytics": "mixpanel"]]
         ]
         await #expect(throws: (any Error).self) { try await RunningServer.start(manifest: lonely, registry: TestFunctions.registry()) }
     }
@@ -359,16 +412,20 @@ struct AnalyticsTests {
         let fake = try await FakeProvider.start { _ in .init(status: 429, headers: ["Retry-After": "30"]) }
         let s = try await RunningServer.start(manifest: Self.manifest(base: fake.url(), flushAt: 2, retryConsumer: false), secrets: Self.secrets)
         _ = try await s.client.request("POST", "/track", json: [["event": "a"], ["event": "b"]])
-        #expect(await eventually {
-            let stats = try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "analytics" }
-            return stats?["pending"] == 1
-        })
+        #expect(
+            await eventually {
+                let stats = try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "analytics" }
+                return stats?["pending"] == 1
+            }
+        )
         // Within the 30 s the next batch goes to the queue without calling the provider.
         _ = try await s.client.request("POST", "/track", json: [["event": "c"], ["event": "d"]])
-        #expect(await eventually {
-            let stats = try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "analytics" }
-            return stats?["pending"] == 2
-        })
+        #expect(
+            await eventually {
+                let stats = try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "analytics" }
+                return stats?["pending"] == 2
+            }
+        )
         #expect(fake.requests.count == 1)
         try await s.stopAndClean()
         try await fake.stop()
@@ -377,4 +434,9 @@ struct AnalyticsTests {
 
 /// The first request to the fake answers differently from the rest (shared counter).
 private let fakeCalls = Mutex(0)
-private func fakeCount(_ r: FakeProvider.Recorded) -> Bool { fakeCalls.withLock { $0 += 1; return $0 <= 2 } }
+private func fakeCount(_ r: FakeProvider.Recorded) -> Bool {
+    fakeCalls.withLock {
+        $0 += 1
+        return $0 <= 2
+    }
+}

@@ -9,8 +9,18 @@ import Testing
 /// `Fixtures/make_auth_webhook_fixtures.py` (Python's hmac/hashlib/base64).
 @Suite("Signed auth webhooks and auth.events")
 struct AuthWebhookTests {
-    struct Delivery: Decodable { let id: String; let timestamp: Int64; let body: String; let signature: String; let signature_list: String? }
-    struct Fixtures: Decodable { let secret: String; let now: Double; let deliveries: [String: Delivery] }
+    struct Delivery: Decodable {
+        let id: String
+        let timestamp: Int64
+        let body: String
+        let signature: String
+        let signature_list: String?
+    }
+    struct Fixtures: Decodable {
+        let secret: String
+        let now: Double
+        let deliveries: [String: Delivery]
+    }
 
     static let fixtures: Fixtures = {
         let url = Bundle.module.url(forResource: "auth-webhooks", withExtension: "json", subdirectory: "Fixtures")!
@@ -35,17 +45,29 @@ struct AuthWebhookTests {
         let s = try await RunningServer.start(
             manifest: manifest,
             secrets: ["CLERK_WEBHOOK_SECRET": fixtures.secret, "SUPABASE_WEBHOOK_SECRET": fixtures.secret, "ADMIN_TOKEN": "t"],
-            clock: clock)
+            clock: clock
+        )
         return (s, clock)
     }
 
-    static func post(_ s: RunningServer, _ name: String, path: String = "/webhooks/clerk", prefix: String = "svix-",
-                     signature: String? = nil, body: String? = nil) async throws -> FetchResponse {
+    static func post(
+        _ s: RunningServer,
+        _ name: String,
+        path: String = "/webhooks/clerk",
+        prefix: String = "svix-",
+        signature: String? = nil,
+        body: String? = nil
+    ) async throws -> FetchResponse {
         let d = fixtures.deliveries[name]!
-        return try await s.client.request("POST", path, headers: [
-            "\(prefix)id": d.id, "\(prefix)timestamp": String(d.timestamp), "\(prefix)signature": signature ?? d.signature,
-            "Content-Type": "application/json",
-        ], body: Data((body ?? d.body).utf8))
+        return try await s.client.request(
+            "POST",
+            path,
+            headers: [
+                "\(prefix)id": d.id, "\(prefix)timestamp": String(d.timestamp), "\(prefix)signature": signature ?? d.signature,
+                "Content-Type": "application/json",
+            ],
+            body: Data((body ?? d.body).utf8)
+        )
     }
 
     static func user(_ s: RunningServer) async throws -> JSONValue? {

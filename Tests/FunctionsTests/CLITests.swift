@@ -14,29 +14,37 @@ struct CLITests {
     @Test func checkPrintsOneLinePerProblemAndExitsNonZero() throws {
         let folder = TemporaryFolder("cli")
         defer { folder.cleanup() }
-        let path = try Self.write("""
-        {"secrets": ["NOT_SET_ANYWHERE_123"], "queues": [{"name": "jobs"}],
-         "functions": [{"name": "w", "handler": "cron.enqueue", "config": {"queue": "pay"}},
-                       {"name": "x", "handler": "no.such"}]}
-        """, to: folder)
+        let path = try Self.write(
+            """
+            {"secrets": ["NOT_SET_ANYWHERE_123"], "queues": [{"name": "jobs"}],
+             "functions": [{"name": "w", "handler": "cron.enqueue", "config": {"queue": "pay"}},
+                           {"name": "x", "handler": "no.such"}]}
+            """,
+            to: folder
+        )
         let result = try runEdgeRun(["check", "--manifest", path])
         #expect(result.status != 0)
         let lines = result.stderr.split(separator: "\n").map(String.init)
-        #expect(lines == [
-            "functions.json: secrets[0]: secret \"NOT_SET_ANYWHERE_123\" is not set (set it in the environment or the --env-file)",
-            "functions.json: functions[0].config.queue: queue \"pay\" is not declared",
-            "functions.json: functions[1].handler: unknown handler \"no.such\"",
-        ])
+        #expect(
+            lines == [
+                "functions.json: secrets[0]: secret \"NOT_SET_ANYWHERE_123\" is not set (set it in the environment or the --env-file)",
+                "functions.json: functions[0].config.queue: queue \"pay\" is not declared",
+                "functions.json: functions[1].handler: unknown handler \"no.such\"",
+            ]
+        )
     }
 
     @Test func checkAndRoutesOnAGoodManifestWithAnEnvFile() throws {
         let folder = TemporaryFolder("cli")
         defer { folder.cleanup() }
-        let path = try Self.write("""
-        {"secrets": ["ADMIN_TOKEN"], "kv_namespaces": [{"binding": "KV"}],
-         "functions": [{"name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*", "PUT /admin/kv/*"],
-                        "config": {"token_secret": "ADMIN_TOKEN"}}]}
-        """, to: folder)
+        let path = try Self.write(
+            """
+            {"secrets": ["ADMIN_TOKEN"], "kv_namespaces": [{"binding": "KV"}],
+             "functions": [{"name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*", "PUT /admin/kv/*"],
+                            "config": {"token_secret": "ADMIN_TOKEN"}}]}
+            """,
+            to: folder
+        )
         let env = try Self.write("ADMIN_TOKEN=abc\n", to: folder, name: "secrets.env")
         let missing = try runEdgeRun(["check", "--manifest", path])
         #expect(missing.status != 0)

@@ -20,10 +20,14 @@ struct ConsoleTests {
                 ["name": "jobs-dlq"], ["name": "digests"],
             ],
             "functions": [
-                ["name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*", "PUT /admin/kv/*"],
-                 "config": ["token_secret": "ADMIN_TOKEN"]],
-                ["name": "queues-admin", "handler": "queues.api", "routes": ["GET /admin/queues", "GET /admin/queues/*"],
-                 "config": ["token_secret": "ADMIN_TOKEN"]],
+                [
+                    "name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*", "PUT /admin/kv/*"],
+                    "config": ["token_secret": "ADMIN_TOKEN"],
+                ],
+                [
+                    "name": "queues-admin", "handler": "queues.api", "routes": ["GET /admin/queues", "GET /admin/queues/*"],
+                    "config": ["token_secret": "ADMIN_TOKEN"],
+                ],
                 ["name": "deliver", "handler": "webhooks.deliver", "config": ["url": "http://127.0.0.1:9/none", "signing_secret": "ADMIN_TOKEN"]],
                 ["name": "digest", "handler": "cron.enqueue", "config": ["queue": "digests", "body": ["type": "digest"]]],
             ],
@@ -43,8 +47,10 @@ struct ConsoleTests {
 
     @Test func thePageAndItsFilesAreServedFromTheBinaryWithTheirSecurityHeaders() async throws {
         let s = try await Self.start()
-        for (path, type, file) in [("/_edge/console", "text/html", "console.html"), ("/_edge/console/console.js", "text/javascript", "console.js"),
-                                   ("/_edge/console/console.css", "text/css", "console.css")] {
+        for (path, type, file) in [
+            ("/_edge/console", "text/html", "console.html"), ("/_edge/console/console.js", "text/javascript", "console.js"),
+            ("/_edge/console/console.css", "text/css", "console.css"),
+        ] {
             let answer = try await s.client.get(path)
             #expect(answer.status == 200, "\(path)")
             #expect(answer.headers["Content-Type"]?.hasPrefix(type) == true, "\(path)")
@@ -90,9 +96,14 @@ struct ConsoleTests {
         let s = try await Self.start(clock: ManualQueueClock(1_800_000_000))  // 2027-01-15T08:00:00Z
         let crons = try await s.client.get("/_edge/api/crons", headers: Self.auth)
         #expect(crons.status == 200)
-        #expect(crons.json == ["test_scheduled": true, "crons": [
-            ["schedule": "*/5 * * * *", "function": "digest", "handler": "cron.enqueue", "next_run": "2027-01-15T08:05:00.000Z"],
-        ]])
+        #expect(
+            crons.json == [
+                "test_scheduled": true,
+                "crons": [
+                    ["schedule": "*/5 * * * *", "function": "digest", "handler": "cron.enqueue", "next_run": "2027-01-15T08:05:00.000Z"]
+                ],
+            ]
+        )
         let ran = try await s.client.request("POST", "/_edge/api/crons/run?cron=*/5+*+*+*+*", headers: Self.auth)
         #expect(ran.status == 200)
         #expect(ran.json == ["ran": 1])
@@ -132,8 +143,10 @@ struct ConsoleTests {
         try await s.stopAndClean()
 
         // No kv.api / queues.api: nothing to open the console with, so it is not there.
-        let bare: JSONValue = ["name": "bare", "functions": [["name": "d", "handler": "cron.enqueue", "config": ["queue": "q", "body": [:]]]],
-                               "queues": [["name": "q"]]]
+        let bare: JSONValue = [
+            "name": "bare", "functions": [["name": "d", "handler": "cron.enqueue", "config": ["queue": "q", "body": [:]]]],
+            "queues": [["name": "q"]],
+        ]
         let plain = try await RunningServer.start(manifest: bare)
         for path in ["/_edge/console", "/_edge/console/console.js", "/_edge/api/routes"] {
             #expect(try await plain.client.get(path, headers: Self.auth).status == 404, "\(path)")

@@ -3,6 +3,7 @@ import EdgeStorage
 import EdgeTestSupport
 import Foundation
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,7 +33,9 @@ struct DegradedStorageTests {
             let password = url.password.map { ":" + $0 } ?? ""
             let storageURL = "postgres://\(url.username)\(password)@127.0.0.1:\(network.port)/\(url.database)?sslmode=disable"
             let node = try await ServeProcess.start(
-                ["--manifest", path, "--port", "0", "--storage", storageURL, "--log-level", "notice"], environment: ["ADMIN_TOKEN": "t"])
+                ["--manifest", path, "--port", "0", "--storage", storageURL, "--log-level", "notice"],
+                environment: ["ADMIN_TOKEN": "t"]
+            )
             defer { node.send(SIGKILL) }
             let client = TestClient(base: node.base)
             let auth = ["Authorization": "Bearer t"]
@@ -66,8 +69,15 @@ struct DegradedStorageTests {
     }
 
     /// GETs `path` until it answers `status` (every 100 ms, at most `seconds`); the last answer.
-    static func poll(_ client: TestClient, _ path: String, headers: [String: String] = [:], until status: Int, within seconds: Double) async throws
-        -> FetchResponse {
+    static func poll(
+        _ client: TestClient,
+        _ path: String,
+        headers: [String: String] = [:],
+        until status: Int,
+        within seconds: Double
+    ) async throws
+        -> FetchResponse
+    {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while true {
             let answer = try await client.get(path, headers: headers)

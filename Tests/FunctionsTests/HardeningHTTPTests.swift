@@ -11,20 +11,25 @@ struct HardeningHTTPTests {
 
     static let manifest = manifest(limits: ["body_read_timeout_seconds": 1, "idle_timeout_seconds": 1])
 
-    static func manifest(limits: JSONValue) -> JSONValue { [
-        "secrets": ["ADMIN_TOKEN"],
-        "limits": limits,
-        "kv_namespaces": [["binding": "KV"]],
-        "queues": [["name": "jobs"]],
-        "auth_providers": ["clerk": ["preset": "clerk", "domain": "example.clerk.accounts.dev"]],
-        "functions": [
-            ["name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*", "PUT /admin/kv/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
-            ["name": "queues-admin", "handler": "queues.api", "routes": ["POST /admin/queues/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
-            ["name": "echo", "handler": "test.echo", "routes": ["POST /echo/:id", "GET /echo/:id"]],
-            ["name": "me", "handler": "test.echo", "routes": ["POST /me"], "auth": "clerk"],
-            ["name": "stubborn", "handler": "test.stubborn", "routes": ["GET /stubborn"], "limits": ["handler_timeout_seconds": 0.2]],
-        ],
-    ] }
+    static func manifest(limits: JSONValue) -> JSONValue {
+        [
+            "secrets": ["ADMIN_TOKEN"],
+            "limits": limits,
+            "kv_namespaces": [["binding": "KV"]],
+            "queues": [["name": "jobs"]],
+            "auth_providers": ["clerk": ["preset": "clerk", "domain": "example.clerk.accounts.dev"]],
+            "functions": [
+                [
+                    "name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*", "PUT /admin/kv/*"],
+                    "config": ["token_secret": "ADMIN_TOKEN"],
+                ],
+                ["name": "queues-admin", "handler": "queues.api", "routes": ["POST /admin/queues/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
+                ["name": "echo", "handler": "test.echo", "routes": ["POST /echo/:id", "GET /echo/:id"]],
+                ["name": "me", "handler": "test.echo", "routes": ["POST /me"], "auth": "clerk"],
+                ["name": "stubborn", "handler": "test.stubborn", "routes": ["GET /stubborn"], "limits": ["handler_timeout_seconds": 0.2]],
+            ],
+        ]
+    }
 
     static func start(_ manifest: JSONValue = manifest, configure: (inout ServeOptions) -> Void = { _ in }) async throws -> RunningServer {
         let registry = TestFunctions.registry()
@@ -104,7 +109,8 @@ struct HardeningHTTPTests {
 
     @Test func connectionsBeyondMaxConnectionsAreClosedWhileTheOthersKeepWorking() async throws {
         let s = try await Self.start(Self.manifest(limits: ["max_connections": 2]))
-        let first = try RawConnection(port: s.port), second = try RawConnection(port: s.port)
+        let first = try RawConnection(port: s.port)
+        let second = try RawConnection(port: s.port)
         for connection in [first, second] {
             connection.send("GET /_edge/health HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(await connection.receive(timeout: 5, untilResponse: true).text.hasPrefix("HTTP/1.1 200"))

@@ -2,6 +2,7 @@ import EdgeRuntime
 import EdgeTestSupport
 import Foundation
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,8 +22,10 @@ struct HardeningShutdownTests {
         ]
         let path = data.path + "/functions.json"
         try manifest.serialized().write(to: URL(fileURLWithPath: path))
-        return try await ServeProcess.start(["--manifest", path, "--port", "0", "--data", data.path + "/data", "--log-level", "notice"],
-                                            environment: ["STRIPE_API_KEY": "sk_test_shutdown"])
+        return try await ServeProcess.start(
+            ["--manifest", path, "--port", "0", "--data", data.path + "/data", "--log-level", "notice"],
+            environment: ["STRIPE_API_KEY": "sk_test_shutdown"]
+        )
     }
 
     /// Sends the stuck request; returns once the fake provider holds it.
@@ -37,7 +40,10 @@ struct HardeningShutdownTests {
 
     @Test func aStuckRequestGetsTheGraceThen503AndTheProcessExits0() async throws {
         let gate = Gate()
-        let fake = try await FakeProvider.start { _ in await gate.wait(); return .json(["id": "pi_late"]) }
+        let fake = try await FakeProvider.start { _ in
+            await gate.wait()
+            return .json(["id": "pi_late"])
+        }
         let data = TemporaryFolder("shutdown")
         defer { data.cleanup() }
         let server = try await Self.serve(grace: 1, fake: fake, data: data)
@@ -60,7 +66,10 @@ struct HardeningShutdownTests {
 
     @Test func aSecondSignalSkipsTheRestOfTheGrace() async throws {
         let gate = Gate()
-        let fake = try await FakeProvider.start { _ in await gate.wait(); return .json(["id": "pi_late"]) }
+        let fake = try await FakeProvider.start { _ in
+            await gate.wait()
+            return .json(["id": "pi_late"])
+        }
         let data = TemporaryFolder("shutdown2")
         defer { data.cleanup() }
         let server = try await Self.serve(grace: 60, fake: fake, data: data)
@@ -104,7 +113,10 @@ struct HardeningShutdownTests {
 
     @Test func aStuckConsumerBatchIsCancelledAfterTheGrace() async throws {
         let gate = Gate()
-        let fake = try await FakeProvider.start { _ in await gate.wait(); return .init(status: 200) }
+        let fake = try await FakeProvider.start { _ in
+            await gate.wait()
+            return .init(status: 200)
+        }
         let data = TemporaryFolder("shutdown4")
         defer { data.cleanup() }
         let manifest: JSONValue = [
@@ -118,10 +130,16 @@ struct HardeningShutdownTests {
         ]
         let path = data.path + "/functions.json"
         try manifest.serialized().write(to: URL(fileURLWithPath: path))
-        let server = try await ServeProcess.start(["--manifest", path, "--port", "0", "--data", data.path + "/data", "--log-level", "notice"],
-                                                  environment: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "s"])
+        let server = try await ServeProcess.start(
+            ["--manifest", path, "--port", "0", "--data", data.path + "/data", "--log-level", "notice"],
+            environment: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "s"]
+        )
         let sent = try await TestClient(base: server.base).request(
-            "POST", "/admin/queues/outbound/messages", headers: ["Authorization": "Bearer t"], json: ["body": ["n": 1]])
+            "POST",
+            "/admin/queues/outbound/messages",
+            headers: ["Authorization": "Bearer t"],
+            json: ["body": ["n": 1]]
+        )
         #expect(sent.status == 202)
         #expect(await eventually { fake.requests.count == 1 }, "the batch is running and stuck")
         let signalled = Date()

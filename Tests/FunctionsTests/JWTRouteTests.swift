@@ -26,10 +26,13 @@ struct JWTRouteTests {
         }
         let manifest: JSONValue = [
             "kv_namespaces": [["binding": "KV"]],
-            "auth_providers": ["idp": [
-                "jwks_url": .string(jwks.url("/.well-known/jwks.json")), "issuer": Self.fixtures["issuer"]!, "audience": Self.fixtures["audience"]!,
-                "algorithms": ["RS256", "ES256", "EdDSA"],
-            ]],
+            "auth_providers": [
+                "idp": [
+                    "jwks_url": .string(jwks.url("/.well-known/jwks.json")), "issuer": Self.fixtures["issuer"]!,
+                    "audience": Self.fixtures["audience"]!,
+                    "algorithms": ["RS256", "ES256", "EdDSA"],
+                ]
+            ],
             "functions": [["name": "me", "handler": "auth.whoami", "routes": ["GET /me"], "auth": "idp"]],
         ]
         let clock = ManualQueueClock(Double(Self.fixtures["now"]!.intValue!))
@@ -58,7 +61,13 @@ struct JWTRouteTests {
     @Test func aBadProviderConfigIsAManifestProblemWithItsPath() {
         let manifest: JSONValue = ["auth_providers": ["idp": ["jwks_url": "ftp://nope", "issuer": "x"]]]
         do {
-            _ = try ManifestLoader(registry: FunctionRegistry()).validate(manifest, file: "functions.json", baseDirectory: ".", environment: [:], envFile: [:])
+            _ = try ManifestLoader(registry: FunctionRegistry()).validate(
+                manifest,
+                file: "functions.json",
+                baseDirectory: ".",
+                environment: [:],
+                envFile: [:]
+            )
             Issue.record("should fail")
         } catch let error as ManifestError {
             #expect(error.lines.contains { $0.hasPrefix("functions.json: auth_providers.idp.jwks_url: ") }, "\(error.lines)")

@@ -11,11 +11,13 @@ struct KVAPITests {
     static let manifest: JSONValue = [
         "secrets": ["ADMIN_TOKEN"],
         "kv_namespaces": [["binding": "KV"], ["binding": "SESSIONS"]],
-        "functions": [[
-            "name": "kv-admin", "handler": "kv.api",
-            "routes": ["GET /admin/kv/*", "PUT /admin/kv/*", "DELETE /admin/kv/*"],
-            "config": ["token_secret": "ADMIN_TOKEN"],
-        ]],
+        "functions": [
+            [
+                "name": "kv-admin", "handler": "kv.api",
+                "routes": ["GET /admin/kv/*", "PUT /admin/kv/*", "DELETE /admin/kv/*"],
+                "config": ["token_secret": "ADMIN_TOKEN"],
+            ]
+        ],
     ]
 
     static func start() async throws -> RunningServer {
@@ -25,7 +27,12 @@ struct KVAPITests {
     @Test func putGetDeleteWithExpirationAndMetadata() async throws {
         let s = try await Self.start()
         let c = s.client
-        let put = try await c.request("PUT", "/admin/kv/KV/values/user%3A1?expiration_ttl=120", headers: Self.auth.merging(["X-Edge-Metadata": #"{"plan":"pro"}"#]) { $1 }, body: Data("raw \u{0}bytes".utf8))
+        let put = try await c.request(
+            "PUT",
+            "/admin/kv/KV/values/user%3A1?expiration_ttl=120",
+            headers: Self.auth.merging(["X-Edge-Metadata": #"{"plan":"pro"}"#]) { $1 },
+            body: Data("raw \u{0}bytes".utf8)
+        )
         #expect(put.status == 200)
         #expect(put.json == ["success": true])
         let got = try await c.get("/admin/kv/KV/values/user:1", headers: Self.auth)
@@ -56,7 +63,12 @@ struct KVAPITests {
         let s = try await Self.start()
         let c = s.client
         for i in 0..<5 { _ = try await c.request("PUT", "/admin/kv/SESSIONS/values/s:\(i)", headers: Self.auth, body: Data("x".utf8)) }
-        _ = try await c.request("PUT", "/admin/kv/SESSIONS/values/other?expiration=\(Int(Date().timeIntervalSince1970) + 3600)", headers: Self.auth, body: Data())
+        _ = try await c.request(
+            "PUT",
+            "/admin/kv/SESSIONS/values/other?expiration=\(Int(Date().timeIntervalSince1970) + 3600)",
+            headers: Self.auth,
+            body: Data()
+        )
         let page = try await c.get("/admin/kv/SESSIONS/keys?prefix=s:&limit=3", headers: Self.auth)
         #expect(page.status == 200)
         #expect(page.json["keys"]?.arrayValue?.map { $0["name"]?.stringValue } == ["s:0", "s:1", "s:2"])
@@ -82,14 +94,29 @@ struct KVAPITests {
         #expect(try await c.get("/admin/kv/KV/keys?limit=abc", headers: Self.auth).status == 400)
         let longKey = String(repeating: "k", count: 513)
         #expect(try await c.request("PUT", "/admin/kv/KV/values/\(longKey)", headers: Self.auth, body: Data("v".utf8)).status == 414)
-        #expect(try await c.request("PUT", "/admin/kv/KV/values/\(String(repeating: "k", count: 512))", headers: Self.auth, body: Data("v".utf8)).status == 200)
+        #expect(
+            try await c.request("PUT", "/admin/kv/KV/values/\(String(repeating: "k", count: 512))", headers: Self.auth, body: Data("v".utf8)).status
+                == 200
+        )
         let bigMeta = "\"" + String(repeating: "m", count: 1100) + "\""
-        #expect(try await c.request("PUT", "/admin/kv/KV/values/m", headers: Self.auth.merging(["X-Edge-Metadata": bigMeta]) { $1 }, body: Data()).status == 400)
-        #expect(try await c.request("PUT", "/admin/kv/KV/values/m", headers: Self.auth.merging(["X-Edge-Metadata": "{bad"]) { $1 }, body: Data()).status == 400)
+        #expect(
+            try await c.request("PUT", "/admin/kv/KV/values/m", headers: Self.auth.merging(["X-Edge-Metadata": bigMeta]) { $1 }, body: Data()).status
+                == 400
+        )
+        #expect(
+            try await c.request("PUT", "/admin/kv/KV/values/m", headers: Self.auth.merging(["X-Edge-Metadata": "{bad"]) { $1 }, body: Data()).status
+                == 400
+        )
         #expect(try await c.request("PUT", "/admin/kv/KV/values/t?expiration_ttl=10", headers: Self.auth, body: Data()).status == 400)
         // Values up to 25 MiB are accepted; a declared 25 MiB + 1 is refused before it is sent.
         #expect(try await c.request("PUT", "/admin/kv/KV/values/big", headers: Self.auth, body: Data(count: 2 << 20)).status == 200)
-        let raw = try await rawExchange(port: s.port, Array("PUT /admin/kv/KV/values/huge HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Self.token)\r\nContent-Length: \((25 << 20) + 1)\r\n\r\n".utf8))
+        let raw = try await rawExchange(
+            port: s.port,
+            Array(
+                "PUT /admin/kv/KV/values/huge HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Self.token)\r\nContent-Length: \((25 << 20) + 1)\r\n\r\n"
+                    .utf8
+            )
+        )
         #expect(raw.hasPrefix("HTTP/1.1 413"))
         try await s.stopAndClean()
     }
@@ -108,4 +135,3 @@ struct KVAPITests {
         try await s.stopAndClean()
     }
 }
-

@@ -42,7 +42,9 @@ struct MetricsExpositionTests {
             "secrets": ["SIGNING"],
             "kv_namespaces": [["binding": "KV"]],
             "queues": [["name": "outbound", "consumer": ["function": "deliver", "max_batch_timeout": 0, "max_retries": 1, "retry_delay": 0]]],
-            "functions": [["name": "deliver", "handler": "webhooks.deliver", "config": ["url": .string(target.url("/hook")), "signing_secret": "SIGNING"]]],
+            "functions": [
+                ["name": "deliver", "handler": "webhooks.deliver", "config": ["url": .string(target.url("/hook")), "signing_secret": "SIGNING"]]
+            ],
         ]
         let s = try await RunningServer.start(manifest: manifest, secrets: ["SIGNING": "k"])
         let before = Exposition(try await s.client.get("/_edge/metrics").text)
@@ -51,14 +53,17 @@ struct MetricsExpositionTests {
         for body in ["ok-1", "ok-2", "fail"] { _ = try await queue.send(body: Data(body.utf8), contentType: .text) }
         let settled = await eventually(timeout: 20) {
             let m = Exposition((try? await s.client.get("/_edge/metrics").text) ?? "")
-            return m.samples[#"edge_queue_dead_lettered_total{queue="outbound"}"#] == 1 && m.samples[#"edge_queue_delivered_total{queue="outbound"}"#] == 2
+            return m.samples[#"edge_queue_dead_lettered_total{queue="outbound"}"#] == 1
+                && m.samples[#"edge_queue_delivered_total{queue="outbound"}"#] == 2
         }
         #expect(settled)
         let response = try await s.client.get("/_edge/metrics")
         #expect(response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8")
         let m = Exposition(response.text)
-        for name in ["edge_queue_delivered_total", "edge_queue_retried_total", "edge_queue_dead_lettered_total", "edge_queue_expired_total",
-                     "edge_requests_total", "process_cpu_seconds_total"] {
+        for name in [
+            "edge_queue_delivered_total", "edge_queue_retried_total", "edge_queue_dead_lettered_total", "edge_queue_expired_total",
+            "edge_requests_total", "process_cpu_seconds_total",
+        ] {
             #expect(m.types[name] == "counter", "\(name) is \(m.types[name] ?? "missing")")
         }
         #expect(m.samples[#"edge_queue_retried_total{queue="outbound"}"#] == 1)
@@ -70,9 +75,11 @@ struct MetricsExpositionTests {
             #expect(m.types[family] != nil, "\(sample) has no # TYPE")
             if family.hasSuffix("_total") { #expect(m.types[family] == "counter", "\(family) ends in _total but is a \(m.types[family] ?? "?")") }
         }
-        for gauge in ["process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
-                      "process_start_time_seconds", "edge_lmdb_map_size_bytes", "edge_lmdb_pages_used", "edge_lmdb_page_size_bytes",
-                      "edge_lmdb_readers"] {
+        for gauge in [
+            "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+            "process_start_time_seconds", "edge_lmdb_map_size_bytes", "edge_lmdb_pages_used", "edge_lmdb_page_size_bytes",
+            "edge_lmdb_readers",
+        ] {
             #expect(m.types[gauge] == "gauge", "\(gauge)")
             #expect((m.samples[gauge] ?? 0) > 0, "\(gauge) is \(m.samples[gauge].map { "\($0)" } ?? "missing")")
         }

@@ -4,6 +4,7 @@ import EdgeTestSupport
 import Foundation
 import Synchronization
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,7 +50,8 @@ struct MultiNodeQueueTests {
             let node = try ServeProcess(
                 ["--manifest", path, "--port", "0", "--storage", storage, "--log-level", "notice"],
                 logPath: folder.path + "/\(name).log",
-                environment: ProcessInfo.processInfo.environment.merging(["ADMIN_TOKEN": MultiNodeQueueTests.token, "HOOK_SECRET": "s"]) { $1 })
+                environment: ProcessInfo.processInfo.environment.merging(["ADMIN_TOKEN": MultiNodeQueueTests.token, "HOOK_SECRET": "s"]) { $1 }
+            )
             nodes.withLock { $0.append(node) }
             return (node, TestClient(base: "http://127.0.0.1:\(try await node.waitUntilServing())"))
         }
@@ -84,8 +86,13 @@ struct MultiNodeQueueTests {
             defer { cluster.killAll() }
             // Node A only produces; node B consumes.
             let (_, a) = try await cluster.start("a", manifest: Self.manifest(receiver: receiver.url("/hooks"), consumer: nil))
-            let (_, b) = try await cluster.start("b", manifest: Self.manifest(
-                receiver: receiver.url("/hooks"), consumer: #""max_batch_size": 10, "max_batch_timeout": 0"#))
+            let (_, b) = try await cluster.start(
+                "b",
+                manifest: Self.manifest(
+                    receiver: receiver.url("/hooks"),
+                    consumer: #""max_batch_size": 10, "max_batch_timeout": 0"#
+                )
+            )
             let sent = try await a.request("POST", "/q/jobs/messages", headers: Self.auth, json: ["body": "hello from a", "content_type": "text"])
             #expect(sent.status == 202)
             #expect(try await eventually { received.withLock { $0 } == ["hello from a"] })
@@ -109,8 +116,10 @@ struct MultiNodeQueueTests {
         try await TestStorage.with(.postgres) { storage in
             let cluster = try Cluster(storage.location)
             defer { cluster.killAll() }
-            let manifest = Self.manifest(receiver: receiver.url("/hooks"),
-                                         consumer: #""max_batch_size": 5, "max_batch_timeout": 0, "max_retries": 3, "timeout_seconds": 1"#)
+            let manifest = Self.manifest(
+                receiver: receiver.url("/hooks"),
+                consumer: #""max_batch_size": 5, "max_batch_timeout": 0, "max_retries": 3, "timeout_seconds": 1"#
+            )
             let (first, a) = try await cluster.start("a", manifest: manifest)
             let batch: JSONValue = ["messages": .array((0..<5).map { i in ["body": .string("m\(i)"), "content_type": "text"] })]
             let sent = try await a.request("POST", "/q/jobs/messages/batch", headers: Self.auth, json: batch)
@@ -134,17 +143,25 @@ struct MultiNodeQueueTests {
     func maxConcurrencyOneHoldsAcrossNodes() async throws {
         let running = Mutex((now: 0, most: 0, done: 0))
         let receiver = try await FakeProvider.start { _ in
-            running.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+            running.withLock {
+                $0.now += 1
+                $0.most = max($0.most, $0.now)
+            }
             // Long enough for the other node to try a batch meanwhile.
             try? await Task.sleep(for: .milliseconds(100))
-            running.withLock { $0.now -= 1; $0.done += 1 }
+            running.withLock {
+                $0.now -= 1
+                $0.done += 1
+            }
             return FakeProvider.Reply(status: 204)
         }
         try await TestStorage.with(.postgres) { storage in
             let cluster = try Cluster(storage.location)
             defer { cluster.killAll() }
-            let manifest = Self.manifest(receiver: receiver.url("/hooks"),
-                                         consumer: #""max_batch_size": 1, "max_batch_timeout": 0, "max_concurrency": 1"#)
+            let manifest = Self.manifest(
+                receiver: receiver.url("/hooks"),
+                consumer: #""max_batch_size": 1, "max_batch_timeout": 0, "max_concurrency": 1"#
+            )
             let (_, a) = try await cluster.start("a", manifest: manifest)
             let (_, b) = try await cluster.start("b", manifest: manifest)
             for client in [a, b] {
@@ -171,8 +188,11 @@ struct MultiNodeQueueTests {
         try await TestStorage.with(.postgres) { storage in
             let cluster = try Cluster(storage.location)
             defer { cluster.killAll() }
-            let manifest = Self.manifest(receiver: receiver.url("/hooks"), consumer:
-                #""max_batch_size": 1, "max_batch_timeout": 0, "max_retries": 1, "retry_delay": 0, "dead_letter_queue": "jobs-dlq""#)
+            let manifest = Self.manifest(
+                receiver: receiver.url("/hooks"),
+                consumer:
+                    #""max_batch_size": 1, "max_batch_timeout": 0, "max_retries": 1, "retry_delay": 0, "dead_letter_queue": "jobs-dlq""#
+            )
             let (_, a) = try await cluster.start("a", manifest: manifest)
             let (_, b) = try await cluster.start("b", manifest: manifest)
             let sent = try runEdgeRun(["queues", "send", "jobs", #"{"order":7}"#, "--storage", cluster.storage])

@@ -3,6 +3,7 @@ import EdgeStorage
 import EdgeTestSupport
 import Foundation
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,8 +36,12 @@ struct MultiNodeTests {
             var nodes: [ServeProcess] = []
             defer { for node in nodes { node.send(SIGKILL) } }
             for _ in 0..<2 {
-                nodes.append(try await ServeProcess.start(
-                    ["--manifest", path, "--port", "0", "--storage", storageURL, "--log-level", "notice"], environment: environment))
+                nodes.append(
+                    try await ServeProcess.start(
+                        ["--manifest", path, "--port", "0", "--storage", storageURL, "--log-level", "notice"],
+                        environment: environment
+                    )
+                )
             }
             let clients = nodes.map { TestClient(base: $0.base) }
             // Alternating nodes: 5 messages per number per hour in total, not per node.
@@ -81,21 +86,25 @@ struct MultiNodeTests {
         try Data(Self.emptyCommand).write(to: URL(fileURLWithPath: folder.path + "/tick.wasm"))
         let path = folder.path + "/functions.json"
         try """
-            {"secrets": ["ADMIN_TOKEN"],
-             "kv_namespaces": [{"binding": "KV"}],
-             "functions": [
-               {"name": "tick", "handler": "wasm", "config": {"module": "tick.wasm"}},
-               {"name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}}
-             ],
-             "crons": [{"schedule": "* * * * *", "function": "tick"}]}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        {"secrets": ["ADMIN_TOKEN"],
+         "kv_namespaces": [{"binding": "KV"}],
+         "functions": [
+           {"name": "tick", "handler": "wasm", "config": {"module": "tick.wasm"}},
+           {"name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}}
+         ],
+         "crons": [{"schedule": "* * * * *", "function": "tick"}]}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         try await TestStorage.with(.postgres) { storage in
             let storageURL = try #require(Self.urlWithPassword(storage.location))
             var nodes: [ServeProcess] = []
             defer { for node in nodes { node.send(SIGKILL) } }
             for _ in 0..<2 {
-                nodes.append(try await ServeProcess.start(
-                    ["--manifest", path, "--port", "0", "--storage", storageURL, "--log-level", "debug"], environment: ["ADMIN_TOKEN": "t"]))
+                nodes.append(
+                    try await ServeProcess.start(
+                        ["--manifest", path, "--port", "0", "--storage", storageURL, "--log-level", "debug"],
+                        environment: ["ADMIN_TOKEN": "t"]
+                    )
+                )
             }
             var tails: [TailReader] = []
             for node in nodes {
@@ -138,27 +147,32 @@ struct MultiNodeTests {
         defer { folder.cleanup() }
         let path = folder.path + "/functions.json"
         try """
-            {"secrets": ["ADMIN_TOKEN"], "limits": {"storage_pool_size": 2},
-             "kv_namespaces": [{"binding": "KV"}],
-             "functions": [{"name": "kv-admin", "handler": "kv.api", "routes": ["PUT /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}}]}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        {"secrets": ["ADMIN_TOKEN"], "limits": {"storage_pool_size": 2},
+         "kv_namespaces": [{"binding": "KV"}],
+         "functions": [{"name": "kv-admin", "handler": "kv.api", "routes": ["PUT /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}}]}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         try await TestStorage.with(.postgres) { storage in
             guard case .postgres(let url) = storage.location else { return }
             let node = try await ServeProcess.start(
-                ["--manifest", path, "--port", "0", "--storage", try #require(Self.urlWithPassword(storage.location))], environment: ["ADMIN_TOKEN": "t"])
+                ["--manifest", path, "--port", "0", "--storage", try #require(Self.urlWithPassword(storage.location))],
+                environment: ["ADMIN_TOKEN": "t"]
+            )
             defer { node.send(SIGKILL) }
             let client = TestClient(base: node.base)
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for i in 0..<24 {
                     group.addTask {
-                        try await client.request("PUT", "/admin/kv/KV/values/k\(i)", headers: ["Authorization": "Bearer t"], body: Data("v".utf8)).status
+                        try await client.request("PUT", "/admin/kv/KV/values/k\(i)", headers: ["Authorization": "Bearer t"], body: Data("v".utf8))
+                            .status
                     }
                 }
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
             #expect(statuses == Array(repeating: 200, count: 24))
             let connections = try await PostgresTestServer.scalar(
-                url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'edge-run'")
+                url,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'edge-run'"
+            )
             #expect((1...3).contains(connections), "\(connections) connections")
             node.send(SIGTERM)
             #expect(try await node.waitForExit() == 0)

@@ -90,10 +90,12 @@ struct OpenAPITests {
     @Test func adminSubPathsWebhookHeadersAndSecurityAreSpelledOut() throws {
         let document = try Self.document(try Self.load(Self.everyHandler))
         let paths = document["paths"]!
-        for (method, path) in [("get", "/admin/kv/{namespace}/values/{key}"), ("put", "/admin/kv/{namespace}/values/{key}"),
-                               ("delete", "/admin/kv/{namespace}/values/{key}"), ("get", "/admin/kv/{namespace}/keys"),
-                               ("get", "/admin/queues"), ("get", "/admin/queues/{queue}/messages"), ("post", "/admin/queues/{queue}/messages"),
-                               ("post", "/admin/queues/{queue}/messages/batch"), ("post", "/admin/queues/{queue}/redrive")] {
+        for (method, path) in [
+            ("get", "/admin/kv/{namespace}/values/{key}"), ("put", "/admin/kv/{namespace}/values/{key}"),
+            ("delete", "/admin/kv/{namespace}/values/{key}"), ("get", "/admin/kv/{namespace}/keys"),
+            ("get", "/admin/queues"), ("get", "/admin/queues/{queue}/messages"), ("post", "/admin/queues/{queue}/messages"),
+            ("post", "/admin/queues/{queue}/messages/batch"), ("post", "/admin/queues/{queue}/redrive"),
+        ] {
             #expect(paths[path]?[method]?["security"] == [["admin_token": []]], "\(method) \(path)")
         }
         func headers(_ path: String) -> [String: JSONValue] {
@@ -127,8 +129,10 @@ struct OpenAPITests {
         try Data(secrets.utf8).write(to: URL(fileURLWithPath: envFile))
         let printed = try runEdgeRun(["openapi", "--manifest", Self.everyHandler, "--test-scheduled"])
         #expect(printed.status == 0, "\(printed.stderr)")
-        let server = try await ServeProcess.start(["--manifest", Self.everyHandler, "--env-file", envFile, "--port", "0",
-                                                   "--data", folder.path + "/data", "--test-scheduled"])
+        let server = try await ServeProcess.start([
+            "--manifest", Self.everyHandler, "--env-file", envFile, "--port", "0",
+            "--data", folder.path + "/data", "--test-scheduled",
+        ])
         let served = try await TestClient(base: server.base).get("/_edge/openapi.json")
         await server.stop()
         #expect(served.status == 200)

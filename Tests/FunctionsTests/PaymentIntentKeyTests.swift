@@ -20,8 +20,10 @@ struct PaymentIntentKeyTests {
                 let key = r.headers["idempotency-key"] ?? "none"
                 let id = s.byKey[key] ?? "pi_fake_\(s.byKey.count + 1)"
                 s.byKey[key] = id
-                return .json(["id": .string(id), "object": "payment_intent", "client_secret": .string(id + "_secret"),
-                              "status": "requires_payment_method"])
+                return .json([
+                    "id": .string(id), "object": "payment_intent", "client_secret": .string(id + "_secret"),
+                    "status": "requires_payment_method",
+                ])
             }
         }
     }

@@ -5,6 +5,7 @@ import KVStore
 import LMDBStorage
 import Synchronization
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -73,10 +74,20 @@ struct QueueCrashTests {
                     for n in 0..<10_000 {
                         let r: FetchResponse
                         do {
-                            r = n % 2 == 0
-                                ? try await client.request("POST", "/q/jobs/messages", headers: Self.auth, json: ["body": ["c": .integer(Int64(c)), "n": .integer(Int64(n))]])
-                                : try await client.request("POST", "/q/jobs/messages/batch", headers: Self.auth,
-                                                           json: ["messages": .array((0..<5).map { i in ["body": .string("c\(c)-n\(n)-\(i)"), "content_type": "text"] })])
+                            r =
+                                n % 2 == 0
+                                ? try await client.request(
+                                    "POST",
+                                    "/q/jobs/messages",
+                                    headers: Self.auth,
+                                    json: ["body": ["c": .integer(Int64(c)), "n": .integer(Int64(n))]]
+                                )
+                                : try await client.request(
+                                    "POST",
+                                    "/q/jobs/messages/batch",
+                                    headers: Self.auth,
+                                    json: ["messages": .array((0..<5).map { i in ["body": .string("c\(c)-n\(n)-\(i)"), "content_type": "text"] })]
+                                )
                         } catch { return }  // the server is gone
                         guard r.status == 202 else { return }
                         let ids = r.json["ids"]?.arrayValue?.compactMap(\.stringValue) ?? [r.json["id"]?.stringValue].compactMap { $0 }

@@ -11,11 +11,13 @@ struct QueuesAPITests {
     static let manifest: JSONValue = [
         "secrets": ["ADMIN_TOKEN"],
         "queues": [["name": "jobs"], ["name": "jobs-dlq"]],
-        "functions": [[
-            "name": "queues-admin", "handler": "queues.api",
-            "routes": ["GET /admin/queues", "GET /admin/queues/*", "POST /admin/queues/*"],
-            "config": ["token_secret": "ADMIN_TOKEN"],
-        ]],
+        "functions": [
+            [
+                "name": "queues-admin", "handler": "queues.api",
+                "routes": ["GET /admin/queues", "GET /admin/queues/*", "POST /admin/queues/*"],
+                "config": ["token_secret": "ADMIN_TOKEN"],
+            ]
+        ],
     ]
 
     @Test func sendPeekListAndRedrive() async throws {
@@ -24,10 +26,17 @@ struct QueuesAPITests {
         let one = try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": ["order": 7]])
         #expect(one.status == 202)
         let id = try #require(one.json["id"]?.stringValue)
-        let batch = try await c.request("POST", "/admin/queues/jobs/messages/batch", headers: Self.auth, json: [
-            "messages": [["body": "plain", "content_type": "text"], ["body": "AAEC", "content_type": "bytes"],
-                         ["body": ["later": true], "delay_seconds": 600]],
-        ])
+        let batch = try await c.request(
+            "POST",
+            "/admin/queues/jobs/messages/batch",
+            headers: Self.auth,
+            json: [
+                "messages": [
+                    ["body": "plain", "content_type": "text"], ["body": "AAEC", "content_type": "bytes"],
+                    ["body": ["later": true], "delay_seconds": 600],
+                ]
+            ]
+        )
         #expect(batch.status == 202)
         #expect(batch.json["ids"]?.arrayValue?.count == 3)
 
@@ -62,12 +71,19 @@ struct QueuesAPITests {
         #expect(try await c.get("/admin/queues").status == 401)
         #expect(try await c.request("POST", "/admin/queues/nope/messages", headers: Self.auth, json: ["body": 1]).status == 404)
         #expect(try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["content_type": "json"]).status == 400)
-        #expect(try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": 1, "content_type": "xml"]).status == 400)
-        #expect(try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": 1, "delay_seconds": 86_401]).status == 400)
+        #expect(
+            try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": 1, "content_type": "xml"]).status == 400
+        )
+        #expect(
+            try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": 1, "delay_seconds": 86_401]).status == 400
+        )
         #expect(try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": 1, "delay_seconds": -1]).status == 400)
         #expect(try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, body: Data("{not json".utf8)).status == 400)
         let big = String(repeating: "x", count: 128 * 1024 + 1)
-        #expect(try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": .string(big), "content_type": "text"]).status == 413)
+        #expect(
+            try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": .string(big), "content_type": "text"])
+                .status == 413
+        )
         let tooMany = JSONValue.array((0...100).map { _ in ["body": 1] })
         #expect(try await c.request("POST", "/admin/queues/jobs/messages/batch", headers: Self.auth, json: ["messages": tooMany]).status == 400)
         let heavy = JSONValue.array((0..<3).map { _ in ["body": .string(String(repeating: "y", count: 100 * 1024)), "content_type": "text"] })
@@ -85,8 +101,12 @@ struct QueuesAPITests {
             let one = try await c.request("POST", "/admin/queues/jobs/messages", headers: Self.auth, json: ["body": 1, "content_type": contentType])
             #expect(one.status == 400, "content_type \(contentType.serializedString)")
             #expect(one.json["error"] == "request.content_type must be json, text or bytes")
-            let batch = try await c.request("POST", "/admin/queues/jobs/messages/batch", headers: Self.auth,
-                                            json: ["messages": [["body": 1, "content_type": contentType]]])
+            let batch = try await c.request(
+                "POST",
+                "/admin/queues/jobs/messages/batch",
+                headers: Self.auth,
+                json: ["messages": [["body": 1, "content_type": contentType]]]
+            )
             #expect(batch.status == 400)
         }
         // null still means the default (json).

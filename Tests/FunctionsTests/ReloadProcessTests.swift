@@ -2,6 +2,7 @@ import EdgeRuntime
 import EdgeTestSupport
 import Foundation
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,7 +19,9 @@ struct ReloadProcessTests {
         [
             "secrets": ["ADMIN_TOKEN"],
             "kv_namespaces": [["binding": "KV"]],
-            "functions": [["name": "admin", "handler": .string(handler), "routes": [.string("GET \(base)/*")], "config": ["token_secret": "ADMIN_TOKEN"]]],
+            "functions": [
+                ["name": "admin", "handler": .string(handler), "routes": [.string("GET \(base)/*")], "config": ["token_secret": "ADMIN_TOKEN"]]
+            ],
         ]
     }
 
@@ -47,8 +50,12 @@ struct ReloadProcessTests {
         }
 
         func serve(watch: Bool = false) async throws -> ServeProcess {
-            try await ServeProcess.start(["--manifest", manifest, "--env-file", envFile, "--port", "0", "--data", folder.path + "/data",
-                                          "--log-level", "info"] + (watch ? ["--watch"] : []))
+            try await ServeProcess.start(
+                [
+                    "--manifest", manifest, "--env-file", envFile, "--port", "0", "--data", folder.path + "/data",
+                    "--log-level", "info",
+                ] + (watch ? ["--watch"] : [])
+            )
         }
     }
 

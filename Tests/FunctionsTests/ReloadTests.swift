@@ -19,14 +19,22 @@ struct ReloadTests {
 
     /// A manifest of `test.tagged` functions: `routes` maps a function name to its routes.
     static func manifest(
-        _ functions: [(name: String, routes: [String])], queues: [JSONValue] = [], crons: [JSONValue] = [], extra: [String: JSONValue] = [:]
+        _ functions: [(name: String, routes: [String])],
+        queues: [JSONValue] = [],
+        crons: [JSONValue] = [],
+        extra: [String: JSONValue] = [:]
     ) -> JSONValue {
         var root: [String: JSONValue] = [
             "secrets": ["SECRET"],
             "kv_namespaces": [["binding": "KV"]],
-            "functions": .array(functions.map { f in
-                ["name": .string(f.name), "handler": "test.tagged", "routes": .array(f.routes.map { .string($0) }), "config": ["tag": .string(f.name)]]
-            }),
+            "functions": .array(
+                functions.map { f in
+                    [
+                        "name": .string(f.name), "handler": "test.tagged", "routes": .array(f.routes.map { .string($0) }),
+                        "config": ["tag": .string(f.name)],
+                    ]
+                }
+            ),
             "queues": .array(queues),
             "crons": .array(crons),
         ]
@@ -45,7 +53,12 @@ struct ReloadTests {
         let path = s.data.path
         return await s.server.reload {
             let loaded = try ManifestLoader(registry: registry).validate(
-                manifest, file: "functions.json", baseDirectory: path, environment: secrets, envFile: [:])
+                manifest,
+                file: "functions.json",
+                baseDirectory: path,
+                environment: secrets,
+                envFile: [:]
+            )
             return (loaded.manifest, loaded.secrets)
         }
     }
@@ -70,7 +83,9 @@ struct ReloadTests {
         let s = try await Self.start(Self.manifest([("v1", ["GET /a"])]))
         defer { s.data.cleanup() }
         let broken: JSONValue = [
-            "functions": [["name": "x", "handler": "no.such", "routes": ["GET /x"]], ["name": "y", "handler": "test.tagged", "routes": ["FETCH /y"]]],
+            "functions": [
+                ["name": "x", "handler": "no.such", "routes": ["GET /x"]], ["name": "y", "handler": "test.tagged", "routes": ["FETCH /y"]],
+            ]
         ]
         let outcome = try await Self.reload(s, broken)
         guard case .refused(let problems) = outcome else {
@@ -142,11 +157,13 @@ struct ReloadTests {
         #expect(try await Self.reload(s, Self.manifest([("v1", []), ("v2", [])], queues: [queue("v2", batch: 2)])) == .reloaded(generation: 2))
         for i in total / 2..<total { _ = try await s.server.broker.send(.text("m\(i)"), to: "jobs") }
 
-        #expect(await eventually(timeout: 30) {
-            var count = 0
-            for i in 0..<total where (try? await kv.getText("seen:m\(i)")) != nil { count += 1 }
-            return count == total
-        })
+        #expect(
+            await eventually(timeout: 30) {
+                var count = 0
+                for i in 0..<total where (try? await kv.getText("seen:m\(i)")) != nil { count += 1 }
+                return count == total
+            }
+        )
         var handledBy: [String: Int] = [:]
         for i in 0..<total {
             let seen = try #require(try await kv.getText("seen:m\(i)"))
@@ -194,7 +211,12 @@ struct ReloadTests {
         #expect(!fake.requests.contains { $0.path == "/track" })
         let outcome = await s.server.reload {
             let loaded = try ManifestLoader(registry: BuiltinFunctions.registry()).validate(
-                manifest, file: "functions.json", baseDirectory: s.data.path, environment: AnalyticsTests.secrets, envFile: [:])
+                manifest,
+                file: "functions.json",
+                baseDirectory: s.data.path,
+                environment: AnalyticsTests.secrets,
+                envFile: [:]
+            )
             return (loaded.manifest, loaded.secrets)
         }
         #expect(outcome == .reloaded(generation: 2))

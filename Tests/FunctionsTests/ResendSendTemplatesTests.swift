@@ -26,11 +26,16 @@ struct ResendSendTemplatesTests {
     }
 
     @Test func theConsumingBatchFunctionsTemplatesAreKnown() async throws {
-        let batch: JSONValue = ["name": "email-consumer", "handler": "resend.batch",
-                                "config": ["templates": ["signup": "<p>Hi {{name}}</p>"], "templates_dir": "templates"]]
-        let s = try await RunningServer.start(manifest: Self.manifest(consumer: batch), secrets: ResendTests.secrets,
-                                              data: ResendTests.dataWithTemplates())
-        #expect(try await Self.status(s, template: "signup").0 == 202)   // the consumer's `templates`
+        let batch: JSONValue = [
+            "name": "email-consumer", "handler": "resend.batch",
+            "config": ["templates": ["signup": "<p>Hi {{name}}</p>"], "templates_dir": "templates"],
+        ]
+        let s = try await RunningServer.start(
+            manifest: Self.manifest(consumer: batch),
+            secrets: ResendTests.secrets,
+            data: ResendTests.dataWithTemplates()
+        )
+        #expect(try await Self.status(s, template: "signup").0 == 202)  // the consumer's `templates`
         #expect(try await Self.status(s, template: "receipt").0 == 202)  // its `templates_dir`
         #expect(try await Self.status(s, template: "welcome").0 == 202)  // a built-in
         let unknown = try await Self.status(s, template: "nope")
@@ -40,8 +45,10 @@ struct ResendSendTemplatesTests {
     }
 
     @Test func anotherConsumerDecidesSoAnyNameIsAccepted() async throws {
-        let deliver: JSONValue = ["name": "email-consumer", "handler": "webhooks.deliver",
-                                  "config": ["url": "http://127.0.0.1:9/hook", "signing_secret": "ADMIN_TOKEN"]]
+        let deliver: JSONValue = [
+            "name": "email-consumer", "handler": "webhooks.deliver",
+            "config": ["url": "http://127.0.0.1:9/hook", "signing_secret": "ADMIN_TOKEN"],
+        ]
         let s = try await RunningServer.start(manifest: Self.manifest(consumer: deliver), secrets: ResendTests.secrets)
         #expect(try await Self.status(s, template: "anything-goes").0 == 202)
         try await s.stopAndClean()
@@ -51,7 +58,8 @@ struct ResendSendTemplatesTests {
         let batch: JSONValue = ["name": "email-consumer", "handler": "resend.batch", "config": ["templates": ["signup": "x"]]]
         let s = try await RunningServer.start(
             manifest: Self.manifest(consumer: batch, sendConfig: ["queue": "emails", "templates": ["legacy": "<p>{{x}}</p>"]]),
-            secrets: ResendTests.secrets)
+            secrets: ResendTests.secrets
+        )
         #expect(try await Self.status(s, template: "legacy").0 == 202)
         #expect(try await Self.status(s, template: "welcome").0 == 202)
         #expect(try await Self.status(s, template: "signup").0 == 400)

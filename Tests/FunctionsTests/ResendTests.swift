@@ -27,7 +27,12 @@ final class FakeResend: Sendable {
         provider = try await FakeProvider.start { recorded in
             if let reply = state.rule.withLock({ $0 })?(recorded) { return reply }
             let emails = recorded.json.arrayValue ?? []
-            let data = emails.map { _ in state.nextID.withLock { n -> JSONValue in n += 1; return ["id": .string("em_\(n)")] } }
+            let data = emails.map { _ in
+                state.nextID.withLock { n -> JSONValue in
+                    n += 1
+                    return ["id": .string("em_\(n)")]
+                }
+            }
             return .json(["data": .array(data)])
         }
     }
@@ -58,16 +63,24 @@ struct ResendTests {
             "secrets": ["RESEND_API_KEY", "RESEND_WEBHOOK_SECRET", "ADMIN_TOKEN"],
             "kv_namespaces": [["binding": "KV"]],
             "queues": [
-                ["name": "emails", "consumer": ["function": "email-batch", "max_batch_size": .integer(Int64(batchSize)),
-                                                "max_batch_timeout": .integer(Int64(batchTimeout)), "max_retries": 2,
-                                                "dead_letter_queue": "emails-dlq"]],
+                [
+                    "name": "emails",
+                    "consumer": [
+                        "function": "email-batch", "max_batch_size": .integer(Int64(batchSize)),
+                        "max_batch_timeout": .integer(Int64(batchTimeout)), "max_retries": 2,
+                        "dead_letter_queue": "emails-dlq",
+                    ],
+                ],
                 ["name": "emails-dlq"],
             ],
             "functions": [
                 ["name": "send", "handler": "resend.send", "routes": ["POST /emails"], "config": .object(sendConfig)],
                 ["name": "email-batch", "handler": "resend.batch", "config": .object(batchConfig)],
                 ["name": "resend-events", "handler": "resend.webhook", "routes": ["POST /webhooks/resend"]],
-                ["name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
+                [
+                    "name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"],
+                    "config": ["token_secret": "ADMIN_TOKEN"],
+                ],
             ],
         ]
     }
@@ -76,15 +89,26 @@ struct ResendTests {
     static func dataWithTemplates() -> TemporaryFolder {
         let data = TemporaryFolder("resend")
         try? FileManager.default.createDirectory(atPath: data.path + "/templates", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: data.path + "/templates/receipt.mustache",
-                                       contents: Data("<h1>Receipt {{order}}</h1><a href=\"{{url}}\">view</a>".utf8))
+        FileManager.default.createFile(
+            atPath: data.path + "/templates/receipt.mustache",
+            contents: Data("<h1>Receipt {{order}}</h1><a href=\"{{url}}\">view</a>".utf8)
+        )
         return data
     }
 
-    static func start(_ fake: FakeResend, clock: ManualQueueClock, batchSize: Int = 1, batchTimeout: Int = 60, retryDelay: Int? = nil) async throws -> RunningServer {
+    static func start(
+        _ fake: FakeResend,
+        clock: ManualQueueClock,
+        batchSize: Int = 1,
+        batchTimeout: Int = 60,
+        retryDelay: Int? = nil
+    ) async throws -> RunningServer {
         try await RunningServer.start(
             manifest: manifest(api: fake.provider.url(), batchSize: batchSize, batchTimeout: batchTimeout, retryDelay: retryDelay),
-            secrets: secrets, clock: clock, data: dataWithTemplates())
+            secrets: secrets,
+            clock: clock,
+            data: dataWithTemplates()
+        )
     }
 
     static func email(_ template: String, to: JSONValue = "ann@example.com", data: JSONValue = [:], tags: JSONValue? = nil) -> JSONValue {
@@ -127,19 +151,28 @@ struct ResendTests {
         let notJSON = try await s.client.request("POST", "/emails", body: Data("{".utf8))
         #expect(notJSON.status == 400)
 
-        let ok = try await s.client.request("POST", "/emails", json: Self.email(
-            "receipt", to: ["Ann Example <ann@example.com>", "bob+tag@mail.example.co.uk"], data: ["order": 42],
-            tags: ["category": "receipt"]))
+        let ok = try await s.client.request(
+            "POST",
+            "/emails",
+            json: Self.email(
+                "receipt",
+                to: ["Ann Example <ann@example.com>", "bob+tag@mail.example.co.uk"],
+                data: ["order": 42],
+                tags: ["category": "receipt"]
+            )
+        )
         #expect(ok.status == 202)
         let id = try #require(ok.json["id"]?.stringValue)
         let queued = try await s.client.get("/q/emails/messages", headers: Self.auth).json["messages"]?.arrayValue ?? []
         #expect(queued.count == 1)
         #expect(queued.first?["id"]?.stringValue == id)
         // The message is the normalised request: `to` a list, tags as [{name, value}].
-        #expect(queued.first?["body"] == [
-            "to": ["Ann Example <ann@example.com>", "bob+tag@mail.example.co.uk"], "subject": "Hello", "template": "receipt",
-            "data": ["order": 42], "tags": [["name": "category", "value": "receipt"]],
-        ])
+        #expect(
+            queued.first?["body"] == [
+                "to": ["Ann Example <ann@example.com>", "bob+tag@mail.example.co.uk"], "subject": "Hello", "template": "receipt",
+                "data": ["order": 42], "tags": [["name": "category", "value": "receipt"]],
+            ]
+        )
         #expect(fake.calls.isEmpty)
         try await s.stopAndClean()
         try await fake.provider.stop()
@@ -152,7 +185,12 @@ struct ResendTests {
         let clock = ManualQueueClock()
         let s = try await Self.start(fake, clock: clock, batchSize: 4)
         let bodies: [JSONValue] = [
-            Self.email("welcome", to: "ann@example.com", data: ["name": "<script>alert(1)</script> & \"Co\""], tags: [["name": "kind", "value": "onboarding"]]),
+            Self.email(
+                "welcome",
+                to: "ann@example.com",
+                data: ["name": "<script>alert(1)</script> & \"Co\""],
+                tags: [["name": "kind", "value": "onboarding"]]
+            ),
             Self.email("receipt", to: "bob@example.com", data: ["order": "A-1", "url": "https://x.example/?a=1&b=\"2\""]),
             Self.email("welcome", to: "cy@example.com", data: ["name": "Cy"]),
             Self.email("note", to: "di@example.com", data: ["text": "5 > 3", "items": ["a<b", 2, 2.5, true]]),
@@ -188,14 +226,22 @@ struct ResendTests {
         #expect(welcome[1]["html"]?.stringValue?.contains("<h1>Welcome, Cy!</h1>") == true)
         #expect(welcome[1]["tags"] == nil)
         // templates_dir and config templates, rendered exactly.
-        #expect(calls[1].json == [[
-            "from": .string(Self.from), "to": ["bob@example.com"], "subject": "Hello",
-            "html": "<h1>Receipt A-1</h1><a href=\"https://x.example/?a=1&amp;b=&quot;2&quot;\">view</a>",
-        ]])
-        #expect(calls[2].json == [[
-            "from": .string(Self.from), "to": ["di@example.com"], "subject": "Hello",
-            "html": "<p>5 &gt; 3</p><i>a&lt;b</i><i>2</i><i>2.5</i><i>true</i>",
-        ]])
+        #expect(
+            calls[1].json == [
+                [
+                    "from": .string(Self.from), "to": ["bob@example.com"], "subject": "Hello",
+                    "html": "<h1>Receipt A-1</h1><a href=\"https://x.example/?a=1&amp;b=&quot;2&quot;\">view</a>",
+                ]
+            ]
+        )
+        #expect(
+            calls[2].json == [
+                [
+                    "from": .string(Self.from), "to": ["di@example.com"], "subject": "Hello",
+                    "html": "<p>5 &gt; 3</p><i>a&lt;b</i><i>2</i><i>2.5</i><i>true</i>",
+                ]
+            ]
+        )
         // Every sent email is logged under Resend's id (em_1, em_2 welcome; em_3 receipt; em_4 note).
         #expect(await eventually { (try? await Self.record(s, "em_4")) != nil })
         let record = try #require(try await Self.record(s, "em_1"))
@@ -208,7 +254,11 @@ struct ResendTests {
         #expect(record["updated_at"] == record["sent_at"])
         #expect(record["message_id"] == .string(ids[0]))
         #expect(try await Self.record(s, "em_3")?["template"] == "receipt")
-        #expect(await eventually { (try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "emails" }?["in_flight"]) == 0 })
+        #expect(
+            await eventually {
+                (try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "emails" }?["in_flight"]) == 0
+            }
+        )
         #expect(try await Self.deadLetters(s).isEmpty)
         try await s.stopAndClean()
         try await fake.provider.stop()
@@ -219,7 +269,9 @@ struct ResendTests {
         let clock = ManualQueueClock()
         let s = try await Self.start(fake, clock: clock, batchSize: 100, batchTimeout: 5)
         for round in 0..<2 {
-            let messages = (0..<75).map { i in JSONValue.object(["body": Self.email("welcome", to: .string("u\(round)-\(i)@example.com"), data: ["name": "U"])]) }
+            let messages = (0..<75).map { i in
+                JSONValue.object(["body": Self.email("welcome", to: .string("u\(round)-\(i)@example.com"), data: ["name": "U"])])
+            }
             let r = try await s.client.request("POST", "/q/emails/messages/batch", headers: Self.auth, json: ["messages": .array(messages)])
             #expect(r.status == 202)
         }
@@ -253,9 +305,14 @@ struct ResendTests {
         #expect(outcome(401) == .retry(delaySeconds: 300, reason: "Resend answered 401: ", rateLimited: false))
         #expect(outcome(429, ["Retry-After": "42"]) == .retry(delaySeconds: 42, reason: "Resend rate limit (429): ", rateLimited: true))
         #expect(outcome(429) == .retry(delaySeconds: 300, reason: "Resend rate limit (429): ", rateLimited: true))
-        #expect(outcome(429, ["Retry-After": "Fri, 15 Jan 2027 08:00:30 GMT"]) == .retry(delaySeconds: 30, reason: "Resend rate limit (429): ", rateLimited: true))
-        #expect(outcome(422, [:], #"{"statusCode":422,"name":"validation_error","message":"Invalid `to` field."}"#)
-            == .deadLetter(reason: "Resend refused the batch (422): Invalid `to` field."))
+        #expect(
+            outcome(429, ["Retry-After": "Fri, 15 Jan 2027 08:00:30 GMT"])
+                == .retry(delaySeconds: 30, reason: "Resend rate limit (429): ", rateLimited: true)
+        )
+        #expect(
+            outcome(422, [:], #"{"statusCode":422,"name":"validation_error","message":"Invalid `to` field."}"#)
+                == .deadLetter(reason: "Resend refused the batch (422): Invalid `to` field.")
+        )
         #expect(outcome(400) == .deadLetter(reason: "Resend refused the batch (400): "))
     }
 
@@ -286,8 +343,13 @@ struct ResendTests {
 
     @Test func aRateLimitedCallWaitsForRetryAfterAndHoldsBackTheOtherGroups() async throws {
         let fake = try await FakeResend()
-        fake.fail { _ in FakeProvider.Reply(status: 429, headers: ["Retry-After": "90", "Content-Type": "application/json"],
-                                             body: Data(#"{"message":"Too many requests"}"#.utf8)) }
+        fake.fail { _ in
+            FakeProvider.Reply(
+                status: 429,
+                headers: ["Retry-After": "90", "Content-Type": "application/json"],
+                body: Data(#"{"message":"Too many requests"}"#.utf8)
+            )
+        }
         let clock = ManualQueueClock()
         let start = clock.now()
         let s = try await Self.start(fake, clock: clock, batchSize: 2)
@@ -316,8 +378,12 @@ struct ResendTests {
         #expect(dead[0]["last_error"]?.stringValue?.contains("Invalid `to` field.") == true)
         #expect(fake.calls.count == 1)
         // A message that bypassed resend.send with an unknown template never reaches Resend.
-        let r = try await s.client.request("POST", "/q/emails/messages", headers: Self.auth,
-                                           json: ["body": Self.email("no-such-template")])
+        let r = try await s.client.request(
+            "POST",
+            "/q/emails/messages",
+            headers: Self.auth,
+            json: ["body": Self.email("no-such-template")]
+        )
         #expect(r.status == 202)
         #expect(await eventually { (try? await Self.deadLetters(s).count) == 2 })
         dead = try await Self.deadLetters(s)
@@ -358,13 +424,20 @@ struct ResendTests {
                 "functions": [["name": "b", "handler": "resend.batch", "config": batchConfig]],
             ]
             do {
-                _ = try ManifestLoader(registry: registry).validate(manifest, file: "f.json", baseDirectory: "/nonexistent",
-                                                                     environment: ["RESEND_API_KEY": "k"], envFile: [:])
+                _ = try ManifestLoader(registry: registry).validate(
+                    manifest,
+                    file: "f.json",
+                    baseDirectory: "/nonexistent",
+                    environment: ["RESEND_API_KEY": "k"],
+                    envFile: [:]
+                )
                 return []
             } catch let error as ManifestError { return error.lines } catch { return ["\(error)"] }
         }
         #expect(problems([:]).isEmpty)
-        #expect(problems(["templates": ["x": "{{#open}}"]]).first?.contains("functions[0].config.templates: template \"x\" is not valid Mustache") == true)
+        #expect(
+            problems(["templates": ["x": "{{#open}}"]]).first?.contains("functions[0].config.templates: template \"x\" is not valid Mustache") == true
+        )
         #expect(problems(["templates_dir": "missing"]).first?.contains("templates_dir: \"missing\" is not a directory") == true)
         #expect(problems(["retry_delay": -1]).first?.contains("retry_delay") == true)
         #expect(problems([:], vars: [:]).first?.contains("FROM_EMAIL") == true)
@@ -372,17 +445,30 @@ struct ResendTests {
 
     // MARK: resend.webhook
 
-    static func signedEvent(_ s: RunningServer, _ event: JSONValue, at time: Int64, id: String = "msg_1", secret: String = webhookSecret) async throws -> FetchResponse {
+    static func signedEvent(
+        _ s: RunningServer,
+        _ event: JSONValue,
+        at time: Int64,
+        id: String = "msg_1",
+        secret: String = webhookSecret
+    ) async throws -> FetchResponse {
         let body = event.serialized()
         let signature = try StandardWebhookSignature.sign(payload: Array(body), id: id, timestamp: time, secret: secret)
-        return try await s.client.request("POST", "/webhooks/resend", headers: [
-            "svix-id": id, "svix-timestamp": String(time), "svix-signature": signature, "Content-Type": "application/json",
-        ], body: body)
+        return try await s.client.request(
+            "POST",
+            "/webhooks/resend",
+            headers: [
+                "svix-id": id, "svix-timestamp": String(time), "svix-signature": signature, "Content-Type": "application/json",
+            ],
+            body: body
+        )
     }
 
     static func event(_ type: String, _ emailID: String, at createdAt: String, extra: [String: JSONValue] = [:]) -> JSONValue {
-        var data: [String: JSONValue] = ["email_id": .string(emailID), "to": ["ann@example.com"], "subject": "Hello",
-                                         "from": .string(from), "created_at": "2026-11-23 18:00:00.000000+00"]
+        var data: [String: JSONValue] = [
+            "email_id": .string(emailID), "to": ["ann@example.com"], "subject": "Hello",
+            "from": .string(from), "created_at": "2026-11-23 18:00:00.000000+00",
+        ]
         data.merge(extra) { $1 }
         return ["type": .string(type), "created_at": .string(createdAt), "data": .object(data)]
     }
@@ -408,7 +494,12 @@ struct ResendTests {
         _ = try await Self.signedEvent(s, Self.event("email.sent", "em_1", at: "2026-11-23T18:00:01.000Z"), at: now, id: "msg_2")
         #expect(try await Self.record(s, "em_1")?["status"] == "delivered")
         let bounce: JSONValue = ["type": "Permanent", "message": "mailbox does not exist"]
-        _ = try await Self.signedEvent(s, Self.event("email.bounced", "em_1", at: "2026-11-23T18:01:00.000Z", extra: ["bounce": bounce]), at: now, id: "msg_3")
+        _ = try await Self.signedEvent(
+            s,
+            Self.event("email.bounced", "em_1", at: "2026-11-23T18:01:00.000Z", extra: ["bounce": bounce]),
+            at: now,
+            id: "msg_3"
+        )
         record = try #require(try await Self.record(s, "em_1"))
         #expect(record["status"] == "bounced")
         #expect(record["bounce"] == bounce)
@@ -425,11 +516,20 @@ struct ResendTests {
 
         // Bad, stale and missing signatures: 400, nothing changes.
         let wrongSecret = "whsec_" + Data("another-key".utf8).base64EncodedString()
-        let forged = try await Self.signedEvent(s, Self.event("email.delivered", "em_1", at: "2026-11-23T18:09:00.000Z"), at: now, secret: wrongSecret)
+        let forged = try await Self.signedEvent(
+            s,
+            Self.event("email.delivered", "em_1", at: "2026-11-23T18:09:00.000Z"),
+            at: now,
+            secret: wrongSecret
+        )
         #expect(forged.status == 400)
         let stale = try await Self.signedEvent(s, Self.event("email.delivered", "em_1", at: "2026-11-23T18:09:00.000Z"), at: now - 301)
         #expect(stale.status == 400)
-        let unsigned = try await s.client.request("POST", "/webhooks/resend", json: Self.event("email.delivered", "em_1", at: "2026-11-23T18:09:00.000Z"))
+        let unsigned = try await s.client.request(
+            "POST",
+            "/webhooks/resend",
+            json: Self.event("email.delivered", "em_1", at: "2026-11-23T18:09:00.000Z")
+        )
         #expect(unsigned.status == 400)
         #expect(try await Self.record(s, "em_1")?["status"] == "bounced")
         try await s.stopAndClean()

@@ -16,8 +16,10 @@ struct RuntimeHTTPTests {
         "auth_providers": ["clerk": ["preset": "clerk", "domain": "example.clerk.accounts.dev"]],
         "functions": [
             ["name": "echo", "handler": "test.echo", "routes": ["GET /echo/:id", "POST /echo/:id", "GET /files/*", "GET /echo/special"]],
-            ["name": "slow", "handler": "test.slow", "routes": ["GET /slow"], "config": ["seconds": 5],
-             "limits": ["handler_timeout_seconds": 0.2]],
+            [
+                "name": "slow", "handler": "test.slow", "routes": ["GET /slow"], "config": ["seconds": 5],
+                "limits": ["handler_timeout_seconds": 0.2],
+            ],
             ["name": "crash", "handler": "test.crash", "routes": ["GET /crash"]],
             ["name": "me", "handler": "test.echo", "routes": ["GET /me"], "auth": "clerk"],
             ["name": "later", "handler": "test.later", "routes": ["POST /later"]],
@@ -82,12 +84,20 @@ struct RuntimeHTTPTests {
         let s = try await RunningServer.start(manifest: Self.manifest, registry: TestFunctions.registry())
         let plain = try await s.client.get("/echo/1")
         #expect(plain.json["body"] == "")
-        let lengthed = try await rawExchange(port: s.port, Array(
-            "GET /echo/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".utf8))
+        let lengthed = try await rawExchange(
+            port: s.port,
+            Array(
+                "GET /echo/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".utf8
+            )
+        )
         #expect(lengthed.hasPrefix("HTTP/1.1 200"))
         #expect(lengthed.contains(#""body":"hello""#))
-        let chunked = try await rawExchange(port: s.port, Array(
-            "GET /echo/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".utf8))
+        let chunked = try await rawExchange(
+            port: s.port,
+            Array(
+                "GET /echo/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".utf8
+            )
+        )
         #expect(chunked.hasPrefix("HTTP/1.1 200"))
         #expect(chunked.contains(#""body":"abcde""#))
         // Two requests in one write: the first has no body, so the second is not taken for one.

@@ -23,10 +23,14 @@ struct RuntimeSecretsTests {
             }
         }
         let s = try await RunningServer.start(
-            manifest: WhoAmITests.manifest(provider: ["preset": "auth0", "domain": "tenant.auth0.com"],
-                                           secrets: ["AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"],
-                                           vars: ["AUTH0_DOMAIN_BASE": .string(auth0.url())]),
-            secrets: ["AUTH0_CLIENT_ID": "cid", "AUTH0_CLIENT_SECRET": "csecret"], authenticators: ["idp": WhoAmITests.FixedClaims()])
+            manifest: WhoAmITests.manifest(
+                provider: ["preset": "auth0", "domain": "tenant.auth0.com"],
+                secrets: ["AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"],
+                vars: ["AUTH0_DOMAIN_BASE": .string(auth0.url())]
+            ),
+            secrets: ["AUTH0_CLIENT_ID": "cid", "AUTH0_CLIENT_SECRET": "csecret"],
+            authenticators: ["idp": WhoAmITests.FixedClaims()]
+        )
         let me = try await s.client.get("/me", headers: ["Authorization": "Bearer token-of-user_1"])
         #expect(me.status == 200)
         #expect(me.json["user"]?["user_id"] == "user_1")

@@ -2,6 +2,7 @@ import EdgeRuntime
 import EdgeTestSupport
 import Foundation
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,9 +12,9 @@ import Glibc
 @Suite("edge-run serve: data directory lock and .dev.vars")
 struct ServeProcessTests {
     static let manifest = """
-    {"secrets": ["ADMIN_TOKEN"], "kv_namespaces": [{"binding": "KV"}],
-     "functions": [{"name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}}]}
-    """
+        {"secrets": ["ADMIN_TOKEN"], "kv_namespaces": [{"binding": "KV"}],
+         "functions": [{"name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}}]}
+        """
 
     /// A folder with `functions.json` and, when given, `.dev.vars`.
     static func project(devVars: String? = nil) throws -> TemporaryFolder {
@@ -30,10 +31,20 @@ struct ServeProcessTests {
         return env.merging(extra) { $1 }
     }
 
-    static func serve(_ folder: TemporaryFolder, _ extra: [String], env: [String: String] = environment(), log: String = "serve") throws -> ServeProcess {
-        try ServeProcess(["--manifest", folder.path + "/functions.json", "--port", "0", "--data", folder.path + "/data",
-                          "--log-level", "notice"] + extra,
-                         logPath: folder.path + "/\(log).log", environment: env)
+    static func serve(
+        _ folder: TemporaryFolder,
+        _ extra: [String],
+        env: [String: String] = environment(),
+        log: String = "serve"
+    ) throws -> ServeProcess {
+        try ServeProcess(
+            [
+                "--manifest", folder.path + "/functions.json", "--port", "0", "--data", folder.path + "/data",
+                "--log-level", "notice",
+            ] + extra,
+            logPath: folder.path + "/\(log).log",
+            environment: env
+        )
     }
 
     /// Whether the server on `port` accepts `token` on its admin API.

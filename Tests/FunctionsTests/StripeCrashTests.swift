@@ -3,6 +3,7 @@ import EdgeTestSupport
 import Foundation
 import Synchronization
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,32 +21,38 @@ struct StripeCrashTests {
     static let clients = 4
 
     static let manifest = """
-    {"secrets": ["STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN"], "kv_namespaces": [{"binding": "KV"}],
-     "queues": [
-       {"name": "payments", "consumer": {"function": "stripe-events", "max_batch_size": 100, "max_batch_timeout": 0,
-                                         "max_retries": 2, "dead_letter_queue": "payments-dlq", "max_concurrency": 2}},
-       {"name": "payments-dlq"}, {"name": "fulfillment"}],
-     "functions": [
-       {"name": "stripe-webhook", "handler": "stripe.webhook", "routes": ["POST /webhooks/stripe"],
-        "config": {"queue": "payments", "tolerance_seconds": 3153600000, "pending_lease_seconds": 2}},
-       {"name": "stripe-events", "handler": "stripe.events", "config": {"kv": "KV", "fulfillment_queue": "fulfillment"}},
-       {"name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}},
-       {"name": "queues-admin", "handler": "queues.api", "routes": ["GET /admin/queues", "GET /admin/queues/*"],
-        "config": {"token_secret": "ADMIN_TOKEN"}}]}
-    """
+        {"secrets": ["STRIPE_WEBHOOK_SECRET", "ADMIN_TOKEN"], "kv_namespaces": [{"binding": "KV"}],
+         "queues": [
+           {"name": "payments", "consumer": {"function": "stripe-events", "max_batch_size": 100, "max_batch_timeout": 0,
+                                             "max_retries": 2, "dead_letter_queue": "payments-dlq", "max_concurrency": 2}},
+           {"name": "payments-dlq"}, {"name": "fulfillment"}],
+         "functions": [
+           {"name": "stripe-webhook", "handler": "stripe.webhook", "routes": ["POST /webhooks/stripe"],
+            "config": {"queue": "payments", "tolerance_seconds": 3153600000, "pending_lease_seconds": 2}},
+           {"name": "stripe-events", "handler": "stripe.events", "config": {"kv": "KV", "fulfillment_queue": "fulfillment"}},
+           {"name": "kv-admin", "handler": "kv.api", "routes": ["GET /admin/kv/*"], "config": {"token_secret": "ADMIN_TOKEN"}},
+           {"name": "queues-admin", "handler": "queues.api", "routes": ["GET /admin/queues", "GET /admin/queues/*"],
+            "config": {"token_secret": "ADMIN_TOKEN"}}]}
+        """
 
     /// Event `n`: `payment_intent.succeeded` of `pi_crash_<n>` for order `ord_crash_<n>`, signed now.
     static func delivery(_ n: Int) -> (body: String, signature: String) {
         let now = Int64(Date().timeIntervalSince1970)
-        let object: JSONValue = ["id": .string("pi_crash_\(n)"), "object": "payment_intent", "amount": 2000, "currency": "usd",
-                                 "customer": "cus_crash", "metadata": ["order_id": .string("ord_crash_\(n)")]]
+        let object: JSONValue = [
+            "id": .string("pi_crash_\(n)"), "object": "payment_intent", "amount": 2000, "currency": "usd",
+            "customer": "cus_crash", "metadata": ["order_id": .string("ord_crash_\(n)")],
+        ]
         return signedEvent(id: "evt_crash_\(n)", type: "payment_intent.succeeded", object: object, created: now, secret: secret, t: now)
     }
 
     static func post(_ client: TestClient, _ n: Int) async -> Int? {
         let d = delivery(n)
-        let r = try? await client.request("POST", "/webhooks/stripe", headers: ["Content-Type": "application/json", "Stripe-Signature": d.signature],
-                                          body: Data(d.body.utf8))
+        let r = try? await client.request(
+            "POST",
+            "/webhooks/stripe",
+            headers: ["Content-Type": "application/json", "Stripe-Signature": d.signature],
+            body: Data(d.body.utf8)
+        )
         return r?.status
     }
 
@@ -68,7 +75,10 @@ struct StripeCrashTests {
             for _ in 0..<Self.clients {
                 group.addTask {
                     while true {
-                        let n = progress.next.withLock { n -> Int? in defer { n += 1 }; return n < Self.events ? n : nil }
+                        let n = progress.next.withLock { n -> Int? in
+                            defer { n += 1 }
+                            return n < Self.events ? n : nil
+                        }
                         guard let n else { return }
                         let answer = await Self.post(client, n)
                         progress.status.withLock { $0[n] = answer }
@@ -77,7 +87,9 @@ struct StripeCrashTests {
                 }
             }
             group.addTask {
-                let answered = await eventually(timeout: 20) { progress.status.withLock { s in s.values.filter { $0 == 200 }.count } >= Self.events / 2 }
+                let answered = await eventually(timeout: 20) {
+                    progress.status.withLock { s in s.values.filter { $0 == 200 }.count } >= Self.events / 2
+                }
                 #expect(answered)
                 first.send(SIGKILL)
             }

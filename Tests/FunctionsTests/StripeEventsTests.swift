@@ -84,9 +84,14 @@ struct StripeEventsTests {
         #expect(try await s.deliver(f.delivery("customer.subscription.deleted")).status == 200)  // created t0-10
         #expect(await eventually { (try? await s.kvJSON("subscriptions:sub_Fixture1"))?["status"] == "canceled" })
         // Stripe does not order deliveries: an update from t0-30 arriving late is skipped.
-        let late = signedEvent(id: "evt_sub_late", type: "customer.subscription.updated",
-                               object: ["id": "sub_Fixture1", "customer": "cus_Fixture1", "status": "active", "current_period_end": 1805270400],
-                               created: t - 30, secret: f.secret, t: t)
+        let late = signedEvent(
+            id: "evt_sub_late",
+            type: "customer.subscription.updated",
+            object: ["id": "sub_Fixture1", "customer": "cus_Fixture1", "status": "active", "current_period_end": 1_805_270_400],
+            created: t - 30,
+            secret: f.secret,
+            t: t
+        )
         #expect(try await s.deliver(body: late.body, signature: late.signature).status == 200)
         #expect(await Self.drained(s))
         #expect(try await s.kvJSON("subscriptions:sub_Fixture1")?["status"] == "canceled")
@@ -101,14 +106,24 @@ struct StripeEventsTests {
         #expect(try await s.deliver(d).status == 200)
         #expect(await eventually { (try? await s.kvJSON("orders:ord_1001"))?["status"] == "paid" })
         // The same event reaching the queue again (a redrive, a redelivery after a crash).
-        let again = try await s.client.request("POST", "/q/payments/messages", headers: StripeManifest.auth,
-                                               json: ["body": try JSONValue.parse(d.body)])
+        let again = try await s.client.request(
+            "POST",
+            "/q/payments/messages",
+            headers: StripeManifest.auth,
+            json: ["body": try JSONValue.parse(d.body)]
+        )
         #expect(again.status == 202)
         #expect(await Self.drained(s))
         #expect(try await s.messages("fulfillment").count == 1)
         // A payment without metadata.order_id is acknowledged with nothing to mark.
-        let noOrder = signedEvent(id: "evt_no_order", type: "payment_intent.succeeded", object: ["id": "pi_x", "metadata": [:]],
-                                  created: t, secret: f.secret, t: t)
+        let noOrder = signedEvent(
+            id: "evt_no_order",
+            type: "payment_intent.succeeded",
+            object: ["id": "pi_x", "metadata": [:]],
+            created: t,
+            secret: f.secret,
+            t: t
+        )
         #expect(try await s.deliver(body: noOrder.body, signature: noOrder.signature).status == 200)
         #expect(await Self.drained(s))
         #expect(try await s.messages("payments-dlq").isEmpty)
@@ -122,9 +137,14 @@ struct StripeEventsTests {
         let s = try await RunningServer.start(manifest: StripeManifest.make(maxRetries: 2), secrets: StripeManifest.secrets(f), clock: clock)
         // A stored order that is not JSON: applying the payment fails until someone repairs it.
         try await s.kvPut("orders:ord_broken", "not json")
-        let e = signedEvent(id: "evt_broken", type: "payment_intent.succeeded",
-                            object: ["id": "pi_broken", "customer": "cus_1", "metadata": ["order_id": "ord_broken"]],
-                            created: Int64(t0), secret: f.secret, t: Int64(t0))
+        let e = signedEvent(
+            id: "evt_broken",
+            type: "payment_intent.succeeded",
+            object: ["id": "pi_broken", "customer": "cus_1", "metadata": ["order_id": "ord_broken"]],
+            created: Int64(t0),
+            secret: f.secret,
+            t: Int64(t0)
+        )
         #expect(try await s.deliver(body: e.body, signature: e.signature).status == 200)
 
         // Attempt 1 fails → retry in 2^1 × 60 = 120 s: the consumer sleeps until exactly then.

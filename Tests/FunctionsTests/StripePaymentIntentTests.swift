@@ -15,8 +15,11 @@ struct StripePaymentIntentTests {
 
     static func start(_ fake: FakeProvider, stripeBase: String? = nil) async throws -> RunningServer {
         let f = try StripeFixtures.load()
-        return try await RunningServer.start(manifest: StripeManifest.make(consumer: false, stripeBase: stripeBase ?? fake.url()),
-                                             secrets: StripeManifest.secrets(f), clock: ManualQueueClock(f.t0))
+        return try await RunningServer.start(
+            manifest: StripeManifest.make(consumer: false, stripeBase: stripeBase ?? fake.url()),
+            secrets: StripeManifest.secrets(f),
+            clock: ManualQueueClock(f.t0)
+        )
     }
 
     @Test func sendsTheExactFormBodyAndHeaders() async throws {
@@ -41,9 +44,13 @@ struct StripePaymentIntentTests {
     @Test func metadataValuesAreEncodedAndSorted() async throws {
         let fake = try await FakeProvider.start { _ in .json(Self.intent) }
         let s = try await Self.start(fake)
-        let r = try await s.client.request("POST", "/payments/intents", json: [
-            "amount": 1, "currency": "eur", "metadata": ["z": "a b&c=d", "order_id": "o/1", "n": 7],
-        ])
+        let r = try await s.client.request(
+            "POST",
+            "/payments/intents",
+            json: [
+                "amount": 1, "currency": "eur", "metadata": ["z": "a b&c=d", "order_id": "o/1", "n": 7],
+            ]
+        )
         #expect(r.status == 200)
         #expect(fake.requests.first?.text == "amount=1&currency=eur&metadata[n]=7&metadata[order_id]=o%2F1&metadata[z]=a%20b%26c%3Dd")
         try await s.stopAndClean()
@@ -91,7 +98,12 @@ struct StripePaymentIntentTests {
         }
         let notJSON = try await s.client.request("POST", "/payments/intents", body: Data("amount=1".utf8))
         #expect(notJSON.status == 400)
-        let badKey = try await s.client.request("POST", "/payments/intents", headers: ["Idempotency-Key": String(repeating: "k", count: 256)], json: Self.request)
+        let badKey = try await s.client.request(
+            "POST",
+            "/payments/intents",
+            headers: ["Idempotency-Key": String(repeating: "k", count: 256)],
+            json: Self.request
+        )
         #expect(badKey.status == 400)
         #expect(fake.requests.isEmpty)
         try await s.stopAndClean()
@@ -103,8 +115,23 @@ struct StripePaymentIntentTests {
         let fake = try await FakeProvider.start { _ in reply.withLock { $0 } }
         let s = try await Self.start(fake)
         let cases: [(Int, JSONValue, Int)] = [
-            (402, ["error": ["type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."]], 402),
-            (400, ["error": ["type": "invalid_request_error", "code": "parameter_invalid_integer", "message": "Invalid integer: abc", "param": "amount"]], 400),
+            (
+                402,
+                [
+                    "error": [
+                        "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+                        "message": "Your card has insufficient funds.",
+                    ]
+                ], 402
+            ),
+            (
+                400,
+                [
+                    "error": [
+                        "type": "invalid_request_error", "code": "parameter_invalid_integer", "message": "Invalid integer: abc", "param": "amount",
+                    ]
+                ], 400
+            ),
             (429, ["error": ["type": "rate_limit_error", "message": "Too many requests hit the API too quickly."]], 429),
             // Our key refused: not the client's doing, and Stripe's message is not theirs to see.
             (401, ["error": ["type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****ture"]], 502),
@@ -135,7 +162,10 @@ struct StripePaymentIntentTests {
         let failures = Mutex(1)
         let fake = try await FakeProvider.start { _ in
             failures.withLock { n in
-                if n > 0 { n -= 1; return .json(["error": ["type": "api_error", "message": "try again"]], status: 500) }
+                if n > 0 {
+                    n -= 1
+                    return .json(["error": ["type": "api_error", "message": "try again"]], status: 500)
+                }
                 return .json(Self.intent)
             }
         }

@@ -51,11 +51,14 @@ struct StripeFixtures: Decodable {
 enum StripeManifest {
     static let auth = ["Authorization": "Bearer t"]
 
-    static func make(consumer: Bool = true, maxRetries: Int = 2, stripeBase: String = "http://127.0.0.1:9", toleranceSeconds: Int? = nil) -> JSONValue {
+    static func make(consumer: Bool = true, maxRetries: Int = 2, stripeBase: String = "http://127.0.0.1:9", toleranceSeconds: Int? = nil) -> JSONValue
+    {
         var payments: [String: JSONValue] = ["name": "payments"]
         if consumer {
-            payments["consumer"] = ["function": "stripe-events", "max_batch_size": 10, "max_batch_timeout": 0,
-                                    "max_retries": .integer(Int64(maxRetries)), "dead_letter_queue": "payments-dlq"]
+            payments["consumer"] = [
+                "function": "stripe-events", "max_batch_size": 10, "max_batch_timeout": 0,
+                "max_retries": .integer(Int64(maxRetries)), "dead_letter_queue": "payments-dlq",
+            ]
         }
         var webhookConfig: [String: JSONValue] = ["queue": "payments"]
         if let toleranceSeconds { webhookConfig["tolerance_seconds"] = .integer(Int64(toleranceSeconds)) }
@@ -66,11 +69,16 @@ enum StripeManifest {
             "queues": [.object(payments), ["name": "payments-dlq"], ["name": "fulfillment"], ["name": "emails"]],
             "functions": [
                 ["name": "stripe-webhook", "handler": "stripe.webhook", "routes": ["POST /webhooks/stripe"], "config": .object(webhookConfig)],
-                ["name": "stripe-events", "handler": "stripe.events",
-                 "config": ["kv": "KV", "fulfillment_queue": "fulfillment", "email_queue": "emails"]],
+                [
+                    "name": "stripe-events", "handler": "stripe.events",
+                    "config": ["kv": "KV", "fulfillment_queue": "fulfillment", "email_queue": "emails"],
+                ],
                 ["name": "payment-intents", "handler": "stripe.payment_intent", "routes": ["POST /payments/intents"], "config": ["kv": "KV"]],
                 ["name": "kv-admin", "handler": "kv.api", "routes": ["GET /kv/*", "PUT /kv/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
-                ["name": "queues-admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
+                [
+                    "name": "queues-admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"],
+                    "config": ["token_secret": "ADMIN_TOKEN"],
+                ],
             ],
         ]
     }

@@ -16,8 +16,11 @@ struct StripeWebhookTests {
 
     @Test func aVerifiedEventIsEnqueuedAsIdTypeDataCreated() async throws {
         let f = try StripeFixtures.load()
-        let s = try await RunningServer.start(manifest: StripeManifest.make(consumer: false), secrets: StripeManifest.secrets(f),
-                                              clock: ManualQueueClock(f.t0))
+        let s = try await RunningServer.start(
+            manifest: StripeManifest.make(consumer: false),
+            secrets: StripeManifest.secrets(f),
+            clock: ManualQueueClock(f.t0)
+        )
         let d = try f.delivery("payment_intent.succeeded")
         let r = try await s.deliver(d)
         #expect(r.status == 200)
@@ -34,8 +37,11 @@ struct StripeWebhookTests {
 
     @Test func signatureCasesFromTheFixtures() async throws {
         let f = try StripeFixtures.load()
-        let s = try await RunningServer.start(manifest: StripeManifest.make(consumer: false), secrets: StripeManifest.secrets(f),
-                                              clock: ManualQueueClock(f.t0))
+        let s = try await RunningServer.start(
+            manifest: StripeManifest.make(consumer: false),
+            secrets: StripeManifest.secrets(f),
+            clock: ManualQueueClock(f.t0)
+        )
         for c in f.cases {
             let r = try await s.deliver(body: c.body, signature: c.stripe_signature)
             #expect(r.status == c.expect, "\(c.description)")
@@ -51,8 +57,11 @@ struct StripeWebhookTests {
 
     @Test func toleranceBoundaries() async throws {
         let f = try StripeFixtures.load()
-        let s = try await RunningServer.start(manifest: StripeManifest.make(consumer: false), secrets: StripeManifest.secrets(f),
-                                              clock: ManualQueueClock(f.t0))
+        let s = try await RunningServer.start(
+            manifest: StripeManifest.make(consumer: false),
+            secrets: StripeManifest.secrets(f),
+            clock: ManualQueueClock(f.t0)
+        )
         for c in f.tolerance {
             let r = try await s.deliver(body: c.body, signature: c.stripe_signature)
             #expect(r.status == c.expect, "\(c.description)")
@@ -65,14 +74,19 @@ struct StripeWebhookTests {
     @Test func toleranceSecondsIsConfigurableAndTheClockIsInjected() async throws {
         let f = try StripeFixtures.load()
         let clock = ManualQueueClock(f.t0)
-        let s = try await RunningServer.start(manifest: StripeManifest.make(consumer: false, toleranceSeconds: 60), secrets: StripeManifest.secrets(f),
-                                              clock: clock)
+        let s = try await RunningServer.start(
+            manifest: StripeManifest.make(consumer: false, toleranceSeconds: 60),
+            secrets: StripeManifest.secrets(f),
+            clock: clock
+        )
         let d = try f.delivery("charge.refunded")
         clock.set(f.t0 + 60)
         #expect(try await s.deliver(d).status == 200)
         clock.set(f.t0 + 61)
-        let stale = try await s.deliver(body: try f.delivery("checkout.session.completed").body,
-                                        signature: try f.delivery("checkout.session.completed").stripe_signature)
+        let stale = try await s.deliver(
+            body: try f.delivery("checkout.session.completed").body,
+            signature: try f.delivery("checkout.session.completed").stripe_signature
+        )
         #expect(stale.status == 400)
         #expect(stale.json["error"] == "Stripe-Signature timestamp is outside the tolerance of 60 s")
         try await s.stopAndClean()
@@ -107,8 +121,11 @@ struct StripeWebhookTests {
 
     @Test func aClaimLeftByACrashedDeliveryIsTakenOverAfterTheLease() async throws {
         let f = try StripeFixtures.load()
-        let s = try await RunningServer.start(manifest: StripeManifest.make(consumer: false), secrets: StripeManifest.secrets(f),
-                                              clock: ManualQueueClock(f.t0))
+        let s = try await RunningServer.start(
+            manifest: StripeManifest.make(consumer: false),
+            secrets: StripeManifest.secrets(f),
+            clock: ManualQueueClock(f.t0)
+        )
         // A delivery claimed the id 30 s ago and has not enqueued yet: after waiting a second for it, 409.
         let d = try f.delivery("customer.subscription.created")
         try await s.kvPut("stripe:event:\(d.event_id)", #"{"at":\#(Int64(f.t0) - 30),"state":"pending"}"#)
@@ -127,8 +144,11 @@ struct StripeWebhookTests {
 
     @Test func aVerifiedBodyThatIsNotAnEventIs400() async throws {
         let f = try StripeFixtures.load()
-        let s = try await RunningServer.start(manifest: StripeManifest.make(consumer: false), secrets: StripeManifest.secrets(f),
-                                              clock: ManualQueueClock(f.t0))
+        let s = try await RunningServer.start(
+            manifest: StripeManifest.make(consumer: false),
+            secrets: StripeManifest.secrets(f),
+            clock: ManualQueueClock(f.t0)
+        )
         for body in [#"{"type":"x"}"#, #"[1,2]"#, "not json", #"{"id":"evt_1"}"#] {
             let sig = StripeSignature.sign(payload: Array(body.utf8), secret: f.secret, timestamp: Int64(f.t0))
             #expect(try await s.deliver(body: body, signature: sig).status == 400, "\(body)")
@@ -142,7 +162,12 @@ struct StripeWebhookTests {
         manifest = .object(manifest.objectValue!.merging(["secrets": ["STRIPE_API_KEY", "ADMIN_TOKEN"]]) { $1 })
         do {
             _ = try ManifestLoader(registry: BuiltinFunctions.registry()).validate(
-                manifest, file: "functions.json", baseDirectory: "/tmp", environment: [:], envFile: [:])
+                manifest,
+                file: "functions.json",
+                baseDirectory: "/tmp",
+                environment: [:],
+                envFile: [:]
+            )
             Issue.record("a manifest without STRIPE_WEBHOOK_SECRET was accepted")
         } catch {
             #expect("\(error)".contains("functions[0]") && "\(error)".contains("STRIPE_WEBHOOK_SECRET"), "\(error)")

@@ -15,7 +15,10 @@ struct TailTests {
             "kv_namespaces": [["binding": "KV"]],
             "queues": [["name": "users", "consumer": ["function": "user-events", "max_batch_timeout": 0]], ["name": "digests"]],
             "functions": [
-                ["name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
+                [
+                    "name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"],
+                    "config": ["token_secret": "ADMIN_TOKEN"],
+                ],
                 ["name": "user-events", "handler": "auth.events", "config": ["kv": "KV"]],
                 ["name": "digest", "handler": "cron.enqueue", "config": ["queue": "digests", "body": ["type": "digest"]]],
             ],
@@ -107,8 +110,10 @@ struct TailTests {
     }
 
     @Test func withoutAnAdminFunctionThereIsNoTail() async throws {
-        let manifest: JSONValue = ["functions": [["name": "health", "handler": "cron.enqueue", "config": ["queue": "q", "body": [:]]]],
-                                   "queues": [["name": "q"]]]
+        let manifest: JSONValue = [
+            "functions": [["name": "health", "handler": "cron.enqueue", "config": ["queue": "q", "body": [:]]]],
+            "queues": [["name": "q"]],
+        ]
         let s = try await RunningServer.start(manifest: manifest)
         let answer = try await s.client.get("/_edge/tail", headers: Self.auth)
         #expect(answer.status == 404)

@@ -85,6 +85,12 @@ final class Gate: Sendable {
         }
     }
     var waiting: Int { state.withLock { $0.waiters.count } }
-    func open() { for c in state.withLock({ s -> [CheckedContinuation<Void, Never>] in s.open = true; defer { s.waiters = [] }; return s.waiters }) { c.resume() } }
+    func open() {
+        for c in state.withLock({ s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }) { c.resume() }
+    }
     func reset() { state.withLock { $0.open = false } }
 }

@@ -34,8 +34,11 @@ import Testing
         for name in ["clerk", "resend"] {
             let provider = try #require(TriggerEvents.provider(named: name))
             let signed = try TriggerEvents.make(provider: provider, event: provider.events[0], overrides: nil, secret: secret, url: "", now: Self.now)
-            let headers = StandardWebhookSignature.Headers(id: header(signed, "svix-id"), timestamp: header(signed, "svix-timestamp"),
-                                                           signature: header(signed, "svix-signature"))
+            let headers = StandardWebhookSignature.Headers(
+                id: header(signed, "svix-id"),
+                timestamp: header(signed, "svix-timestamp"),
+                signature: header(signed, "svix-signature")
+            )
             _ = try StandardWebhookSignature.verify(payload: signed.body, headers: headers, secret: secret, now: Self.now)
         }
         let clerk = try #require(TriggerEvents.provider(named: "clerk"))
@@ -47,7 +50,14 @@ import Testing
     @Test func twilioStatusIsASignedFormWithOverrides() throws {
         let twilio = try #require(TriggerEvents.provider(named: "twilio"))
         let url = "http://127.0.0.1:8787/twilio/status"
-        let signed = try TriggerEvents.make(provider: twilio, event: "status delivered", overrides: ["MessageSid": "SM1"], secret: "tw", url: url, now: Self.now)
+        let signed = try TriggerEvents.make(
+            provider: twilio,
+            event: "status delivered",
+            overrides: ["MessageSid": "SM1"],
+            secret: "tw",
+            url: url,
+            now: Self.now
+        )
         let form = FormEncoding.decode(String(decoding: signed.body, as: UTF8.self))
         #expect(form.first { $0.name == "MessageStatus" }?.value == "delivered")
         #expect(form.first { $0.name == "MessageSid" }?.value == "SM1")

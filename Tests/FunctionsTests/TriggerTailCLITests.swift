@@ -3,6 +3,7 @@ import EdgeTestSupport
 import Foundation
 import Functions
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,15 +12,15 @@ import Glibc
 @Suite("edge-run trigger and tail")
 struct TriggerTailCLITests {
     static let manifest = """
-    {"secrets": ["ADMIN_TOKEN", "STRIPE_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN"],
-     "kv_namespaces": [{"binding": "KV"}],
-     "queues": [{"name": "payments", "consumer": {"function": "stripe-events", "max_batch_timeout": 0}}],
-     "functions": [
-       {"name": "admin", "handler": "queues.api", "routes": ["GET /admin/queues", "GET /admin/queues/*"], "config": {"token_secret": "ADMIN_TOKEN"}},
-       {"name": "stripe-webhook", "handler": "stripe.webhook", "routes": ["POST /webhooks/stripe"], "config": {"queue": "payments", "kv": "KV"}},
-       {"name": "stripe-events", "handler": "stripe.events", "config": {"kv": "KV"}},
-       {"name": "twilio-status", "handler": "twilio.status", "routes": ["POST /twilio/status"], "config": {"kv": "KV"}}]}
-    """
+        {"secrets": ["ADMIN_TOKEN", "STRIPE_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN"],
+         "kv_namespaces": [{"binding": "KV"}],
+         "queues": [{"name": "payments", "consumer": {"function": "stripe-events", "max_batch_timeout": 0}}],
+         "functions": [
+           {"name": "admin", "handler": "queues.api", "routes": ["GET /admin/queues", "GET /admin/queues/*"], "config": {"token_secret": "ADMIN_TOKEN"}},
+           {"name": "stripe-webhook", "handler": "stripe.webhook", "routes": ["POST /webhooks/stripe"], "config": {"queue": "payments", "kv": "KV"}},
+           {"name": "stripe-events", "handler": "stripe.events", "config": {"kv": "KV"}},
+           {"name": "twilio-status", "handler": "twilio.status", "routes": ["POST /twilio/status"], "config": {"kv": "KV"}}]}
+        """
     static let devVars = "ADMIN_TOKEN=t\nSTRIPE_WEBHOOK_SECRET=whsec_cli_test\nTWILIO_AUTH_TOKEN=tw\n"
 
     /// A project folder (`functions.json`, `.dev.vars`) and a server running it.
@@ -31,8 +32,14 @@ struct TriggerTailCLITests {
         return (folder, server)
     }
 
-    static func trigger(_ folder: TemporaryFolder, _ server: ServeProcess, _ arguments: [String], env: [String: String] = [:]) throws
-        -> (status: Int32, stdout: String, stderr: String) {
+    static func trigger(
+        _ folder: TemporaryFolder,
+        _ server: ServeProcess,
+        _ arguments: [String],
+        env: [String: String] = [:]
+    ) throws
+        -> (status: Int32, stdout: String, stderr: String)
+    {
         let run = try runEdgeRun(["trigger"] + arguments + ["--manifest", folder.path + "/functions.json", "--url", server.base], environment: env)
         return (run.status, String(decoding: run.stdout, as: UTF8.self), run.stderr)
     }
@@ -47,11 +54,13 @@ struct TriggerTailCLITests {
         let second = try Self.trigger(folder, server, ["stripe", "payment_intent.succeeded"])
         #expect(second.status == 0)
         // Both were enqueued and delivered (a duplicate event id would be acknowledged, not enqueued).
-        #expect(await eventually {
-            let list = try? runEdgeRun(["queues", "list", "--json", "--data", folder.path + "/data"])
-            let stats = list.flatMap { try? JSONValue.parse($0.stdout) }?.arrayValue?.first { $0["name"] == "payments" }
-            return stats?["delivered"] == 2 && stats?["pending"] == 0
-        })
+        #expect(
+            await eventually {
+                let list = try? runEdgeRun(["queues", "list", "--json", "--data", folder.path + "/data"])
+                let stats = list.flatMap { try? JSONValue.parse($0.stdout) }?.arrayValue?.first { $0["name"] == "payments" }
+                return stats?["delivered"] == 2 && stats?["pending"] == 0
+            }
+        )
         let twilio = try Self.trigger(folder, server, ["twilio", "status", "delivered"])
         #expect(twilio.status == 0, "\(twilio.stdout)\(twilio.stderr)")
         await server.stop()
@@ -85,10 +94,12 @@ struct TriggerTailCLITests {
         defer { if tail.isRunning { kill(tail.processIdentifier, SIGKILL) } }
         let client = TestClient(base: server.base)
         // Until the tail is subscribed its events are not seen: repeat the request until one shows.
-        #expect(await eventually {
-            _ = try? await client.get("/missing")
-            return ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains(#""path":"/missing""#)
-        })
+        #expect(
+            await eventually {
+                _ = try? await client.get("/missing")
+                return ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains(#""path":"/missing""#)
+            }
+        )
         _ = try await client.get("/_edge/health")
         _ = try await client.get("/missing-too")
         #expect(await eventually { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("/missing-too") })

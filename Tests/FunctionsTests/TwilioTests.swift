@@ -25,7 +25,10 @@ final class FakeTwilio: Sendable {
         self.state = state
         provider = try await FakeProvider.start { recorded in
             if let reply = state.rule.withLock({ $0 })?(recorded) { return reply }
-            let n = state.nextID.withLock { n -> Int in n += 1; return n }
+            let n = state.nextID.withLock { n -> Int in
+                n += 1
+                return n
+            }
             let sid = "SM" + String(format: "%032d", n)
             return .json(["sid": .string(sid), "status": "queued", "account_sid": "AC123"], status: 201)
         }
@@ -48,10 +51,14 @@ struct TwilioTests {
             "functions": [
                 ["name": "sms", "handler": "twilio.sms", "routes": ["POST /sms"], "config": ["status_callback": "/twilio/status"]],
                 ["name": "status", "handler": "twilio.status", "routes": ["POST /twilio/status"]],
-                ["name": "status-public", "handler": "twilio.status", "routes": ["POST /myapp.php"],
-                 "config": ["public_url": "https://mycompany.com"]],
-                ["name": "status-public-slash", "handler": "twilio.status", "routes": ["POST /hooks/status"],
-                 "config": ["public_url": "https://hooks.example.com/"]],
+                [
+                    "name": "status-public", "handler": "twilio.status", "routes": ["POST /myapp.php"],
+                    "config": ["public_url": "https://mycompany.com"],
+                ],
+                [
+                    "name": "status-public-slash", "handler": "twilio.status", "routes": ["POST /hooks/status"],
+                    "config": ["public_url": "https://hooks.example.com/"],
+                ],
             ],
         ]
     }
@@ -70,8 +77,12 @@ struct TwilioTests {
         let fake = try await FakeTwilio()
         let clock = ManualQueueClock()
         let s = try await Self.start(fake, clock: clock)
-        let r = try await s.client.request("POST", "/sms", headers: ["X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"],
-                                           json: ["to": "+15551230000", "body": "Hello & welcome+1 ✓"])
+        let r = try await s.client.request(
+            "POST",
+            "/sms",
+            headers: ["X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"],
+            json: ["to": "+15551230000", "body": "Hello & welcome+1 ✓"]
+        )
         #expect(r.status == 201)
         let sid = "SM" + String(repeating: "0", count: 31) + "1"
         #expect(r.json == ["sid": .string(sid), "status": "queued"])
@@ -81,8 +92,10 @@ struct TwilioTests {
         #expect(call.path == "/2010-04-01/Accounts/AC123/Messages.json")
         #expect(call.headers["authorization"] == "Basic " + Data("AC123:12345".utf8).base64EncodedString())
         #expect(call.headers["content-type"] == "application/x-www-form-urlencoded")
-        #expect(call.text == "To=%2B15551230000&From=%2B15557654321&Body=Hello%20%26%20welcome%2B1%20%E2%9C%93"
-            + "&StatusCallback=https%3A%2F%2Fapi.example.com%2Ftwilio%2Fstatus")
+        #expect(
+            call.text == "To=%2B15551230000&From=%2B15557654321&Body=Hello%20%26%20welcome%2B1%20%E2%9C%93"
+                + "&StatusCallback=https%3A%2F%2Fapi.example.com%2Ftwilio%2Fstatus"
+        )
         let record = try #require(try await Self.record(s, "sms:\(sid)"))
         #expect(record["sid"] == .string(sid))
         #expect(record["to"] == "+15551230000")
@@ -99,7 +112,7 @@ struct TwilioTests {
         let s = try await Self.start(fake)
         let bad: [JSONValue] = [
             ["to": "15551230000", "body": "x"], ["to": "+0155512300", "body": "x"], ["to": "+1", "body": "x"],
-            ["to": "+1555123000012345", "body": "x"], ["to": "+1 555 123 0000", "body": "x"], ["to": 15551230000, "body": "x"],
+            ["to": "+1555123000012345", "body": "x"], ["to": "+1 555 123 0000", "body": "x"], ["to": 15_551_230_000, "body": "x"],
             ["body": "x"], ["to": "+15551230000"], ["to": "+15551230000", "body": ""],
             ["to": "+15551230000", "body": .string(String(repeating: "a", count: 1601))],
             ["to": "+15551230000", "body": .string(String(repeating: "😀", count: 801))],  // 1602 UTF-16 units
@@ -154,8 +167,13 @@ struct TwilioTests {
         let fake = try await FakeTwilio()
         let s = try await Self.start(fake)
         fake.fail { _ in
-            .json(["code": 21211, "message": "The 'To' number +15005550001 is not a valid phone number.",
-                   "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400], status: 400)
+            .json(
+                [
+                    "code": 21211, "message": "The 'To' number +15005550001 is not a valid phone number.",
+                    "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400,
+                ],
+                status: 400
+            )
         }
         let refused = try await s.client.request("POST", "/sms", json: ["to": "+15005550001", "body": "x"])
         #expect(refused.status == 400)
@@ -173,8 +191,13 @@ struct TwilioTests {
         #expect(down.status == 502)
         #expect(down.json["error"] == "Twilio answered 503")
 
-        fake.fail { _ in FakeProvider.Reply(status: 429, headers: ["Retry-After": "7", "Content-Type": "application/json"],
-                                             body: Data(#"{"code":20429,"message":"Too Many Requests","status":429}"#.utf8)) }
+        fake.fail { _ in
+            FakeProvider.Reply(
+                status: 429,
+                headers: ["Retry-After": "7", "Content-Type": "application/json"],
+                body: Data(#"{"code":20429,"message":"Too Many Requests","status":429}"#.utf8)
+            )
+        }
         let busy = try await s.client.request("POST", "/sms", json: ["to": "+15551230000", "body": "x"])
         #expect(busy.status == 429)
         #expect(busy.headers["Retry-After"] == "7")
@@ -196,7 +219,10 @@ struct TwilioTests {
     }
 
     static func fixtures() throws -> (token: String, cases: [Fixture]) {
-        struct File: Decodable { let token: String; let cases: [Fixture] }
+        struct File: Decodable {
+            let token: String
+            let cases: [Fixture]
+        }
         let url = try #require(Bundle.module.url(forResource: "twilio-status-fixtures", withExtension: "json", subdirectory: "Fixtures"))
         let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: url))
         return (file.token, file.cases)
@@ -240,9 +266,14 @@ struct TwilioTests {
             let params = [("MessageSid", sid), ("MessageStatus", status), ("To", "+15551230000")]
             let url = "http://sms.example.com/twilio/status"
             let signature = TwilioSignature.sign(url: url, parameters: params.map { (name: $0.0, value: $0.1) }, authToken: Self.token)
-            return try await s.client.request("POST", "/twilio/status", headers: [
-                "Host": "sms.example.com", "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded",
-            ], body: Data(FormEncoding.encode(params).utf8)).status
+            return try await s.client.request(
+                "POST",
+                "/twilio/status",
+                headers: [
+                    "Host": "sms.example.com", "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded",
+                ],
+                body: Data(FormEncoding.encode(params).utf8)
+            ).status
         }
         #expect(try await callback("delivered") == 200)
         #expect(try await callback("sent") == 200)  // late and older: ignored

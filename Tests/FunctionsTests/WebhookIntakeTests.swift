@@ -24,9 +24,14 @@ struct WebhookIntakeTests {
     /// A Supabase delivery signed now with the fixtures' secret.
     static func postSupabase(_ s: RunningServer, id: String, body: String, timestamp: Int64) async throws -> FetchResponse {
         let signature = try StandardWebhookSignature.sign(payload: Array(body.utf8), id: id, timestamp: timestamp, secret: Auth.fixtures.secret)
-        return try await s.client.request("POST", "/webhooks/supabase", headers: [
-            "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": signature, "Content-Type": "application/json",
-        ], body: Data(body.utf8))
+        return try await s.client.request(
+            "POST",
+            "/webhooks/supabase",
+            headers: [
+                "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": signature, "Content-Type": "application/json",
+            ],
+            body: Data(body.utf8)
+        )
     }
 
     @Test func aReSendAfterACrashBetweenClaimAndEnqueueIsEnqueuedNotDropped() async throws {
@@ -88,8 +93,11 @@ struct WebhookIntakeTests {
 
     @Test func aStripeMarkerWithAnExtremeTimeIsTakenOverWithoutTrapping() async throws {
         let f = try StripeFixtures.load()
-        let s = try await RunningServer.start(manifest: StripeManifest.make(consumer: false), secrets: StripeManifest.secrets(f),
-                                              clock: ManualQueueClock(f.t0))
+        let s = try await RunningServer.start(
+            manifest: StripeManifest.make(consumer: false),
+            secrets: StripeManifest.secrets(f),
+            clock: ManualQueueClock(f.t0)
+        )
         let d = try f.delivery("customer.subscription.created")
         // `now - at` overflows: the lease arithmetic must not trap (it would kill every request).
         try await s.kvPut("stripe:event:\(d.event_id)", #"{"at":-9223372036854775808,"state":"pending"}"#)

@@ -15,14 +15,24 @@ struct WebhooksAndCronTests {
         [
             "secrets": ["ADMIN_TOKEN", "HOOK_SECRET"],
             "queues": [
-                ["name": "outbound", "consumer": ["function": "deliver", "max_batch_size": 10, "max_batch_timeout": 0,
-                                                  "max_retries": .integer(Int64(maxRetries)), "retry_delay": 0, "dead_letter_queue": "outbound-dlq"]],
+                [
+                    "name": "outbound",
+                    "consumer": [
+                        "function": "deliver", "max_batch_size": 10, "max_batch_timeout": 0,
+                        "max_retries": .integer(Int64(maxRetries)), "retry_delay": 0, "dead_letter_queue": "outbound-dlq",
+                    ],
+                ],
                 ["name": "outbound-dlq"], ["name": "digests"],
             ],
             "functions": [
-                ["name": "deliver", "handler": "webhooks.deliver",
-                 "config": ["url": .string(url), "signing_secret": "HOOK_SECRET", "timeout_seconds": 2]],
-                ["name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"], "config": ["token_secret": "ADMIN_TOKEN"]],
+                [
+                    "name": "deliver", "handler": "webhooks.deliver",
+                    "config": ["url": .string(url), "signing_secret": "HOOK_SECRET", "timeout_seconds": 2],
+                ],
+                [
+                    "name": "admin", "handler": "queues.api", "routes": ["GET /q", "GET /q/*", "POST /q/*"],
+                    "config": ["token_secret": "ADMIN_TOKEN"],
+                ],
                 ["name": "digest", "handler": "cron.enqueue", "config": ["queue": "digests", "body": ["type": "digest"]]],
             ],
             "crons": [["schedule": "*/5 * * * *", "function": "digest"], ["schedule": "0 3 * * *", "function": "digest"]],
@@ -32,9 +42,18 @@ struct WebhooksAndCronTests {
     @Test func deliversSignedBodiesAndRetriesUntilAccepted() async throws {
         let failuresLeft = Mutex(2)
         let fake = try await FakeProvider.start { _ in
-            failuresLeft.withLock { n in n > 0 ? { n -= 1; return FakeProvider.Reply(status: 503) }() : FakeProvider.Reply(status: 204) }
+            failuresLeft.withLock { n in
+                n > 0
+                    ? {
+                        n -= 1
+                        return FakeProvider.Reply(status: 503)
+                    }() : FakeProvider.Reply(status: 204)
+            }
         }
-        let s = try await RunningServer.start(manifest: Self.manifest(url: fake.url("/hooks")), secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "whsec-plain"])
+        let s = try await RunningServer.start(
+            manifest: Self.manifest(url: fake.url("/hooks")),
+            secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "whsec-plain"]
+        )
         _ = try await s.client.request("POST", "/q/outbound/messages", headers: Self.auth, json: ["body": ["event": "order.paid", "id": 9]])
         #expect(await eventually { fake.requests.count == 3 })
         let last = try #require(fake.requests.last)
@@ -45,10 +64,12 @@ struct WebhooksAndCronTests {
         // The signature is the lowercase hex HMAC-SHA256 of the exact bytes, keyed with the secret's UTF-8.
         #expect(last.headers["x-webhook-signature"] == Hex.encode(Crypto.hmacSHA256(key: Array("whsec-plain".utf8), data: Array(last.body))))
         #expect(fake.requests.allSatisfy { $0.body == last.body })
-        #expect(await eventually {
-            let stats = try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "outbound" }
-            return stats?["pending"] == 0 && stats?["in_flight"] == 0
-        })
+        #expect(
+            await eventually {
+                let stats = try? await s.client.get("/q", headers: Self.auth).json.arrayValue?.first { $0["name"] == "outbound" }
+                return stats?["pending"] == 0 && stats?["in_flight"] == 0
+            }
+        )
         #expect(try await s.client.get("/q/outbound-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.isEmpty == true)
         try await s.stopAndClean()
         try await fake.stop()
@@ -56,11 +77,16 @@ struct WebhooksAndCronTests {
 
     @Test func aReceiverThatKeepsFailingSendsTheMessageToTheDLQ() async throws {
         let fake = try await FakeProvider.start { _ in FakeProvider.Reply(status: 500) }
-        let s = try await RunningServer.start(manifest: Self.manifest(url: fake.url("/hooks"), maxRetries: 1), secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"])
+        let s = try await RunningServer.start(
+            manifest: Self.manifest(url: fake.url("/hooks"), maxRetries: 1),
+            secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"]
+        )
         _ = try await s.client.request("POST", "/q/outbound/messages", headers: Self.auth, json: ["body": "ping", "content_type": "text"])
-        #expect(await eventually {
-            (try? await s.client.get("/q/outbound-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
-        })
+        #expect(
+            await eventually {
+                (try? await s.client.get("/q/outbound-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
+            }
+        )
         let dead = try await s.client.get("/q/outbound-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.first
         #expect(dead?["body"] == "ping")
         #expect(dead?["attempts"] == 2)
@@ -78,9 +104,11 @@ struct WebhooksAndCronTests {
         let url = "http://127.0.0.1:\(gone.port)/hooks"
         let s = try await RunningServer.start(manifest: Self.manifest(url: url, maxRetries: 1), secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"])
         _ = try await s.client.request("POST", "/q/outbound/messages", headers: Self.auth, json: ["body": "ping", "content_type": "text"])
-        #expect(await eventually {
-            (try? await s.client.get("/q/outbound-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
-        })
+        #expect(
+            await eventually {
+                (try? await s.client.get("/q/outbound-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
+            }
+        )
         let dead = try await s.client.get("/q/outbound-dlq/messages", headers: Self.auth).json["messages"]?.arrayValue?.first
         let lastError = dead?["last_error"]?.stringValue ?? ""
         #expect(lastError.hasPrefix("POST \(url): "), "\(lastError)")
@@ -91,8 +119,11 @@ struct WebhooksAndCronTests {
     }
 
     @Test func testScheduledRunsTheCronsOfOneScheduleOrAll() async throws {
-        let s = try await RunningServer.start(manifest: Self.manifest(url: "http://127.0.0.1:9/none"), secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"],
-                                              testScheduled: true)
+        let s = try await RunningServer.start(
+            manifest: Self.manifest(url: "http://127.0.0.1:9/none"),
+            secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"],
+            testScheduled: true
+        )
         let one = try await s.client.get("/__scheduled?cron=*/5+*+*+*+*")
         #expect(one.status == 200)
         #expect(one.json == ["ran": 1])
@@ -107,7 +138,10 @@ struct WebhooksAndCronTests {
     }
 
     @Test func withoutTestScheduledTheEndpointDoesNotExist() async throws {
-        let s = try await RunningServer.start(manifest: Self.manifest(url: "http://127.0.0.1:9/none"), secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"])
+        let s = try await RunningServer.start(
+            manifest: Self.manifest(url: "http://127.0.0.1:9/none"),
+            secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"]
+        )
         #expect(try await s.client.get("/__scheduled").status == 404)
         try await s.stopAndClean()
     }
@@ -115,13 +149,18 @@ struct WebhooksAndCronTests {
     @Test func cronsFireOnTheInjectedClock() async throws {
         // 2026-11-23T18:03:00Z: the next */5 slot is 18:05.
         let clock = ManualQueueClock(1_795_456_980)
-        let s = try await RunningServer.start(manifest: Self.manifest(url: "http://127.0.0.1:9/none"), secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"],
-                                              clock: clock)
+        let s = try await RunningServer.start(
+            manifest: Self.manifest(url: "http://127.0.0.1:9/none"),
+            secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"],
+            clock: clock
+        )
         #expect(await eventually { clock.sleepingUntil.contains(1_795_457_100) })
         clock.set(1_795_457_100)
-        #expect(await eventually {
-            (try? await s.client.get("/q/digests/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
-        })
+        #expect(
+            await eventually {
+                (try? await s.client.get("/q/digests/messages", headers: Self.auth).json["messages"]?.arrayValue?.count) == 1
+            }
+        )
         let body = try await s.client.get("/q/digests/messages", headers: Self.auth).json["messages"]?.arrayValue?.first?["body"]
         #expect(body?["scheduled_time"] == "2026-11-23T18:05:00.000Z")
         #expect(await eventually { clock.sleepingUntil.contains(1_795_457_400) })

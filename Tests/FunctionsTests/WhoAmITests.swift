@@ -16,9 +16,11 @@ struct WhoAmITests {
     }
 
     static func manifest(provider: JSONValue, secrets: [JSONValue], vars: [String: JSONValue]) -> JSONValue {
-        ["vars": .object(vars), "secrets": .array(secrets), "kv_namespaces": [["binding": "KV"]],
-         "auth_providers": ["idp": provider],
-         "functions": [["name": "me", "handler": "auth.whoami", "routes": ["GET /me"], "auth": "idp"]]]
+        [
+            "vars": .object(vars), "secrets": .array(secrets), "kv_namespaces": [["binding": "KV"]],
+            "auth_providers": ["idp": provider],
+            "functions": [["name": "me", "handler": "auth.whoami", "routes": ["GET /me"], "auth": "idp"]],
+        ]
     }
 
     @Test func clerkProfilesAreFetchedOnceAndCached() async throws {
@@ -26,9 +28,14 @@ struct WhoAmITests {
             r.path == "/v1/users/user_1" ? .json(["id": "user_1", "first_name": "Ada"]) : .init(status: 404)
         }
         let s = try await RunningServer.start(
-            manifest: Self.manifest(provider: ["preset": "clerk", "domain": "x.clerk.accounts.dev"], secrets: ["CLERK_SECRET_KEY"],
-                                    vars: ["CLERK_API_BASE": .string(clerk.url())]),
-            secrets: ["CLERK_SECRET_KEY": "sk_test_123"], authenticators: ["idp": FixedClaims()])
+            manifest: Self.manifest(
+                provider: ["preset": "clerk", "domain": "x.clerk.accounts.dev"],
+                secrets: ["CLERK_SECRET_KEY"],
+                vars: ["CLERK_API_BASE": .string(clerk.url())]
+            ),
+            secrets: ["CLERK_SECRET_KEY": "sk_test_123"],
+            authenticators: ["idp": FixedClaims()]
+        )
         #expect(try await s.client.get("/me").status == 401)
         for _ in 0..<2 {
             let me = try await s.client.get("/me", headers: ["Authorization": "Bearer token-of-user_1"])
@@ -57,9 +64,14 @@ struct WhoAmITests {
             }
         }
         let s = try await RunningServer.start(
-            manifest: Self.manifest(provider: ["preset": "auth0", "domain": "tenant.auth0.com"], secrets: ["AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"],
-                                    vars: ["AUTH0_DOMAIN_BASE": .string(auth0.url())]),
-            secrets: ["AUTH0_CLIENT_ID": "cid", "AUTH0_CLIENT_SECRET": "csecret"], authenticators: ["idp": FixedClaims()])
+            manifest: Self.manifest(
+                provider: ["preset": "auth0", "domain": "tenant.auth0.com"],
+                secrets: ["AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"],
+                vars: ["AUTH0_DOMAIN_BASE": .string(auth0.url())]
+            ),
+            secrets: ["AUTH0_CLIENT_ID": "cid", "AUTH0_CLIENT_SECRET": "csecret"],
+            authenticators: ["idp": FixedClaims()]
+        )
         let me = try await s.client.get("/me", headers: ["Authorization": "Bearer token-of-user_1"])
         #expect(me.status == 200)
         #expect(me.json["user"]?["email"] == "a@b.c")
@@ -74,7 +86,8 @@ struct WhoAmITests {
     @Test func withoutProviderSecretsUserIsNullAndProviderFailureIs502() async throws {
         let s = try await RunningServer.start(
             manifest: Self.manifest(provider: ["preset": "supabase", "domain": "p.supabase.co"], secrets: [], vars: [:]),
-            authenticators: ["idp": FixedClaims()])
+            authenticators: ["idp": FixedClaims()]
+        )
         let me = try await s.client.get("/me", headers: ["Authorization": "Bearer token-of-user_1"])
         #expect(me.status == 200)
         #expect(me.json["user"] == .null)
@@ -82,9 +95,14 @@ struct WhoAmITests {
 
         let down = try await FakeProvider.start { _ in .init(status: 500) }
         let t = try await RunningServer.start(
-            manifest: Self.manifest(provider: ["preset": "clerk", "domain": "x.clerk.accounts.dev"], secrets: ["CLERK_SECRET_KEY"],
-                                    vars: ["CLERK_API_BASE": .string(down.url())]),
-            secrets: ["CLERK_SECRET_KEY": "sk"], authenticators: ["idp": FixedClaims()])
+            manifest: Self.manifest(
+                provider: ["preset": "clerk", "domain": "x.clerk.accounts.dev"],
+                secrets: ["CLERK_SECRET_KEY"],
+                vars: ["CLERK_API_BASE": .string(down.url())]
+            ),
+            secrets: ["CLERK_SECRET_KEY": "sk"],
+            authenticators: ["idp": FixedClaims()]
+        )
         #expect(try await t.client.get("/me", headers: ["Authorization": "Bearer token-of-user_1"]).status == 502)
         try await t.stopAndClean()
         try await down.stop()

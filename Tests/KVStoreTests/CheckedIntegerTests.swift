@@ -1,6 +1,7 @@
 import EdgeTestSupport
 import Foundation
 import Testing
+
 @testable import KVStore
 
 /// The one checked way to take a number from outside, and the KV limits built on it.
@@ -19,8 +20,10 @@ struct CheckedIntegerTests {
         for text in ["", "+", "-", " 5", "5 ", "1e3", "5.0", "0x10", "1_000", "٣", "99999999999999999999", "-99999999999999999999", "1001", "0"] {
             #expect(throws: NumberFieldError(field: "limit", range: 1...1000)) { try CheckedInteger.parse(text, field: "limit", in: 1...1000) }
         }
-        #expect(NumberFieldError(field: "expiration_ttl", range: 60...3_153_600_000).description
-            == "expiration_ttl must be an integer between 60 and 3153600000")
+        #expect(
+            NumberFieldError(field: "expiration_ttl", range: 60...3_153_600_000).description
+                == "expiration_ttl must be an integer between 60 and 3153600000"
+        )
     }
 
     @Test func saturatesAndClampsInsteadOfTrapping() {
@@ -42,8 +45,10 @@ struct CheckedIntegerTests {
         defer { f.dir.cleanup() }
         let now = f.clock.nowSeconds()
         let limits = KVLimits()
-        for options in [KVPutOptions(expirationTtl: .max), KVPutOptions(expirationTtl: .min), KVPutOptions(expiration: .min),
-                        KVPutOptions(expiration: .max), KVPutOptions(expirationTtl: 3_153_600_001)] {
+        for options in [
+            KVPutOptions(expirationTtl: .max), KVPutOptions(expirationTtl: .min), KVPutOptions(expiration: .min),
+            KVPutOptions(expiration: .max), KVPutOptions(expirationTtl: 3_153_600_001),
+        ] {
             #expect(await expectKVError(.invalidExpiration) { try await f.store.put("k", text: "v", options: options) })
         }
         #expect(await expectKVError(.invalidExpiration) { _ = try await f.store.increment("n", by: 1, expirationTtl: .max) })

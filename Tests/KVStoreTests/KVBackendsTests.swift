@@ -1,6 +1,7 @@
 import EdgeTestSupport
 import Foundation
 import Testing
+
 @testable import KVStore
 
 @Suite("KV on every backend")

@@ -2,6 +2,7 @@ import EdgeTestSupport
 import Foundation
 import LMDBStorage
 import Testing
+
 @testable import KVStore
 
 @Suite("KV basics")
@@ -13,7 +14,10 @@ struct KVBasicsTests {
             let bytes = Data([0, 255, 1, 254])
             try await f.store.put("bin", value: bytes)
             #expect(try await f.store.get("bin") == bytes)
-            struct User: Codable, Equatable { var id: Int; var name: String }
+            struct User: Codable, Equatable {
+                var id: Int
+                var name: String
+            }
             try await f.store.putJSON("user:1", User(id: 1, name: "Ada"))
             #expect(try await f.store.getJSON("user:1", as: User.self) == User(id: 1, name: "Ada"))
             #expect(try await f.store.get("missing") == nil)

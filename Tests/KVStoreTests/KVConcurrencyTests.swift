@@ -1,6 +1,7 @@
 import EdgeTestSupport
 import Foundation
 import Testing
+
 @testable import KVStore
 
 @Suite("KV concurrency, increment and compare-and-set")
@@ -33,7 +34,11 @@ struct KVConcurrencyTests {
         try await withKV(backend) { f in
             let results = try await withThrowingTaskGroup(of: [Int64].self) { group in
                 for _ in 0..<40 {
-                    group.addTask { var got: [Int64] = []; for _ in 0..<5 { got.append(try await f.store.increment("n", by: 1, expirationTtl: nil)) }; return got }
+                    group.addTask {
+                        var got: [Int64] = []
+                        for _ in 0..<5 { got.append(try await f.store.increment("n", by: 1, expirationTtl: nil)) }
+                        return got
+                    }
                 }
                 return try await group.reduce(into: []) { $0 += $1 }
             }
@@ -56,19 +61,34 @@ struct KVConcurrencyTests {
     @Test(arguments: TestBackend.available) func compareAndSetDetectsConflicts(backend: TestBackend) async throws {
         try await withKV(backend) { f in
             let first = try await f.store.compareAndSet("lock", value: Data("a".utf8), expectedVersion: nil, options: KVPutOptions())
-            guard case .stored(let v1) = first else { Issue.record("first create should store"); return }
-            #expect(try await f.store.compareAndSet("lock", value: Data("b".utf8), expectedVersion: nil, options: KVPutOptions()) == .conflict(currentVersion: v1))
+            guard case .stored(let v1) = first else {
+                Issue.record("first create should store")
+                return
+            }
+            #expect(
+                try await f.store.compareAndSet("lock", value: Data("b".utf8), expectedVersion: nil, options: KVPutOptions())
+                    == .conflict(currentVersion: v1)
+            )
             let second = try await f.store.compareAndSet("lock", value: Data("c".utf8), expectedVersion: v1, options: KVPutOptions())
-            guard case .stored(let v2) = second else { Issue.record("matching version should store"); return }
+            guard case .stored(let v2) = second else {
+                Issue.record("matching version should store")
+                return
+            }
             #expect(v2 != v1)
-            #expect(try await f.store.compareAndSet("lock", value: Data("d".utf8), expectedVersion: v1, options: KVPutOptions()) == .conflict(currentVersion: v2))
+            #expect(
+                try await f.store.compareAndSet("lock", value: Data("d".utf8), expectedVersion: v1, options: KVPutOptions())
+                    == .conflict(currentVersion: v2)
+            )
             #expect(try await f.store.getText("lock") == "c")
             #expect(try await f.store.getWithMetadata("lock")?.version == v2)
 
             // A deleted and re-created key never reuses an old version.
             try await f.store.delete("lock")
             try await f.store.put("lock", text: "e")
-            #expect(try await f.store.compareAndSet("lock", value: Data("f".utf8), expectedVersion: v2, options: KVPutOptions()) != .stored(version: v2 + 1))
+            #expect(
+                try await f.store.compareAndSet("lock", value: Data("f".utf8), expectedVersion: v2, options: KVPutOptions())
+                    != .stored(version: v2 + 1)
+            )
             #expect(try await f.store.getText("lock") == "e")
         }
     }
@@ -79,7 +99,9 @@ struct KVConcurrencyTests {
             let version = try #require(try await f.store.getWithMetadata("slot")?.version)
             let outcomes = try await withThrowingTaskGroup(of: KVCompareAndSetResult.self) { group in
                 for i in 0..<16 {
-                    group.addTask { try await f.store.compareAndSet("slot", value: Data("taken by \(i)".utf8), expectedVersion: version, options: KVPutOptions()) }
+                    group.addTask {
+                        try await f.store.compareAndSet("slot", value: Data("taken by \(i)".utf8), expectedVersion: version, options: KVPutOptions())
+                    }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }

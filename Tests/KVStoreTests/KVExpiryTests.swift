@@ -2,6 +2,7 @@ import EdgeTestSupport
 import Foundation
 import LMDBStorage
 import Testing
+
 @testable import KVStore
 
 @Suite("KV expiry and sweeping")

@@ -4,6 +4,7 @@ import EdgeTestSupport
 import Foundation
 import LMDBStorage
 import Testing
+
 @testable import KVStore
 
 /// An error a test write throws on purpose.
@@ -21,15 +22,31 @@ struct KVGroupCommitTests {
 
     /// Submits `bodies` while the writer is held, then releases it: they commit as one group.
     private func group(
-        _ f: KVFixture, _ bodies: [@Sendable (LMDBTransaction) throws -> Void]
+        _ f: KVFixture,
+        _ bodies: [@Sendable (LMDBTransaction) throws -> Void]
     ) async throws -> (results: [Result<Void, any Error>], stats: LMDBWriteStatistics) {
         let gate = Gate()
-        let holder = Task { try await f.environment.write { _ in gate.entered.signal(); gate.open.wait() } }
-        await withCheckedContinuation { c in DispatchQueue.global().async { gate.entered.wait(); c.resume() } }
+        let holder = Task {
+            try await f.environment.write { _ in
+                gate.entered.signal()
+                gate.open.wait()
+            }
+        }
+        await withCheckedContinuation { c in
+            DispatchQueue.global().async {
+                gate.entered.wait()
+                c.resume()
+            }
+        }
         let before = f.environment.writeStatistics
-        let tasks = bodies.map { body in Task { () -> Result<Void, any Error> in
-            do { try await f.environment.write(body); return .success(()) } catch { return .failure(error) }
-        } }
+        let tasks = bodies.map { body in
+            Task { () -> Result<Void, any Error> in
+                do {
+                    try await f.environment.write(body)
+                    return .success(())
+                } catch { return .failure(error) }
+            }
+        }
         while f.environment.pendingWriteCount < bodies.count { await Task.yield() }
         gate.release()
         try await holder.value
@@ -51,7 +68,10 @@ struct KVGroupCommitTests {
             try txn.withCursor(db) { cursor in
                 var out = Set<String>()
                 var entry = try cursor.first()
-                while let e = entry { out.insert(String(decoding: e.key, as: UTF8.self)); entry = try cursor.next() }
+                while let e = entry {
+                    out.insert(String(decoding: e.key, as: UTF8.self))
+                    entry = try cursor.next()
+                }
                 return out
             }
         }
@@ -66,7 +86,10 @@ struct KVGroupCommitTests {
         for i in 0..<40 {
             switch i % 10 {
             case 3:  // writes, then throws: its write must vanish
-                bodies.append { txn in try txn.put(db, key: Array("partial-\(i)".utf8), value: [1]); throw Refused(index: i) }
+                bodies.append { txn in
+                    try txn.put(db, key: Array("partial-\(i)".utf8), value: [1])
+                    throw Refused(index: i)
+                }
             case 7:  // liblmdb refuses it (an empty key)
                 bodies.append { txn in try txn.put(db, key: [], value: [1]) }
             default:
@@ -94,11 +117,17 @@ struct KVGroupCommitTests {
         defer { f.dir.cleanup() }
         let db = try await f.environment.database("group")
         let bodies: [@Sendable (LMDBTransaction) throws -> Void] = (0..<30).map { i in
-            { txn in try txn.put(db, key: Array("x\(i)".utf8), value: [1]); throw Refused(index: i) }
+            { txn in
+                try txn.put(db, key: Array("x\(i)".utf8), value: [1])
+                throw Refused(index: i)
+            }
         }
         let (results, stats) = try await group(f, bodies)
         for (i, result) in results.enumerated() {
-            guard case .failure(let error) = result else { Issue.record("write \(i) succeeded"); continue }
+            guard case .failure(let error) = result else {
+                Issue.record("write \(i) succeeded")
+                continue
+            }
             #expect(error as? Refused == Refused(index: i))
         }
         #expect(try keys(f, db).isEmpty)
@@ -111,11 +140,23 @@ struct KVGroupCommitTests {
         try await f.store.put("text", value: Data("not a number".utf8))
         let store = f.store
         let gate = Gate()
-        let holder = Task { try await f.environment.write { _ in gate.entered.signal(); gate.open.wait() } }
-        await withCheckedContinuation { c in DispatchQueue.global().async { gate.entered.wait(); c.resume() } }
+        let holder = Task {
+            try await f.environment.write { _ in
+                gate.entered.signal()
+                gate.open.wait()
+            }
+        }
+        await withCheckedContinuation { c in
+            DispatchQueue.global().async {
+                gate.entered.wait()
+                c.resume()
+            }
+        }
         let increments = (0..<10).map { _ in Task { try await store.increment("n", by: 1, expirationTtl: nil) } }
         let bad = (0..<5).map { _ in Task { try await store.increment("text", by: 1, expirationTtl: nil) } }
-        let cas = (0..<5).map { i in Task { try await store.compareAndSet("cas", value: Data("\(i)".utf8), expectedVersion: nil, options: KVPutOptions()) } }
+        let cas = (0..<5).map { i in
+            Task { try await store.compareAndSet("cas", value: Data("\(i)".utf8), expectedVersion: nil, options: KVPutOptions()) }
+        }
         while f.environment.pendingWriteCount < 20 { await Task.yield() }
         gate.release()
         try await holder.value

@@ -2,6 +2,7 @@ import EdgeTestSupport
 import Foundation
 import LMDBStorage
 import Testing
+
 @testable import KVStore
 
 @Suite("KV limits and errors")
@@ -64,7 +65,11 @@ struct KVLimitsTests {
             try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: ok))
             let tooBig = Data(("\"" + String(repeating: "m", count: 1023) + "\"").utf8)
             #expect(await expectKVError(.metadataTooLarge) { try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: tooBig)) })
-            #expect(await expectKVError(.invalidMetadata) { try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: Data("{nope".utf8))) })
+            #expect(
+                await expectKVError(.invalidMetadata) {
+                    try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: Data("{nope".utf8)))
+                }
+            )
         }
     }
 
@@ -74,9 +79,11 @@ struct KVLimitsTests {
             #expect(await expectKVError(.invalidExpiration) { try await f.store.put("k", text: "v", options: KVPutOptions(expirationTtl: 59)) })
             #expect(await expectKVError(.invalidExpiration) { try await f.store.put("k", text: "v", options: KVPutOptions(expiration: now + 59)) })
             #expect(await expectKVError(.invalidExpiration) { try await f.store.put("k", text: "v", options: KVPutOptions(expiration: now - 10)) })
-            #expect(await expectKVError(.invalidExpiration) {
-                try await f.store.put("k", text: "v", options: KVPutOptions(expiration: now + 100, expirationTtl: 100))
-            })
+            #expect(
+                await expectKVError(.invalidExpiration) {
+                    try await f.store.put("k", text: "v", options: KVPutOptions(expiration: now + 100, expirationTtl: 100))
+                }
+            )
             #expect(await expectKVError(.invalidExpiration) { _ = try await f.store.increment("n", by: 1, expirationTtl: 1) })
             try await f.store.put("k", text: "v", options: KVPutOptions(expirationTtl: 60))
             try await f.store.put("k2", text: "v", options: KVPutOptions(expiration: now + 60))

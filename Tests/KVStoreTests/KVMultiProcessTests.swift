@@ -1,6 +1,7 @@
-import Foundation
 import EdgeTestSupport
+import Foundation
 import Testing
+
 @testable import KVStore
 
 @Suite("KV across processes")

@@ -3,6 +3,7 @@ import EdgeTestSupport
 import Foundation
 import LMDBStorage
 import Logging
+
 @testable import KVStore
 
 /// An environment and one namespace on a manual clock.
@@ -13,7 +14,9 @@ struct KVFixture {
     let clock: ManualWallClock
 
     static func make(
-        binding: String = "KV", limits: KVLimits = KVLimits(), mapSize: Int = 64 << 20,
+        binding: String = "KV",
+        limits: KVLimits = KVLimits(),
+        mapSize: Int = 64 << 20,
         dir: TemporaryFolder = TemporaryFolder("kv")
     ) async throws -> KVFixture {
         var options = LMDBEnvironment.Options()
@@ -56,7 +59,10 @@ struct KVCase: Sendable {
 
 /// Runs `body` on the namespace `binding` of a fresh storage of `backend`, then deletes it.
 func withKV(
-    _ backend: TestBackend, binding: String = "KV", limits: KVLimits = KVLimits(), _ body: (KVCase) async throws -> Void
+    _ backend: TestBackend,
+    binding: String = "KV",
+    limits: KVLimits = KVLimits(),
+    _ body: (KVCase) async throws -> Void
 ) async throws {
     try await TestStorage.with(backend) { storage in
         let opened = try await storage.location.open(logger: Logger(label: "edge-run.tests.kv"))

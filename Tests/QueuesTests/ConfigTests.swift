@@ -8,10 +8,10 @@ struct ConfigTests {
     @Test("manifest entries decode with the contract's defaults")
     func decoding() throws {
         let json = #"""
-        [ { "name": "payments",
-            "consumer": { "function": "stripe-events", "max_batch_size": 20, "dead_letter_queue": "payments-dlq" } },
-          { "name": "payments-dlq", "delivery_delay": 5 } ]
-        """#
+            [ { "name": "payments",
+                "consumer": { "function": "stripe-events", "max_batch_size": 20, "dead_letter_queue": "payments-dlq" } },
+              { "name": "payments-dlq", "delivery_delay": 5 } ]
+            """#
         let configs = try JSONDecoder().decode([QueueConfig].self, from: Data(json.utf8))
         let consumer = try #require(configs[0].consumer)
         #expect(consumer.maxBatchSize == 20)
@@ -22,17 +22,20 @@ struct ConfigTests {
         for config in configs { try config.validate() }
     }
 
-    @Test("bad settings are refused with a message naming the setting", arguments: [
-        (ConsumerConfig(maxBatchSize: 0), "max_batch_size"),
-        (ConsumerConfig(maxBatchSize: 101), "max_batch_size"),
-        (ConsumerConfig(maxBatchTimeout: -1), "max_batch_timeout"),
-        (ConsumerConfig(maxBatchTimeout: 60.5), "max_batch_timeout"),
-        (ConsumerConfig(maxRetries: -1), "max_retries"),
-        (ConsumerConfig(retryDelay: 86_401), "retry_delay"),
-        (ConsumerConfig(maxConcurrency: 0), "max_concurrency"),
-        (ConsumerConfig(deadLetterQueue: "bad/name"), "dead_letter_queue"),
-        (ConsumerConfig(deadLetterQueue: "jobs"), "its own dead-letter queue"),
-    ])
+    @Test(
+        "bad settings are refused with a message naming the setting",
+        arguments: [
+            (ConsumerConfig(maxBatchSize: 0), "max_batch_size"),
+            (ConsumerConfig(maxBatchSize: 101), "max_batch_size"),
+            (ConsumerConfig(maxBatchTimeout: -1), "max_batch_timeout"),
+            (ConsumerConfig(maxBatchTimeout: 60.5), "max_batch_timeout"),
+            (ConsumerConfig(maxRetries: -1), "max_retries"),
+            (ConsumerConfig(retryDelay: 86_401), "retry_delay"),
+            (ConsumerConfig(maxConcurrency: 0), "max_concurrency"),
+            (ConsumerConfig(deadLetterQueue: "bad/name"), "dead_letter_queue"),
+            (ConsumerConfig(deadLetterQueue: "jobs"), "its own dead-letter queue"),
+        ]
+    )
     func badConsumer(consumer: ConsumerConfig, setting: String) async throws {
         let config = QueueConfig(name: "jobs", consumer: consumer)
         let error = #expect(throws: QueueError.self) { try config.validate() }

@@ -117,9 +117,15 @@ struct ConsumerBatchingTests {
             let broker = try await f.queues([.consumed("jobs", batch: 1, timeout: 0, concurrency: 1)])
             let running = Mutex((now: 0, peak: 0, done: 0))
             let consumer = try broker.consumer(for: "jobs") { _ in
-                running.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+                running.withLock {
+                    $0.now += 1
+                    $0.peak = max($0.peak, $0.now)
+                }
                 try await Task.sleep(for: .milliseconds(1))
-                running.withLock { $0.now -= 1; $0.done += 1 }
+                running.withLock {
+                    $0.now -= 1
+                    $0.done += 1
+                }
             }
             try await Queues_running(consumer) {
                 _ = try await broker.sendBatch(texts(6), to: "jobs")

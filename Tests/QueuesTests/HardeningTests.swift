@@ -1,10 +1,11 @@
 import EdgeTestSupport
-import ServiceLifecycle
 import Foundation
 import KVStore
-@testable import Queues
+import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import Queues
 
 /// Runs `consumer` in a task the test cancels (a "crashed" process whose handler never returns).
 private func abandon(_ consumer: QueueConsumer) -> Task<Void, any Error> {
@@ -73,7 +74,10 @@ struct DeliveryCountingTests {
         #expect(dead.lastError == "delivery interrupted: the process stopped")
 
         hung.open()
-        for task in abandoned { task.cancel(); _ = try? await task.value }
+        for task in abandoned {
+            task.cancel()
+            _ = try? await task.value
+        }
         // The abandoned handlers' late outcomes change nothing.
         #expect(try await third.stats("jobs-dlq").pending == 1)
         #expect(try await third.stats("jobs").delivered == 0)
@@ -102,7 +106,10 @@ struct DeliveryCountingTests {
 
 @Suite("Hardening: consumer deadline, cancellation, expired leases")
 struct ConsumerDeadlineTests {
-    @Test("a batch still running at timeout_seconds is cancelled; its unsettled messages are retried (counted), acked ones are not", arguments: TestBackend.available)
+    @Test(
+        "a batch still running at timeout_seconds is cancelled; its unsettled messages are retried (counted), acked ones are not",
+        arguments: TestBackend.available
+    )
     func deadlineCancelsTheBatch(backend: TestBackend) async throws {
         try await QueueFixture.with(backend) { f in
             var config = QueueConfig.consumed("jobs", batch: 2, retryDelay: 5)
@@ -115,7 +122,10 @@ struct ConsumerDeadlineTests {
                 guard batch.messages[0].attempts == 1 else { return }
                 batch.messages.first { $0.body.text == "done" }?.ack()
                 // Ignores cancellation, as a stuck handler would; notes it was asked to stop.
-                while !Task.isCancelled { await Task.yield(); try? await Task.sleep(for: .milliseconds(1)) }
+                while !Task.isCancelled {
+                    await Task.yield()
+                    try? await Task.sleep(for: .milliseconds(1))
+                }
                 sawCancellation.withLock { $0 = true }
                 try await Task.sleep(for: .seconds(3600))
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Queues
 
 /// Inputs the `message` fuzz target found (Fuzz/Corpus/message), kept as tests.

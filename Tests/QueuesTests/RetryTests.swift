@@ -7,7 +7,10 @@ import Testing
 
 @Suite("Retries, ack/retry precedence, dead letters, redrive")
 struct RetryTests {
-    @Test("attempts count deliveries; after 1 + max_retries failures the message is dead-lettered with its last error", arguments: TestBackend.available)
+    @Test(
+        "attempts count deliveries; after 1 + max_retries failures the message is dead-lettered with its last error",
+        arguments: TestBackend.available
+    )
     func attemptsAndBuiltInDeadLetters(backend: TestBackend) async throws {
         try await QueueFixture.with(backend) { f in
             let broker = try await f.queues([.consumed("jobs", retries: 2, retryDelay: 30)])
@@ -47,7 +50,10 @@ struct RetryTests {
         try await QueueFixture.with(backend) { f in
             let broker = try await f.queues([.consumed("jobs", retries: 0)])
             let recorder = Recorder()
-            let consumer = try broker.consumer(for: "jobs") { recorder.record($0); throw HandlerFailure() }
+            let consumer = try broker.consumer(for: "jobs") {
+                recorder.record($0)
+                throw HandlerFailure()
+            }
             try await running(consumer) {
                 _ = try await broker.send(.text("x"), to: "jobs")
                 try await eventually("dead-lettered") { try await broker.stats("jobs").deadLetterStore == 1 }
@@ -89,11 +95,13 @@ struct RetryTests {
                 recorder.record(batch)
                 guard batch.messages.count == 5 else { return }
                 let m = batch.messages
-                m[0].ack(); m[0].retry()          // ack first: acked
-                m[1].retry(); m[1].ack()          // retry first: retried
-                m[2].retry()                      // then the batch call below does not override it
-                batch.ackAll()                    // m3, m4: acked
-                batch.retryAll()                  // no effect: everything decided
+                m[0].ack()
+                m[0].retry()  // ack first: acked
+                m[1].retry()
+                m[1].ack()  // retry first: retried
+                m[2].retry()  // then the batch call below does not override it
+                batch.ackAll()  // m3, m4: acked
+                batch.retryAll()  // no effect: everything decided
             }
             try await running(consumer) {
                 _ = try await broker.sendBatch(texts(5), to: "jobs")

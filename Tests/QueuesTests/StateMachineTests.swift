@@ -1,6 +1,7 @@
 import KVStore
-@testable import Queues
 import Testing
+
+@testable import Queues
 
 @Suite("Consumer state machine and settlement (no I/O)")
 struct StateMachineTests {
@@ -21,7 +22,8 @@ struct StateMachineTests {
     @Test("capacity follows running handlers; in-flight ids until settled; stop")
     func capacity() {
         var m = ConsumerStateMachine(settings: settings)
-        let a = [id.next(millis: 1)], b = [id.next(millis: 1)]
+        let a = [id.next(millis: 1)]
+        let b = [id.next(millis: 1)]
         m.batchStarted(a)
         m.batchStarted(b)
         #expect(m.plan(availableCount: 10, firstAvailableDueMillis: 0, nextDueMillis: nil, nowMillis: 0) == .waitForCapacity)
@@ -49,13 +51,17 @@ struct StateMachineTests {
         #expect(d(.retry(delaySeconds: 1, reason: nil), nil, 3) == .deadLetter(lastError: "retry requested by the consumer"))
         #expect(d(.deadLetter(reason: "bad"), nil, 1) == .deadLetter(lastError: "bad"))
         // A reason given with the retry is the last error, ahead of what the handler threw.
-        #expect(d(.retry(delaySeconds: nil, reason: "receiver answered 503"), "e", 1) == .retry(dueMillis: 31_000, lastError: "receiver answered 503"))
+        #expect(
+            d(.retry(delaySeconds: nil, reason: "receiver answered 503"), "e", 1) == .retry(dueMillis: 31_000, lastError: "receiver answered 503")
+        )
         #expect(d(.retry(delaySeconds: nil, reason: "receiver answered 503"), nil, 3) == .deadLetter(lastError: "receiver answered 503"))
     }
 
     @Test("ids are 32 hex digits, parse back, and increase within a millisecond")
     func ids() {
-        let a = id.next(millis: 1_800_000_000_000), b = id.next(millis: 1_800_000_000_000), c = id.next(millis: 1_799_999_999_999)
+        let a = id.next(millis: 1_800_000_000_000)
+        let b = id.next(millis: 1_800_000_000_000)
+        let c = id.next(millis: 1_799_999_999_999)
         #expect(a < b && b < c)
         #expect(a.description < b.description && b.description < c.description)
         #expect(MessageID(a.description) == a)

@@ -1,8 +1,9 @@
 import Foundation
 import KVStore
 import LMDBStorage
-@testable import Queues
 import Testing
+
+@testable import Queues
 
 /// Messages of `queue` due after `nowMillis`, counted by walking the due index (the reference
 /// the counters must match).
@@ -12,7 +13,10 @@ private func delayedByScan(_ broker: LMDBQueueBroker, _ queue: String, nowMillis
         try txn.withCursor(storage.ready) { cursor in
             var n = 0
             var entry = try cursor.seek(atLeast: ReadyKey.lowerBound(dueMillis: nowMillis + 1))
-            while entry != nil { n += 1; entry = try cursor.next() }
+            while entry != nil {
+                n += 1
+                entry = try cursor.next()
+            }
             return n
         }
     }
@@ -57,7 +61,8 @@ struct StorageIndexTests {
         for _ in 0..<25 { _ = try await broker.sendBatch(texts(100), to: "jobs") }
         let storage = try broker.storage("jobs")
         // One message in flight: claimed as a consumer would.
-        let first = try await broker.environment.read { txn in try storage.scanAvailable(txn, nowMillis: f.clock.nowMillis(), excluding: [], limit: 1) }
+        let first = try await broker.environment.read { txn in try storage.scanAvailable(txn, nowMillis: f.clock.nowMillis(), excluding: [], limit: 1)
+        }
         let now = f.clock.nowMillis()
         let claim = try await broker.environment.write { txn in
             try storage.claim(txn, first.available, lease: LeaseValue(expiryMillis: now + 60_000, token: 7), nowMillis: now)

@@ -54,4 +54,3 @@ struct StoredNumbersTests {
         #expect(peeked.first?.jsonLine.contains("\"timestamp\":\"9999-12-31T23:59:59.999Z\"") == true)
     }
 }
-

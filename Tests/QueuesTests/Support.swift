@@ -69,7 +69,9 @@ final class QueueFixture: Sendable {
 
     /// The queues a server recorded, as the CLI opens them.
     func cli() async throws -> TestQueues {
-        if let postgres { return TestQueues(inner: try await postgres.existingQueueBroker(clock: clock, logger: Logger(label: "edge-run.tests.queues"))) }
+        if let postgres {
+            return TestQueues(inner: try await postgres.existingQueueBroker(clock: clock, logger: Logger(label: "edge-run.tests.queues")))
+        }
         return TestQueues(inner: try await LMDBQueueBroker.openExisting(environment: environment, clock: clock))
     }
 }
@@ -169,8 +171,10 @@ struct TimedOut: Error {}
 
 /// Polls `condition` (real time, 2 ms steps) until it holds, failing after `timeout`.
 func eventually(
-    _ what: String, timeout: Duration = .seconds(20),
-    sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool
+    _ what: String,
+    timeout: Duration = .seconds(20),
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
 ) async throws {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
@@ -206,12 +210,27 @@ func sleeping(until deadline: Double, on clock: ManualQueueClock, sourceLocation
 extension QueueConfig {
     /// A queue with a consumer, for tests (batch timeout 0 unless told).
     static func consumed(
-        _ name: String, batch: Int = 10, timeout: Double = 0, retries: Int = 3, retryDelay: Int = 0,
-        dlq: String? = nil, concurrency: Int = 1, deliveryDelay: Int = 0
+        _ name: String,
+        batch: Int = 10,
+        timeout: Double = 0,
+        retries: Int = 3,
+        retryDelay: Int = 0,
+        dlq: String? = nil,
+        concurrency: Int = 1,
+        deliveryDelay: Int = 0
     ) -> QueueConfig {
-        QueueConfig(name: name, deliveryDelay: deliveryDelay, consumer: ConsumerConfig(
-            maxBatchSize: batch, maxBatchTimeout: timeout, maxRetries: retries, retryDelay: retryDelay,
-            deadLetterQueue: dlq, maxConcurrency: concurrency))
+        QueueConfig(
+            name: name,
+            deliveryDelay: deliveryDelay,
+            consumer: ConsumerConfig(
+                maxBatchSize: batch,
+                maxBatchTimeout: timeout,
+                maxRetries: retries,
+                retryDelay: retryDelay,
+                deadLetterQueue: dlq,
+                maxConcurrency: concurrency
+            )
+        )
     }
 }
 

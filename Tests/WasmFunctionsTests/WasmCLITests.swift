@@ -11,18 +11,22 @@ struct WasmCLITests {
         defer { folder.cleanup() }
         let bad = try Modules.compile("(module (import \"env\" \"now\" (func (result i64))) (memory (export \"memory\") 1))")
         try Data(bad).write(to: URL(fileURLWithPath: folder.path + "/bad.wasm"))
-        let manifest: JSONValue = ["functions": [
-            ["name": "bad", "handler": "wasm", "routes": ["GET /bad"], "config": ["module": "bad.wasm"]],
-            ["name": "gone", "handler": "wasm", "routes": ["GET /gone"], "config": ["module": "fns/gone.wasm", "kv": ["NOPE"]]],
-        ]]
+        let manifest: JSONValue = [
+            "functions": [
+                ["name": "bad", "handler": "wasm", "routes": ["GET /bad"], "config": ["module": "bad.wasm"]],
+                ["name": "gone", "handler": "wasm", "routes": ["GET /gone"], "config": ["module": "fns/gone.wasm", "kv": ["NOPE"]]],
+            ]
+        ]
         let path = folder.path + "/functions.json"
         try manifest.serialized().write(to: URL(fileURLWithPath: path))
         let result = try runEdgeRun(["check", "--manifest", path])
         #expect(result.status != 0)
-        #expect(result.stderr.split(separator: "\n").map(String.init) == [
-            "functions.json: functions[0].config.module: bad.wasm: imports env.now: edge-run offers only wasi_snapshot_preview1 (WASI preview 1) and edge_run functions; exports no function _start (build it as a WASI command)",
-            "functions.json: functions[1].config.kv: KV binding \"NOPE\" is not declared in kv_namespaces",
-        ])
+        #expect(
+            result.stderr.split(separator: "\n").map(String.init) == [
+                "functions.json: functions[0].config.module: bad.wasm: imports env.now: edge-run offers only wasi_snapshot_preview1 (WASI preview 1) and edge_run functions; exports no function _start (build it as a WASI command)",
+                "functions.json: functions[1].config.kv: KV binding \"NOPE\" is not declared in kv_namespaces",
+            ]
+        )
     }
 
     @Test func theBundledManifestServesItsWasmRouteAndGuestStderrIsLoggedWithTheRequestID() async throws {
@@ -31,7 +35,8 @@ struct WasmCLITests {
         defer { data.cleanup() }
         let server = try await ServeProcess.start(
             ["--manifest", root.appendingPathComponent("functions.json").path, "--port", "0", "--data", data.path, "--log-level", "notice"],
-            environment: ["ADMIN_TOKEN": "t", "WEBHOOK_SIGNING_SECRET": "s"])
+            environment: ["ADMIN_TOKEN": "t", "WEBHOOK_SIGNING_SECRET": "s"]
+        )
         let client = TestClient(base: server.base)
         let hello = try await client.get("/hello/ada")
         #expect(hello.status == 200)

@@ -63,12 +63,18 @@ struct WasmHTTPTests {
     }
 
     @Test func stderrDoesNotReachTheResponse() async throws {
-        let wasm = try Modules.compile(Modules.writing("a warning\nand another", fd: 2, then: """
-            (i32.store (i32.const 0) (i32.const 2048))
-            (i32.store (i32.const 4) (i32.const 4))
-            (i32.store (i32.const 2048) (i32.const 0x0a0a3a41))
-            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-            """))
+        let wasm = try Modules.compile(
+            Modules.writing(
+                "a warning\nand another",
+                fd: 2,
+                then: """
+                    (i32.store (i32.const 0) (i32.const 2048))
+                    (i32.store (i32.const 4) (i32.const 4))
+                    (i32.store (i32.const 2048) (i32.const 0x0a0a3a41))
+                    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+                    """
+            )
+        )
         let s = try await WasmServer.single(wasm)
         let r = try await s.client.get("/fn")
         #expect(r.status == 200)
@@ -79,16 +85,21 @@ struct WasmHTTPTests {
 
     @Test func eachRequestGetsAFreshInstance() async throws {
         // A global counter that the module increments and prints: always 1 with a fresh instance.
-        let wasm = try Modules.compile(Modules.start("""
-            (global.set $n (i32.add (global.get $n) (i32.const 1)))
-            (i32.store8 (i32.const 1050) (i32.add (i32.const 48) (global.get $n)))
-            (i32.store (i32.const 0) (i32.const 1024))
-            (i32.store (i32.const 4) (i32.const 27))
-            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-            """, extra: """
-            (global $n (mut i32) (i32.const 0))
-            (data (i32.const 1024) "Content-Type: text/plain\\n\\nX")
-            """))
+        let wasm = try Modules.compile(
+            Modules.start(
+                """
+                (global.set $n (i32.add (global.get $n) (i32.const 1)))
+                (i32.store8 (i32.const 1050) (i32.add (i32.const 48) (global.get $n)))
+                (i32.store (i32.const 0) (i32.const 1024))
+                (i32.store (i32.const 4) (i32.const 27))
+                (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+                """,
+                extra: """
+                    (global $n (mut i32) (i32.const 0))
+                    (data (i32.const 1024) "Content-Type: text/plain\\n\\nX")
+                    """
+            )
+        )
         let s = try await WasmServer.single(wasm)
         for _ in 0..<3 { #expect(try await s.client.get("/fn").text == "1") }
         try await s.stopAndClean()
@@ -97,18 +108,23 @@ struct WasmHTTPTests {
     @Test func memoryWrittenOrGrownByOneRequestIsNotSeenByTheNext() async throws {
         // Prints memory.size (pages) and the byte at 2000, then writes that byte and grows the
         // memory by a page: a fresh instance always answers "10" (one page, a zero byte).
-        let wasm = try Modules.compile(Modules.start("""
-            (i32.store8 (i32.const 1050) (i32.add (i32.const 48) (memory.size)))
-            (i32.store8 (i32.const 1051) (i32.add (i32.const 48) (i32.load8_u (i32.const 2000))))
-            (i32.store8 (i32.const 2000) (i32.const 7))
-            (drop (memory.grow (i32.const 1)))
-            (i32.store8 (i32.const 70000) (i32.const 7))
-            (i32.store (i32.const 0) (i32.const 1024))
-            (i32.store (i32.const 4) (i32.const 28))
-            (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-            """, extra: """
-            (data (i32.const 1024) "Content-Type: text/plain\\n\\nXY")
-            """))
+        let wasm = try Modules.compile(
+            Modules.start(
+                """
+                (i32.store8 (i32.const 1050) (i32.add (i32.const 48) (memory.size)))
+                (i32.store8 (i32.const 1051) (i32.add (i32.const 48) (i32.load8_u (i32.const 2000))))
+                (i32.store8 (i32.const 2000) (i32.const 7))
+                (drop (memory.grow (i32.const 1)))
+                (i32.store8 (i32.const 70000) (i32.const 7))
+                (i32.store (i32.const 0) (i32.const 1024))
+                (i32.store (i32.const 4) (i32.const 28))
+                (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+                """,
+                extra: """
+                    (data (i32.const 1024) "Content-Type: text/plain\\n\\nXY")
+                    """
+            )
+        )
         // The default limit (reserved memory) and a small one (software-checked memory).
         for config: [String: JSONValue] in [[:], ["memory_limit_mb": 1]] {
             let s = try await WasmServer.single(wasm, config: config)
@@ -120,9 +136,12 @@ struct WasmHTTPTests {
     @Test func manyConcurrentInvocationsOfACModuleAllAnswer() async throws {
         // Guest threads each have their own engine and interpreter stack: many at once, each
         // translating wasi-libc, must all answer their own request.
-        let s = try await WasmServer.start(modules: ["hello.wasm": try Modules.fixture("hello.wasm")], manifest: [
-            "functions": [["name": "hello", "handler": "wasm", "routes": ["GET /hello/:name"], "config": ["module": "hello.wasm"]]],
-        ])
+        let s = try await WasmServer.start(
+            modules: ["hello.wasm": try Modules.fixture("hello.wasm")],
+            manifest: [
+                "functions": [["name": "hello", "handler": "wasm", "routes": ["GET /hello/:name"], "config": ["module": "hello.wasm"]]]
+            ]
+        )
         let answers = try await withThrowingTaskGroup(of: (Int, Int, String).self) { group in
             for i in 0..<24 {
                 group.addTask {

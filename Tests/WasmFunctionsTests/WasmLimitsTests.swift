@@ -2,6 +2,7 @@ import EdgeRuntime
 import EdgeTestSupport
 import Foundation
 import Testing
+
 @testable import WasmFunctions
 
 @Suite("wasm: limits and hostile guests")
@@ -37,33 +38,38 @@ struct WasmLimitsTests {
     ]
 
     static let hostileImports = """
-      (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
-      (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
-      (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
-      (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
-      (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
-      (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $fd_fdstat_get (param i32 i32) (result i32)))
-      (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
-      (import "edge_run" "kv_get" (func $kv_get (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
-      (import "edge_run" "kv_put" (func $kv_put (param i32 i32 i32 i32 i32 i32 i64) (result i32)))
-      (import "edge_run" "queue_send" (func $queue_send (param i32 i32 i32 i32 i32 i32) (result i32)))
-      (import "edge_run" "fetch" (func $fetch (param i32 i32 i32 i32) (result i32)))
-      (import "edge_run" "log" (func $log (param i32 i32 i32)))
-      (data (i32.const 100) "KV")
-      (data (i32.const 200) "jobs")
-    """
+          (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $fd_fdstat_get (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+          (import "edge_run" "kv_get" (func $kv_get (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+          (import "edge_run" "kv_put" (func $kv_put (param i32 i32 i32 i32 i32 i32 i64) (result i32)))
+          (import "edge_run" "queue_send" (func $queue_send (param i32 i32 i32 i32 i32 i32) (result i32)))
+          (import "edge_run" "fetch" (func $fetch (param i32 i32 i32 i32) (result i32)))
+          (import "edge_run" "log" (func $log (param i32 i32 i32)))
+          (data (i32.const 100) "KV")
+          (data (i32.const 200) "jobs")
+        """
 
     @Test func hostilePointersTrapTheGuestNeverTheHost() async throws {
         var modules: [String: [UInt8]] = [:]
         var functions: [JSONValue] = []
         for (i, call) in Self.hostileCalls.enumerated() {
             modules["h\(i).wasm"] = try Modules.compile(Modules.start(call, extra: Self.hostileImports))
-            functions.append(["name": .string("h\(i)"), "handler": "wasm", "routes": [.string("POST /h/\(i)")],
-                              "config": ["module": .string("h\(i).wasm"), "kv": ["KV"], "queues": ["jobs"]]])
+            functions.append([
+                "name": .string("h\(i)"), "handler": "wasm", "routes": [.string("POST /h/\(i)")],
+                "config": ["module": .string("h\(i).wasm"), "kv": ["KV"], "queues": ["jobs"]],
+            ])
         }
-        let s = try await WasmServer.start(modules: modules, manifest: [
-            "kv_namespaces": [["binding": "KV"]], "queues": [["name": "jobs"]], "functions": .array(functions),
-        ])
+        let s = try await WasmServer.start(
+            modules: modules,
+            manifest: [
+                "kv_namespaces": [["binding": "KV"]], "queues": [["name": "jobs"]], "functions": .array(functions),
+            ]
+        )
         for i in Self.hostileCalls.indices {
             let r = try await s.raw("POST", "/h/\(i)", body: "stdin")
             #expect(r.status == 500, "call \(i): \(Self.hostileCalls[i])")
@@ -75,9 +81,14 @@ struct WasmLimitsTests {
 
     @Test func growingPastTheMemoryLimitFailsTheGrowAndTheGuest() async throws {
         // 1 MiB limit: growing by 32 pages (2 MiB) answers -1, and the module traps on that.
-        let wasm = try Modules.compile(Modules.start("""
-            (if (i32.eq (memory.grow (i32.const 32)) (i32.const -1)) (then unreachable))
-            """ + Modules.writeHeadersCall, extra: Modules.headersData))
+        let wasm = try Modules.compile(
+            Modules.start(
+                """
+                (if (i32.eq (memory.grow (i32.const 32)) (i32.const -1)) (then unreachable))
+                """ + Modules.writeHeadersCall,
+                extra: Modules.headersData
+            )
+        )
         let s = try await WasmServer.single(wasm, config: ["memory_limit_mb": 1])
         #expect(try await s.client.get("/fn").status == 500)
         try await s.stopAndClean()
@@ -89,24 +100,31 @@ struct WasmLimitsTests {
 
     @Test func anInitialMemoryOverTheLimitIsAManifestProblem() throws {
         let wasm = try Modules.compile(Modules.start("", memoryPages: 32))  // 2 MiB
-        let problems = try WasmServer.problems(modules: ["big.wasm": wasm], manifest: [
-            "functions": [["name": "big", "handler": "wasm", "routes": ["GET /big"], "config": ["module": "big.wasm", "memory_limit_mb": 1]]],
-        ])
+        let problems = try WasmServer.problems(
+            modules: ["big.wasm": wasm],
+            manifest: [
+                "functions": [["name": "big", "handler": "wasm", "routes": ["GET /big"], "config": ["module": "big.wasm", "memory_limit_mb": 1]]]
+            ]
+        )
         #expect(problems.count == 1)
         #expect(problems.first?.hasPrefix("functions[0].config.module: big.wasm: its initial memory is larger than memory_limit_mb") == true)
     }
 
     @Test func writingAHundredMegabytesToStdoutIsA500WithBoundedMemory() async throws {
         // 1,600 writes of the whole 64 KiB memory: 100 MiB unless the host stops it.
-        let wasm = try Modules.compile(Modules.start("""
-            (local $i i32)
-            (i32.store (i32.const 0) (i32.const 0))
-            (i32.store (i32.const 4) (i32.const 65536))
-            (loop $again
-              (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-              (local.set $i (i32.add (local.get $i) (i32.const 1)))
-              (br_if $again (i32.lt_u (local.get $i) (i32.const 1600))))
-            """))
+        let wasm = try Modules.compile(
+            Modules.start(
+                """
+                (local $i i32)
+                (i32.store (i32.const 0) (i32.const 0))
+                (i32.store (i32.const 4) (i32.const 65536))
+                (loop $again
+                  (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $again (i32.lt_u (local.get $i) (i32.const 1600))))
+                """
+            )
+        )
         let s = try await WasmServer.single(wasm)
         let r = try await s.client.get("/fn")
         #expect(r.status == 500)
@@ -132,9 +150,11 @@ struct WasmLimitsTests {
         #expect(try await s.client.get("/fn").status == 503)
         #expect(try await s.client.get("/_edge/health").status == 200)
         // The fuel budget (a few timeouts' worth of the fastest code) ends it.
-        #expect(await eventually(timeout: 120) {
-            (try? await s.client.get("/_edge/metrics").text.contains("edge_runaway_handlers{function=\"fn\"} 0")) == true
-        })
+        #expect(
+            await eventually(timeout: 120) {
+                (try? await s.client.get("/_edge/metrics").text.contains("edge_runaway_handlers{function=\"fn\"} 0")) == true
+            }
+        )
         #expect(try await s.client.get("/fn").status == 504)
         try await s.stopAndClean()
     }
@@ -142,20 +162,28 @@ struct WasmLimitsTests {
     @Test func aGuestSleepingInAHostCallStopsAtTheDeadline() async throws {
         // poll_oneoff with a one-hour clock subscription: the host call returns at the deadline
         // and the guest is stopped there (no runaway left behind).
-        let wasm = try Modules.compile(Modules.start("""
-            (i64.store (i32.const 24) (i64.const 3600000000000))
-            (drop (call $poll_oneoff (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200)))
-            """, extra: "(import \"wasi_snapshot_preview1\" \"poll_oneoff\" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))"))
+        let wasm = try Modules.compile(
+            Modules.start(
+                """
+                (i64.store (i32.const 24) (i64.const 3600000000000))
+                (drop (call $poll_oneoff (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200)))
+                """,
+                extra: "(import \"wasi_snapshot_preview1\" \"poll_oneoff\" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))"
+            )
+        )
         let s = try await WasmServer.single(wasm, limits: ["handler_timeout_seconds": 0.3])
         #expect(try await s.client.get("/fn").status == 504)
-        #expect(await eventually {
-            (try? await s.client.get("/_edge/metrics").text.contains("edge_runaway_handlers{function=\"fn\"} 0")) == true
-        })
+        #expect(
+            await eventually {
+                (try? await s.client.get("/_edge/metrics").text.contains("edge_runaway_handlers{function=\"fn\"} 0")) == true
+            }
+        )
         try await s.stopAndClean()
     }
 
     @Test func importsTheRuntimeCannotSatisfyAreManifestProblemsWithTheirPath() throws {
-        let wasm = try Modules.compile("""
+        let wasm = try Modules.compile(
+            """
             (module
               (import "env" "now" (func (result i64)))
               (import "edge_run" "kv_get" (func (param i32 i32) (result i32)))
@@ -163,11 +191,17 @@ struct WasmLimitsTests {
               (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
               (memory (export "memory") 1)
               (func (export "_start")))
-            """)
-        let problems = try WasmServer.problems(modules: ["bad.wasm": wasm], manifest: [
-            "functions": [["name": "ok", "handler": "wasm", "routes": ["GET /ok"], "config": ["module": "ok.wasm"]],
-                          ["name": "bad", "handler": "wasm", "routes": ["GET /bad"], "config": ["module": "bad.wasm"]]],
-        ])
+            """
+        )
+        let problems = try WasmServer.problems(
+            modules: ["bad.wasm": wasm],
+            manifest: [
+                "functions": [
+                    ["name": "ok", "handler": "wasm", "routes": ["GET /ok"], "config": ["module": "ok.wasm"]],
+                    ["name": "bad", "handler": "wasm", "routes": ["GET /bad"], "config": ["module": "bad.wasm"]],
+                ]
+            ]
+        )
         #expect(problems.count == 2)
         #expect(problems.first?.hasPrefix("functions[0].config.module: ok.wasm: cannot read") == true)
         let bad = try #require(problems.last)
@@ -182,9 +216,14 @@ struct WasmLimitsTests {
         let wrongStart = try Modules.compile("(module (memory (export \"memory\") 1) (func (export \"_start\") (param i32)))")
         let problems = try WasmServer.problems(
             modules: ["a.wasm": noStart, "b.wasm": noMemory, "c.wasm": wrongStart, "d.wasm": Array("not wasm".utf8)],
-            manifest: ["functions": .array(["a", "b", "c", "d"].map { n in
-                ["name": .string(n), "handler": "wasm", "routes": [.string("GET /\(n)")], "config": ["module": .string("\(n).wasm")]]
-            })])
+            manifest: [
+                "functions": .array(
+                    ["a", "b", "c", "d"].map { n in
+                        ["name": .string(n), "handler": "wasm", "routes": [.string("GET /\(n)")], "config": ["module": .string("\(n).wasm")]]
+                    }
+                )
+            ]
+        )
         #expect(problems.count == 4)
         #expect(problems.contains { $0.hasPrefix("functions[0].config.module: a.wasm: exports no function _start") })
         #expect(problems.contains { $0.hasPrefix("functions[1].config.module: b.wasm: exports no memory named \"memory\"") })

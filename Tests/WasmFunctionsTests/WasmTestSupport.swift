@@ -9,26 +9,26 @@ import WAT
 enum Modules {
     /// The WASI and `edge_run` imports the text modules below use.
     static let imports = """
-      (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-      (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-      (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
-    """
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+        """
 
     /// A module whose `_start` writes `text` to stdout (fd 1), then runs `then`.
     static func writing(_ text: String, fd: Int = 1, then: String = "", extra: String = "", memoryPages: Int = 1) -> String {
         let escaped = text.utf8.map { String(format: "\\%02x", $0) }.joined()
         return """
-        (module
-          \(imports)
-          \(extra)
-          (memory (export "memory") \(memoryPages))
-          (data (i32.const 1024) "\(escaped)")
-          (func (export "_start")
-            (i32.store (i32.const 0) (i32.const 1024))
-            (i32.store (i32.const 4) (i32.const \(text.utf8.count)))
-            (drop (call $fd_write (i32.const \(fd)) (i32.const 0) (i32.const 1) (i32.const 8)))
-            \(then)))
-        """
+            (module
+              \(imports)
+              \(extra)
+              (memory (export "memory") \(memoryPages))
+              (data (i32.const 1024) "\(escaped)")
+              (func (export "_start")
+                (i32.store (i32.const 0) (i32.const 1024))
+                (i32.store (i32.const 4) (i32.const \(text.utf8.count)))
+                (drop (call $fd_write (i32.const \(fd)) (i32.const 0) (i32.const 1) (i32.const 8)))
+                \(then)))
+            """
     }
 
     /// A module whose `_start` is `body` (with the imports above and one page of memory).
@@ -57,16 +57,26 @@ enum Modules {
 enum WasmServer {
     /// Writes each `(file, bytes)` into a fresh data folder and starts the server on `manifest`
     /// (module paths are relative to that folder).
-    static func start(modules: [String: [UInt8]], manifest: JSONValue, secrets: [String: String] = [:],
-                      fetcher: (any HTTPFetching)? = nil, testScheduled: Bool = false) async throws -> RunningServer {
+    static func start(
+        modules: [String: [UInt8]],
+        manifest: JSONValue,
+        secrets: [String: String] = [:],
+        fetcher: (any HTTPFetching)? = nil,
+        testScheduled: Bool = false
+    ) async throws -> RunningServer {
         let data = TemporaryFolder("wasm")
         for (file, bytes) in modules { try Data(bytes).write(to: URL(fileURLWithPath: "\(data.path)/\(file)")) }
         return try await RunningServer.start(manifest: manifest, secrets: secrets, testScheduled: testScheduled, fetcher: fetcher, data: data)
     }
 
     /// One wasm function `fn` with `routes`, the module `fn.wasm`, and `config` merged in.
-    static func single(_ wasm: [UInt8], routes: [String] = ["GET /fn", "POST /fn"], config: [String: JSONValue] = [:],
-                       limits: [String: JSONValue]? = nil, manifest extra: [String: JSONValue] = [:]) async throws -> RunningServer {
+    static func single(
+        _ wasm: [UInt8],
+        routes: [String] = ["GET /fn", "POST /fn"],
+        config: [String: JSONValue] = [:],
+        limits: [String: JSONValue]? = nil,
+        manifest extra: [String: JSONValue] = [:]
+    ) async throws -> RunningServer {
         var c: [String: JSONValue] = ["module": "fn.wasm"]
         for (k, v) in config { c[k] = v }
         var function: [String: JSONValue] = ["name": "fn", "handler": "wasm", "routes": .array(routes.map { .string($0) }), "config": .object(c)]
@@ -83,7 +93,12 @@ enum WasmServer {
         for (file, bytes) in modules { try Data(bytes).write(to: URL(fileURLWithPath: "\(folder.path)/\(file)")) }
         do {
             _ = try ManifestLoader(registry: BuiltinFunctions.registry()).validate(
-                manifest, file: "functions.json", baseDirectory: folder.path, environment: [:], envFile: [:])
+                manifest,
+                file: "functions.json",
+                baseDirectory: folder.path,
+                environment: [:],
+                envFile: [:]
+            )
             return []
         } catch let error as ManifestError {
             return error.problems.map { "\($0.path): \($0.message)" }

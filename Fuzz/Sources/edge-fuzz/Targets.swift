@@ -2,6 +2,7 @@ import Foundation
 import Functions
 import KVStore
 import LMDBStorage
+
 @testable import EdgeRuntime
 @testable import Queues
 
@@ -26,8 +27,13 @@ enum Targets {
     static func manifest(_ bytes: [UInt8]) {
         guard let json = try? JSONValue.parse(Data(bytes)) else { return }
         _ = try? ManifestLoader(registry: registry).validate(
-            json, file: "functions.json", baseDirectory: "/nonexistent-edge-fuzz", environment: ["ADMIN_TOKEN": "x"],
-            envFile: [:], requireSecrets: false)
+            json,
+            file: "functions.json",
+            baseDirectory: "/nonexistent-edge-fuzz",
+            environment: ["ADMIN_TOKEN": "x"],
+            envFile: [:],
+            requireSecrets: false
+        )
     }
 
     /// Cron expressions (first line) and their next fire time after a time from the rest.
@@ -35,7 +41,7 @@ enum Targets {
         let (text, rest) = splitLine(bytes)
         guard let expression = try? CronExpression(text) else { return }
         // Any time from 1970 to 9999, chosen by the input.
-        let seed = rest.utf8.reduce(UInt64(1469598103934665603)) { ($0 ^ UInt64($1)) &* 1099511628211 }
+        let seed = rest.utf8.reduce(UInt64(1_469_598_103_934_665_603)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
         let after = Int64(seed % 253_402_300_799)
         if let next = expression.next(afterUnixSeconds: after) {
             fuzzCheck(next > after && next % 60 == 0, "next fire \(next) is not a minute after \(after)")
@@ -63,7 +69,8 @@ enum Targets {
             .deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Tests/EdgeRuntimeTests/Fixtures/jwt/jwt-fixtures.json")
         guard let data = FileManager.default.contents(atPath: file.path), let json = try? JSONValue.parse(data),
-              let jwks = json["jwks"] else { return nil }
+            let jwks = json["jwks"]
+        else { return nil }
         return JWKSet.parse(Array(jwks.serialized()))
     }()
 
@@ -74,7 +81,8 @@ enum Targets {
         let validator = JWTClaimsValidator(issuer: "https://issuer.test", audiences: ["edge-api"], clockTolerance: 5)
         _ = try? validator.validate(token.claims, now: 1_800_000_000)
         guard let algorithm = JWTAlgorithm(rawValue: token.algorithmName), let keys = fixtureKeys,
-              let key = keys.key(id: token.keyID, for: algorithm), key.accepts(algorithm) else { return }
+            let key = keys.key(id: token.keyID, for: algorithm), key.accepts(algorithm)
+        else { return }
         _ = key.publicKey.verify(algorithm, signature: token.signature, signingInput: token.signingInput)
     }
 
@@ -103,7 +111,10 @@ enum Targets {
         }
         let fields = header.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
         let headers = StandardWebhookSignature.Headers(
-            id: fields.first, timestamp: fields.count > 1 ? fields[1] : nil, signature: fields.count > 2 ? fields[2] : nil)
+            id: fields.first,
+            timestamp: fields.count > 1 ? fields[1] : nil,
+            signature: fields.count > 2 ? fields[2] : nil
+        )
         for secret in ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", header, "whsec_" + rest] {
             _ = try? StandardWebhookSignature.verify(payload: payload, headers: headers, secret: secret, now: now)
             _ = try? StandardWebhookSignature.verify(payload: payload, headers: headers, secret: secret, tolerance: .max, now: now)
@@ -117,8 +128,10 @@ enum Targets {
         let pairs = FormEncoding.decode(String(decoding: bytes, as: UTF8.self))
         let encoded = FormEncoding.encode(pairs.map { ($0.name, $0.value) })
         let again = FormEncoding.decode(encoded)
-        fuzzCheck(again.map(\.name) == pairs.map(\.name) && again.map(\.value) == pairs.map(\.value),
-                  "form decode(encode(pairs)) differs for \(encoded)")
+        fuzzCheck(
+            again.map(\.name) == pairs.map(\.name) && again.map(\.value) == pairs.map(\.value),
+            "form decode(encode(pairs)) differs for \(encoded)"
+        )
     }
 
     /// A KV namespace on a scratch LMDB environment, with short, 511- and 512-byte keys.

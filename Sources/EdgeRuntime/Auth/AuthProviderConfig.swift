@@ -38,8 +38,13 @@ public struct AuthProviderConfig: Sendable, Equatable {
 
     /// Creates an explicit configuration.
     public init(
-        jwksURL: String, issuer: String, audiences: [String]? = nil, algorithms: [JWTAlgorithm] = [.rs256],
-        clockToleranceSeconds: Int = 5, jwksCacheMaxAgeSeconds: Int = 600, jwksCooldownSeconds: Int = 30,
+        jwksURL: String,
+        issuer: String,
+        audiences: [String]? = nil,
+        algorithms: [JWTAlgorithm] = [.rs256],
+        clockToleranceSeconds: Int = 5,
+        jwksCacheMaxAgeSeconds: Int = 600,
+        jwksCooldownSeconds: Int = 30,
         preset: Preset? = nil
     ) {
         self.jwksURL = jwksURL
@@ -84,12 +89,15 @@ public struct AuthProviderConfig: Sendable, Equatable {
         guard let issuer else { throw AuthConfigError(key: "issuer", "is required (or give a preset and a domain)") }
 
         self.init(
-            jwksURL: jwksURL, issuer: issuer, audiences: try Self.audiences(json["audience"]),
+            jwksURL: jwksURL,
+            issuer: issuer,
+            audiences: try Self.audiences(json["audience"]),
             algorithms: try Self.algorithms(json["algorithms"]) ?? derived?.algorithms ?? [.rs256],
             clockToleranceSeconds: try Self.integer(json, "clock_tolerance_seconds", default: 5, range: 0...600),
             jwksCacheMaxAgeSeconds: try Self.integer(json, "jwks_cache_max_age_seconds", default: 600, range: 1...86_400),
             jwksCooldownSeconds: try Self.integer(json, "jwks_cooldown_seconds", default: 30, range: 1...3_600),
-            preset: preset)
+            preset: preset
+        )
     }
 
     /// The URLs and algorithms a preset derives from its base URL (`scheme://host[:port]`).
@@ -166,7 +174,8 @@ public struct AuthProviderConfig: Sendable, Equatable {
         for (index, item) in items.enumerated() {
             let name = item.stringValue ?? ""
             guard let algorithm = JWTAlgorithm(rawValue: name) else {
-                let why = name.lowercased() == "none" || name.uppercased().hasPrefix("HS")
+                let why =
+                    name.lowercased() == "none" || name.uppercased().hasPrefix("HS")
                     ? "\"\(name)\" is not allowed: only asymmetric algorithms are verified (\(supported))"
                     : "unsupported algorithm \(item.serializedString) (supported: \(supported))"
                 throw AuthConfigError(key: "algorithms[\(index)]", why)
@@ -177,7 +186,10 @@ public struct AuthProviderConfig: Sendable, Equatable {
     }
 
     private static func integer(
-        _ json: [String: JSONValue], _ key: String, default fallback: Int, range: ClosedRange<Int>
+        _ json: [String: JSONValue],
+        _ key: String,
+        default fallback: Int,
+        range: ClosedRange<Int>
     ) throws(AuthConfigError) -> Int {
         guard let value = json[key] else { return fallback }
         guard let number = value.intValue, let int = Int(exactly: number), range.contains(int) else {

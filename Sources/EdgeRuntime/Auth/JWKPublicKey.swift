@@ -61,8 +61,14 @@ final class JWKPublicKey: @unchecked Sendable {
         return signingInput.withUnsafeBufferPointer { message in
             signature.withUnsafeBufferPointer { sig in
                 edge_jws_verify(
-                    pointer, algorithm.signatureKind, algorithm.hashBits,
-                    message.baseAddress, message.count, sig.baseAddress, sig.count) == 1
+                    pointer,
+                    algorithm.signatureKind,
+                    algorithm.hashBits,
+                    message.baseAddress,
+                    message.count,
+                    sig.baseAddress,
+                    sig.count
+                ) == 1
             }
         }
     }

@@ -5,9 +5,12 @@ import CEdgeCrypto
 /// `none` and the HMAC family (`HS256`…) are deliberately absent, so a token can never be
 /// "verified" with a public key used as an HMAC secret (the HS/RS confusion attack).
 public enum JWTAlgorithm: String, Sendable, CaseIterable, Hashable {
-    case rs256 = "RS256", rs384 = "RS384", rs512 = "RS512"
+    case rs256 = "RS256"
+    case rs384 = "RS384"
+    case rs512 = "RS512"
     case ps256 = "PS256"
-    case es256 = "ES256", es384 = "ES384"
+    case es256 = "ES256"
+    case es384 = "ES384"
     case edDSA = "EdDSA"
 
     /// The JWK `kty` a key must have to verify this algorithm.

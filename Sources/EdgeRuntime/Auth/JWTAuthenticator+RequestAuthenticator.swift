@@ -8,7 +8,10 @@ extension JWTAuthenticator: RequestAuthenticator {
             return try await verify(bearer: token)
         } catch {
             throw EdgeHTTPError(
-                .unauthorized, error.reason, headers: ["WWW-Authenticate": "Bearer error=\"invalid_token\""])
+                .unauthorized,
+                error.reason,
+                headers: ["WWW-Authenticate": "Bearer error=\"invalid_token\""]
+            )
         }
     }
 }

@@ -29,20 +29,33 @@ public final class JWTAuthenticator: Sendable {
     ///   - clock: the time `exp`/`nbf`/`iat` and cache ages are measured against.
     ///   - tokenCacheCapacity: verified tokens remembered (default 10,000).
     public init(
-        name: String, config: AuthProviderConfig, fetcher: any HTTPFetching, kv: (any KVStore)?,
-        clock: any WallClock = SystemWallClock(), tokenCacheCapacity: Int = 10_000
+        name: String,
+        config: AuthProviderConfig,
+        fetcher: any HTTPFetching,
+        kv: (any KVStore)?,
+        clock: any WallClock = SystemWallClock(),
+        tokenCacheCapacity: Int = 10_000
     ) {
         self.name = name
         self.config = config
         self.clock = clock
         jwks = JWKSCache(
             settings: .init(
-                jwksURL: config.jwksURL, maxAge: Double(config.jwksCacheMaxAgeSeconds),
-                cooldown: Double(config.jwksCooldownSeconds), kvKey: "jwks:\(name)"),
-            fetcher: fetcher, kv: kv, clock: clock)
+                jwksURL: config.jwksURL,
+                maxAge: Double(config.jwksCacheMaxAgeSeconds),
+                cooldown: Double(config.jwksCooldownSeconds),
+                kvKey: "jwks:\(name)"
+            ),
+            fetcher: fetcher,
+            kv: kv,
+            clock: clock
+        )
         tokens = VerifiedTokenCache(capacity: tokenCacheCapacity)
         validator = JWTClaimsValidator(
-            issuer: config.issuer, audiences: config.audiences, clockTolerance: Double(config.clockToleranceSeconds))
+            issuer: config.issuer,
+            audiences: config.audiences,
+            clockTolerance: Double(config.clockToleranceSeconds)
+        )
         allowed = Set(config.algorithms)
     }
 

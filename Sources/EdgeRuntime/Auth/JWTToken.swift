@@ -51,7 +51,12 @@ struct JWTToken: Sendable {
         }
         guard let claims = try? JSONValue.parse(Data(payloadBytes)).objectValue else { throw AuthError(.malformed) }
         return JWTToken(
-            algorithmName: alg, keyID: kid, claims: claims, signingInput: Array(bytes[..<second]), signature: signature)
+            algorithmName: alg,
+            keyID: kid,
+            claims: claims,
+            signingInput: Array(bytes[..<second]),
+            signature: signature
+        )
     }
 
     /// Decodes one segment: unpadded base64url only (JWS forbids `=`), canonical.

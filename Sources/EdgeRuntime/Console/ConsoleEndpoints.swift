@@ -76,13 +76,15 @@ struct ConsoleEndpoints: Sendable {
         let now = Int64(clock.now().rounded(.down))
         return .object([
             "test_scheduled": .bool(runScheduled != nil),
-            "crons": .array(crons.map { cron in
-                let next = cron.spec.expression.next(afterUnixSeconds: now)
-                return .object([
-                    "schedule": .string(cron.spec.schedule), "function": .string(cron.spec.function), "handler": .string(cron.handler),
-                    "next_run": next.map { .string(ISO8601Millis.format(Date(timeIntervalSince1970: Double($0)))) } ?? .null,
-                ])
-            }),
+            "crons": .array(
+                crons.map { cron in
+                    let next = cron.spec.expression.next(afterUnixSeconds: now)
+                    return .object([
+                        "schedule": .string(cron.spec.schedule), "function": .string(cron.spec.function), "handler": .string(cron.handler),
+                        "next_run": next.map { .string(ISO8601Millis.format(Date(timeIntervalSince1970: Double($0)))) } ?? .null,
+                    ])
+                }
+            ),
         ])
     }
 
@@ -99,17 +101,21 @@ struct ConsoleEndpoints: Sendable {
         var functions: [JSONValue] = []
         for function in manifest.functions {
             for route in function.routes {
-                routes.append(.object([
-                    "method": .string(route.method), "path": .string(route.path), "function": .string(function.name),
-                    "handler": .string(function.handler), "auth": function.auth.map(JSONValue.string) ?? .null,
-                ]))
+                routes.append(
+                    .object([
+                        "method": .string(route.method), "path": .string(route.path), "function": .string(function.name),
+                        "handler": .string(function.handler), "auth": function.auth.map(JSONValue.string) ?? .null,
+                    ])
+                )
             }
             let consumes = manifest.queues.filter { $0.consumer?.function == function.name }.map { JSONValue.string($0.name) }
             let crons = manifest.crons.filter { $0.function == function.name }.map { JSONValue.string($0.schedule) }
-            functions.append(.object([
-                "name": .string(function.name), "handler": .string(function.handler),
-                "routes": .array(function.routes.map { .string($0.source) }), "consumes": .array(consumes), "crons": .array(crons),
-            ]))
+            functions.append(
+                .object([
+                    "name": .string(function.name), "handler": .string(function.handler),
+                    "routes": .array(function.routes.map { .string($0.source) }), "consumes": .array(consumes), "crons": .array(crons),
+                ])
+            )
         }
         let queues = manifest.queues.map { queue -> JSONValue in
             .object([
@@ -146,9 +152,11 @@ struct ConsoleEndpoints: Sendable {
     /// Security headers of every console answer: nothing but this origin's own files may run or
     /// load, and no other site may frame the page.
     static let securityHeaders: [(String, String)] = [
-        ("Content-Security-Policy",
-         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-            + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+        (
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+                + "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        ),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "no-referrer"),
         ("Cache-Control", "no-store"),

@@ -32,13 +32,21 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         var text = trimmed
         if trimmed.hasPrefix("@") {
             guard let expanded = Self.macros[trimmed.lowercased()] else {
-                throw CronError(.fieldCount, field: nil, "cron \"\(expression)\": unknown macro \(trimmed) (use @yearly, @monthly, @weekly, @daily or @hourly)")
+                throw CronError(
+                    .fieldCount,
+                    field: nil,
+                    "cron \"\(expression)\": unknown macro \(trimmed) (use @yearly, @monthly, @weekly, @daily or @hourly)"
+                )
             }
             text = expanded
         }
         let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard fields.count == 5 else {
-            throw CronError(.fieldCount, field: nil, "cron \"\(expression)\": expected 5 fields (minute hour day-of-month month day-of-week), found \(fields.count)")
+            throw CronError(
+                .fieldCount,
+                field: nil,
+                "cron \"\(expression)\": expected 5 fields (minute hour day-of-month month day-of-week), found \(fields.count)"
+            )
         }
         let parsed = try zip(CronField.all, fields).map { spec, text throws(CronError) in
             do throws(CronField.Problem) {
@@ -55,7 +63,11 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         dayOfMonthIsStar = parsed[2].isStar
         dayOfWeekIsStar = parsed[4].isStar
         if !dayOfMonthIsStar, dayOfWeekIsStar, !canMatchSomeMonth() {
-            throw CronError(.neverFires, field: "day-of-month", "cron \"\(expression)\": day-of-month field \"\(fields[2])\": no such day in the months of field \"\(fields[3])\", so it never fires")
+            throw CronError(
+                .neverFires,
+                field: "day-of-month",
+                "cron \"\(expression)\": day-of-month field \"\(fields[2])\": no such day in the months of field \"\(fields[3])\", so it never fires"
+            )
         }
     }
 
@@ -78,7 +90,8 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
             let date = CivilDate(unixDay: day)
             if !has(months, date.month) {
                 // Jump to the first day of the next month.
-                let nextMonth = date.month == 12 ? CivilDate(year: date.year + 1, month: 1, day: 1) : CivilDate(year: date.year, month: date.month + 1, day: 1)
+                let nextMonth =
+                    date.month == 12 ? CivilDate(year: date.year + 1, month: 1, day: 1) : CivilDate(year: date.year, month: date.month + 1, day: 1)
                 day = nextMonth.unixDay
                 minuteOfDay = 0
                 continue

@@ -18,13 +18,23 @@ struct CronField: Sendable {
         CronField(name: "hour", min: 0, max: 23, names: [:], foldSeven: false),
         CronField(name: "day-of-month", min: 1, max: 31, names: [:], foldSeven: false),
         CronField(
-            name: "month", min: 1, max: 12,
-            names: Dictionary(uniqueKeysWithValues: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].enumerated().map { ($1, $0 + 1) }),
-            foldSeven: false),
+            name: "month",
+            min: 1,
+            max: 12,
+            names: Dictionary(
+                uniqueKeysWithValues: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].enumerated().map {
+                    ($1, $0 + 1)
+                }
+            ),
+            foldSeven: false
+        ),
         CronField(
-            name: "day-of-week", min: 0, max: 7,
+            name: "day-of-week",
+            min: 0,
+            max: 7,
             names: Dictionary(uniqueKeysWithValues: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"].enumerated().map { ($1, $0) }),
-            foldSeven: true),
+            foldSeven: true
+        ),
     ]
 
     /// Parses the field's text into a bit set of allowed values, and whether it starts with `*`.

@@ -18,7 +18,10 @@ public struct CronScheduler: Service {
         public let run: @Sendable (ScheduledEvent) async throws -> Void
 
         public init(
-            schedule: String, expression: CronExpression, id: String? = nil, run: @escaping @Sendable (ScheduledEvent) async throws -> Void
+            schedule: String,
+            expression: CronExpression,
+            id: String? = nil,
+            run: @escaping @Sendable (ScheduledEvent) async throws -> Void
         ) {
             self.schedule = schedule
             self.expression = expression
@@ -35,7 +38,9 @@ public struct CronScheduler: Service {
     /// - Parameter claim: whether this node runs `job` at unix second `tick` (once per tick
     ///   across the nodes sharing a storage); by default every tick is this node's.
     public init(
-        jobs: [Job], clock: any QueueClock, logger: Logger,
+        jobs: [Job],
+        clock: any QueueClock,
+        logger: Logger,
         claim: @escaping @Sendable (_ job: String, _ tick: Int64) async throws -> Bool = { _, _ in true }
     ) {
         self.jobs = jobs

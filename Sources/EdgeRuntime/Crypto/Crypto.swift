@@ -79,7 +79,10 @@ public enum Crypto {
 
     /// One-shot HMAC; the key is copied into a non-empty buffer so an empty key is never NULL.
     private static func hmac(
-        _ md: OpaquePointer?, size: Int, key: some Collection<UInt8>, data: some Collection<UInt8>
+        _ md: OpaquePointer?,
+        size: Int,
+        key: some Collection<UInt8>,
+        data: some Collection<UInt8>
     ) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: size)
         let keyBytes = Array(key) + [0]  // trailing byte keeps the pointer valid for an empty key
@@ -102,7 +105,8 @@ public enum Crypto {
 
     /// Calls `body` with the collection's bytes in contiguous memory (copying only when needed).
     private static func withContiguousBytes<R>(
-        of bytes: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) -> R
+        of bytes: some Collection<UInt8>,
+        _ body: (UnsafeRawBufferPointer) -> R
     ) -> R {
         if let result = bytes.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
             return result

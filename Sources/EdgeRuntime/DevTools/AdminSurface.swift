@@ -26,8 +26,11 @@ public struct AdminSurface: Sendable {
 
     /// The gate of `manifest` served on `host`.
     public init(manifest: Manifest, host: String) {
-        self.init(tokenSecrets: Self.tokenSecrets(of: manifest), loopback: DevelopmentSecrets.isLoopback(host: host),
-                  consoleEnabled: manifest.console)
+        self.init(
+            tokenSecrets: Self.tokenSecrets(of: manifest),
+            loopback: DevelopmentSecrets.isLoopback(host: host),
+            consoleEnabled: manifest.console
+        )
     }
 
     /// The `config.token_secret` names of `manifest`'s admin functions, each once.

@@ -45,19 +45,33 @@ public struct LiveEvent: Sendable {
     ///   - route: the matched route pattern, the endpoint's path, or `unmatched`.
     ///   - time: unix seconds when it arrived.
     public static func request(
-        method: String, path: String, route: String, function: String?, status: Int, durationMs: Double, requestID: String, time: Double
+        method: String,
+        path: String,
+        route: String,
+        function: String?,
+        status: Int,
+        durationMs: Double,
+        requestID: String,
+        time: Double
     ) -> LiveEvent {
-        LiveEvent(kind: .request, function: function, status: status, fields: [
-            "time": .string(ISO8601Millis.format(Date(timeIntervalSince1970: time))), "method": .string(method), "path": .string(path),
-            "route": .string(route), "function": function.map(JSONValue.string) ?? .null, "status": .integer(Int64(status)),
-            "duration_ms": .number(rounded(durationMs)), "request_id": .string(requestID),
-        ])
+        LiveEvent(
+            kind: .request,
+            function: function,
+            status: status,
+            fields: [
+                "time": .string(ISO8601Millis.format(Date(timeIntervalSince1970: time))), "method": .string(method), "path": .string(path),
+                "route": .string(route), "function": function.map(JSONValue.string) ?? .null, "status": .integer(Int64(status)),
+                "duration_ms": .number(rounded(durationMs)), "request_id": .string(requestID),
+            ]
+        )
     }
 
     /// One settled batch: each message's id, attempts (this delivery included) and outcome.
     public static func delivery(_ report: DeliveryReport, function: String?, time: Double) -> LiveEvent {
         let messages = report.messages.map { item -> JSONValue in
-            var message: [String: JSONValue] = ["id": .string(item.id), "attempts": .integer(Int64(item.attempts)), "outcome": .string(item.outcome.rawValue)]
+            var message: [String: JSONValue] = [
+                "id": .string(item.id), "attempts": .integer(Int64(item.attempts)), "outcome": .string(item.outcome.rawValue),
+            ]
             if let error = item.error { message["error"] = .string(error) }
             return .object(message)
         }
@@ -73,7 +87,8 @@ public struct LiveEvent: Sendable {
     }
 
     /// One cron run: `outcome` is `ok` or `error` (with `error`).
-    public static func scheduled(cron: String, function: String, scheduledTime: Double, error: String?, durationMs: Double, time: Double) -> LiveEvent {
+    public static func scheduled(cron: String, function: String, scheduledTime: Double, error: String?, durationMs: Double, time: Double) -> LiveEvent
+    {
         var fields: [String: JSONValue] = [
             "time": .string(ISO8601Millis.format(Date(timeIntervalSince1970: time))), "cron": .string(cron), "function": .string(function),
             "scheduled_time": .string(ISO8601Millis.format(Date(timeIntervalSince1970: scheduledTime))),

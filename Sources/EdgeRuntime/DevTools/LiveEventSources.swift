@@ -20,7 +20,10 @@ extension LiveEvents {
     /// `run` (a cron's scheduled handler) publishing one `scheduled` event per call, with its
     /// outcome and duration; errors are rethrown.
     func observing(
-        cron schedule: String, function: String, clock: any QueueClock, _ run: @escaping @Sendable (ScheduledEvent) async throws -> Void
+        cron schedule: String,
+        function: String,
+        clock: any QueueClock,
+        _ run: @escaping @Sendable (ScheduledEvent) async throws -> Void
     ) -> @Sendable (ScheduledEvent) async throws -> Void {
         { [self] event in
             let started = ContinuousClock.now
@@ -29,7 +32,14 @@ extension LiveEvents {
                 let elapsed = ContinuousClock.now - started
                 let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
                 publish {
-                    .scheduled(cron: schedule, function: function, scheduledTime: event.scheduledTime, error: failure, durationMs: ms, time: clock.now())
+                    .scheduled(
+                        cron: schedule,
+                        function: function,
+                        scheduledTime: event.scheduledTime,
+                        error: failure,
+                        durationMs: ms,
+                        time: clock.now()
+                    )
                 }
             }
             do { try await run(event) } catch {

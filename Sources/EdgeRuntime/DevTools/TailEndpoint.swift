@@ -44,8 +44,14 @@ enum TailEndpoint {
     /// Checks the gate, the method and the filter (throwing the answer), then subscribes and
     /// streams until the client or the server ends it.
     /// - Parameter generation: the serving manifest's, whose admin functions and secrets gate the tail.
-    static func response(_ request: Request, method: String, requestID: String, channel: any Channel, pipeline: RequestPipeline,
-                         generation: Generation) throws -> Response {
+    static func response(
+        _ request: Request,
+        method: String,
+        requestID: String,
+        channel: any Channel,
+        pipeline: RequestPipeline,
+        generation: Generation
+    ) throws -> Response {
         try generation.admin.authorize(authorization: request.headers[.authorization], secrets: generation.env, method: method, path: path)
         guard method == "GET" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
         let filter = try filter(query: request.uri.query ?? "")
@@ -61,25 +67,29 @@ enum TailEndpoint {
         fields[.contentType] = contentType
         fields[.cacheControl] = "no-cache"
         fields[RequestPipeline.requestIDField] = requestID
-        return Response(status: .ok, headers: fields, body: ResponseBody { writer in
-            let beat = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: heartbeat)
-                    subscription.requestHeartbeat()
+        return Response(
+            status: .ok,
+            headers: fields,
+            body: ResponseBody { writer in
+                let beat = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: heartbeat)
+                        subscription.requestHeartbeat()
+                    }
                 }
+                defer {
+                    beat.cancel()
+                    subscription.cancel()
+                    logger.info("tail ended", metadata: ["request_id": "\(requestID)", "dropped": "\(subscription.droppedCount)"])
+                }
+                // Sends the head now: the client knows it is subscribed.
+                try await writer.write(ByteBuffer(string: ": edge-run tail\n\n"))
+                while let event = await subscription.next() {
+                    try await writer.write(frame(event))
+                }
+                try await writer.finish(nil)
             }
-            defer {
-                beat.cancel()
-                subscription.cancel()
-                logger.info("tail ended", metadata: ["request_id": "\(requestID)", "dropped": "\(subscription.droppedCount)"])
-            }
-            // Sends the head now: the client knows it is subscribed.
-            try await writer.write(ByteBuffer(string: ": edge-run tail\n\n"))
-            while let event = await subscription.next() {
-                try await writer.write(frame(event))
-            }
-            try await writer.finish(nil)
-        })
+        )
     }
 }
 

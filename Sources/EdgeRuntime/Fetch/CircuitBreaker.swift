@@ -21,8 +21,11 @@ public final class CircuitBreaker: Sendable {
         public var openDuration: Duration
 
         public init(
-            failureRatio: Double = 0.5, minimumCalls: Int = 10, window: Duration = .seconds(60),
-            bucketCount: Int = 12, openDuration: Duration = .seconds(30)
+            failureRatio: Double = 0.5,
+            minimumCalls: Int = 10,
+            window: Duration = .seconds(60),
+            bucketCount: Int = 12,
+            openDuration: Duration = .seconds(30)
         ) {
             self.failureRatio = failureRatio
             self.minimumCalls = minimumCalls

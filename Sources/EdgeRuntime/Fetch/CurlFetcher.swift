@@ -25,7 +25,8 @@ public final class CurlFetcher: HTTPFetching {
         public var sleep: @Sendable (Duration) async throws -> Void
 
         public init(
-            retry: RetryPolicy = RetryPolicy(), breaker: CircuitBreaker.Settings = .init(),
+            retry: RetryPolicy = RetryPolicy(),
+            breaker: CircuitBreaker.Settings = .init(),
             clock: any WallClock = SystemWallClock(),
             sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
         ) {

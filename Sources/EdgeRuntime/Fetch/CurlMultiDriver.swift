@@ -124,7 +124,10 @@ final class CurlMultiDriver: Sendable {
 
         while true {
             let (jobs, cancelled, stopping) = inbox.withLock { inbox in
-                defer { inbox.jobs.removeAll(keepingCapacity: true); inbox.cancelled.removeAll() }
+                defer {
+                    inbox.jobs.removeAll(keepingCapacity: true)
+                    inbox.cancelled.removeAll()
+                }
                 return (inbox.jobs, inbox.cancelled, inbox.stopping)
             }
             if stopping { break }

@@ -64,15 +64,21 @@ final class CurlTransfer {
         try check(edge_curl_setopt_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer), "error buffer")
         try check(edge_curl_setopt_ptr(easy, CURLOPT_WRITEDATA, this), "write data")
         try check(edge_curl_setopt_ptr(easy, CURLOPT_HEADERDATA, this), "header data")
-        try check(edge_curl_setopt_write_fn(easy) { data, size, count, user in
-            let transfer = Unmanaged<CurlTransfer>.fromOpaque(user!).takeUnretainedValue()
-            return transfer.receiveBody(data, size * count)
-        }, "write callback")
-        try check(edge_curl_setopt_header_fn(easy) { data, size, count, user in
-            let transfer = Unmanaged<CurlTransfer>.fromOpaque(user!).takeUnretainedValue()
-            transfer.receiveHeader(data, size * count)
-            return size * count
-        }, "header callback")
+        try check(
+            edge_curl_setopt_write_fn(easy) { data, size, count, user in
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(user!).takeUnretainedValue()
+                return transfer.receiveBody(data, size * count)
+            },
+            "write callback"
+        )
+        try check(
+            edge_curl_setopt_header_fn(easy) { data, size, count, user in
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(user!).takeUnretainedValue()
+                transfer.receiveHeader(data, size * count)
+                return size * count
+            },
+            "header callback"
+        )
         try configureMethodAndBody(request)
         try configureHeaders(request)
     }

@@ -62,7 +62,8 @@ public struct FetchHeaders: Sendable, Equatable, Sequence, ExpressibleByDictiona
     /// ASCII case-insensitive equality of header names, without allocating.
     @inline(__always)
     static func sameName(_ a: String, _ b: String) -> Bool {
-        let x = a.utf8, y = b.utf8
+        let x = a.utf8
+        let y = b.utf8
         guard x.count == y.count else { return false }
         if a == b { return true }  // the usual spelling on both sides: one memcmp
         for (c, d) in zip(x, y) where c != d {

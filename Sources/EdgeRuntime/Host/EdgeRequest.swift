@@ -24,14 +24,24 @@ public struct EdgeRequest: Sendable {
     /// The peer address, when known (looked up on first use).
     public var remoteAddress: String? {
         get { remoteAddressOverride ?? remoteAddressLookup?() }
-        set { remoteAddressOverride = newValue; remoteAddressLookup = nil }
+        set {
+            remoteAddressOverride = newValue
+            remoteAddressLookup = nil
+        }
     }
     private var remoteAddressOverride: String?
     private var remoteAddressLookup: (@Sendable () -> String?)?
 
     public init(
-        method: String, path: String, query: String = "", headers: EdgeHeaders = EdgeHeaders(), body: Data = Data(),
-        params: [String: String] = [:], claims: JSONValue? = nil, requestID: String = "", remoteAddress: String? = nil,
+        method: String,
+        path: String,
+        query: String = "",
+        headers: EdgeHeaders = EdgeHeaders(),
+        body: Data = Data(),
+        params: [String: String] = [:],
+        claims: JSONValue? = nil,
+        requestID: String = "",
+        remoteAddress: String? = nil,
         remoteAddressLookup: (@Sendable () -> String?)? = nil
     ) {
         self.method = method

@@ -55,9 +55,21 @@ public struct EdgeHTTPError: Error, CustomStringConvertible, Sendable {
 
     /// The statuses of the contract.
     public enum Status: Int, Sendable {
-        case badRequest = 400, unauthorized = 401, paymentRequired = 402, forbidden = 403, notFound = 404
-        case methodNotAllowed = 405, requestTimeout = 408, conflict = 409, payloadTooLarge = 413, uriTooLong = 414
-        case unprocessable = 422, tooManyRequests = 429, internalError = 500, badGateway = 502
-        case serviceUnavailable = 503, gatewayTimeout = 504
+        case badRequest = 400
+        case unauthorized = 401
+        case paymentRequired = 402
+        case forbidden = 403
+        case notFound = 404
+        case methodNotAllowed = 405
+        case requestTimeout = 408
+        case conflict = 409
+        case payloadTooLarge = 413
+        case uriTooLong = 414
+        case unprocessable = 422
+        case tooManyRequests = 429
+        case internalError = 500
+        case badGateway = 502
+        case serviceUnavailable = 503
+        case gatewayTimeout = 504
     }
 }

@@ -21,8 +21,14 @@ public struct Env: Sendable {
     public let logger: Logger
 
     public init(
-        vars: [String: String], secrets: [String: String], kvStores: [String: any KVStore], queues: any QueueBroker,
-        fetcher: any HTTPFetching, clock: any WallClock = SystemWallClock(), logger: Logger, internalKV: (any KVStore)? = nil
+        vars: [String: String],
+        secrets: [String: String],
+        kvStores: [String: any KVStore],
+        queues: any QueueBroker,
+        fetcher: any HTTPFetching,
+        clock: any WallClock = SystemWallClock(),
+        logger: Logger,
+        internalKV: (any KVStore)? = nil
     ) {
         self.internalKV = internalKV
         self.vars = vars

@@ -18,8 +18,14 @@ public struct FunctionConfig: Sendable {
     /// The function's effective limits (its own `limits`, else the manifest's).
     public let limits: RuntimeLimits
 
-    public init(functionName: String, values: [String: JSONValue], declarations: ManifestDeclarations, authProvider: String? = nil,
-                authProviderSettings: [String: JSONValue]? = nil, limits: RuntimeLimits = RuntimeLimits()) {
+    public init(
+        functionName: String,
+        values: [String: JSONValue],
+        declarations: ManifestDeclarations,
+        authProvider: String? = nil,
+        authProviderSettings: [String: JSONValue]? = nil,
+        limits: RuntimeLimits = RuntimeLimits()
+    ) {
         self.limits = limits
         self.functionName = functionName
         self.values = values
@@ -72,13 +78,16 @@ public struct FunctionConfig: Sendable {
     /// The KV binding named by `key`; when absent, the only declared binding.
     public func kvBinding(_ key: String = "kv") throws(FunctionConfigError) -> String {
         if let name = try string(key) {
-            guard declarations.kvBindings.contains(name) else { throw FunctionConfigError(key, "KV binding \"\(name)\" is not declared in kv_namespaces") }
+            guard declarations.kvBindings.contains(name) else {
+                throw FunctionConfigError(key, "KV binding \"\(name)\" is not declared in kv_namespaces")
+            }
             return name
         }
         switch declarations.kvBindings.count {
         case 1: return declarations.kvBindings[0]
         case 0: throw FunctionConfigError(key, "is required: declare a KV binding in kv_namespaces")
-        default: throw FunctionConfigError(key, "is required when several KV bindings are declared (\(declarations.kvBindings.joined(separator: ", ")))")
+        default:
+            throw FunctionConfigError(key, "is required when several KV bindings are declared (\(declarations.kvBindings.joined(separator: ", ")))")
         }
     }
 
@@ -110,8 +119,14 @@ public struct ManifestDeclarations: Sendable {
     /// what its consumer accepts). Complete once the whole manifest is read.
     public var queueConsumers: [String: FunctionSpec] = [:]
 
-    public init(queues: [String] = [], kvBindings: [String] = [], secrets: [String] = [], vars: [String: String] = [:],
-                authProviders: [String] = [], baseDirectory: String = ".") {
+    public init(
+        queues: [String] = [],
+        kvBindings: [String] = [],
+        secrets: [String] = [],
+        vars: [String: String] = [:],
+        authProviders: [String] = [],
+        baseDirectory: String = "."
+    ) {
         self.queues = queues
         self.kvBindings = kvBindings
         self.secrets = secrets

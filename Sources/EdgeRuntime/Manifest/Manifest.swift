@@ -30,8 +30,13 @@ public struct Manifest: Sendable {
     /// The declarations handlers check their config against.
     public var declarations: ManifestDeclarations {
         var declarations = ManifestDeclarations(
-            queues: queues.map(\.name), kvBindings: kvBindings, secrets: secrets, vars: vars,
-            authProviders: authProviders.keys.sorted(), baseDirectory: baseDirectory)
+            queues: queues.map(\.name),
+            kvBindings: kvBindings,
+            secrets: secrets,
+            vars: vars,
+            authProviders: authProviders.keys.sorted(),
+            baseDirectory: baseDirectory
+        )
         for queue in queues {
             if let name = queue.consumer?.function, let consumer = function(named: name) { declarations.queueConsumers[queue.name] = consumer }
         }

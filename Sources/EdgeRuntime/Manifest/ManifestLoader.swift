@@ -12,7 +12,9 @@ public struct ManifestLoader {
     /// - Throws: ``ManifestError`` listing every problem.
     /// - Parameter requireSecrets: `false` skips the check that secret values are set (`routes`).
     public func load(
-        path: String, environment: [String: String] = ProcessInfo.processInfo.environment, envFile: String? = nil,
+        path: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        envFile: String? = nil,
         requireSecrets: Bool = true
     ) throws -> (manifest: Manifest, secrets: [String: String]) {
         let file = (path as NSString).lastPathComponent
@@ -25,8 +27,14 @@ public struct ManifestLoader {
         }
         let envValues = try envFile.map(SecretSource.parseEnvFile(at:)) ?? [:]
         let base = (path as NSString).deletingLastPathComponent
-        return try validate(json, file: file, baseDirectory: base.isEmpty ? "." : base, environment: environment, envFile: envValues,
-                            requireSecrets: requireSecrets)
+        return try validate(
+            json,
+            file: file,
+            baseDirectory: base.isEmpty ? "." : base,
+            environment: environment,
+            envFile: envValues,
+            requireSecrets: requireSecrets
+        )
     }
 
     static func jsonReason(_ error: any Error) -> String {
@@ -40,19 +48,38 @@ public struct ManifestLoader {
 
     /// Validates an already-parsed manifest.
     public func validate(
-        _ json: JSONValue, file: String, baseDirectory: String, environment: [String: String], envFile: [String: String],
+        _ json: JSONValue,
+        file: String,
+        baseDirectory: String,
+        environment: [String: String],
+        envFile: [String: String],
         requireSecrets: Bool = true
     ) throws -> (manifest: Manifest, secrets: [String: String]) {
         var p = Problems()
         guard let root = json.objectValue else {
             throw ManifestError(file: file, problems: [("", "the manifest must be a JSON object, not \(json.typeName)")])
         }
-        p.unknownKeys(root, at: "", allowed: ["name", "vars", "secrets", "limits", "kv", "kv_namespaces", "auth_providers",
-                                               "queues", "functions", "crons", "console", "$schema", "description", "compatibility_date"])
+        p.unknownKeys(
+            root,
+            at: "",
+            allowed: [
+                "name", "vars", "secrets", "limits", "kv", "kv_namespaces", "auth_providers",
+                "queues", "functions", "crons", "console", "$schema", "description", "compatibility_date",
+            ]
+        )
         var manifest = Manifest(
-            name: p.string(root["name"], at: "name") ?? "edge-run", vars: [:], secrets: [], limits: RuntimeLimits(),
-            kvMinTTLSeconds: 60, kvBindings: [], authProviders: [:], queues: [], functions: [], crons: [],
-            baseDirectory: baseDirectory)
+            name: p.string(root["name"], at: "name") ?? "edge-run",
+            vars: [:],
+            secrets: [],
+            limits: RuntimeLimits(),
+            kvMinTTLSeconds: 60,
+            kvBindings: [],
+            authProviders: [:],
+            queues: [],
+            functions: [],
+            crons: [],
+            baseDirectory: baseDirectory
+        )
 
         // vars
         if let vars = p.object(root["vars"], at: "vars") {
@@ -65,10 +92,16 @@ public struct ManifestLoader {
         if let secrets = p.array(root["secrets"], at: "secrets") {
             for (i, v) in secrets.enumerated() {
                 guard let name = p.string(v, at: "secrets[\(i)]") else { continue }
-                if manifest.secrets.contains(name) { p.add("secrets[\(i)]", "secret \"\(name)\" is declared twice"); continue }
+                if manifest.secrets.contains(name) {
+                    p.add("secrets[\(i)]", "secret \"\(name)\" is declared twice")
+                    continue
+                }
                 manifest.secrets.append(name)
-                if let value = SecretSource.value(of: name, environment: environment, envFile: envFile) { secretValues[name] = value }
-                else if requireSecrets { p.add("secrets[\(i)]", "secret \"\(name)\" is not set (set it in the environment or the --env-file)") }
+                if let value = SecretSource.value(of: name, environment: environment, envFile: envFile) {
+                    secretValues[name] = value
+                } else if requireSecrets {
+                    p.add("secrets[\(i)]", "secret \"\(name)\" is not set (set it in the environment or the --env-file)")
+                }
             }
         }
         manifest.console = p.bool(root["console"], at: "console") ?? false
@@ -78,16 +111,27 @@ public struct ManifestLoader {
         }
         if let kv = p.object(root["kv"], at: "kv") {
             p.unknownKeys(kv, at: "kv", allowed: ["min_ttl_seconds"])
-            if let v = kv["min_ttl_seconds"] { manifest.kvMinTTLSeconds = p.int(v, at: "kv.min_ttl_seconds", in: 1...31_536_000).map(Int64.init) ?? 60 }
+            if let v = kv["min_ttl_seconds"] {
+                manifest.kvMinTTLSeconds = p.int(v, at: "kv.min_ttl_seconds", in: 1...31_536_000).map(Int64.init) ?? 60
+            }
         }
         if let namespaces = p.array(root["kv_namespaces"], at: "kv_namespaces") {
             for (i, v) in namespaces.enumerated() {
                 guard let ns = p.object(v, at: "kv_namespaces[\(i)]") else { continue }
                 p.unknownKeys(ns, at: "kv_namespaces[\(i)]", allowed: ["binding", "id"])
                 guard let binding = p.string(ns["binding"], at: "kv_namespaces[\(i)].binding", required: true) else { continue }
-                if !Self.isIdentifier(binding) { p.add("kv_namespaces[\(i)].binding", "\"\(binding)\" must be letters, digits and _"); continue }
-                if binding.hasPrefix("__") { p.add("kv_namespaces[\(i)].binding", "names starting with __ are reserved for the runtime"); continue }
-                if manifest.kvBindings.contains(binding) { p.add("kv_namespaces[\(i)].binding", "binding \"\(binding)\" is declared twice"); continue }
+                if !Self.isIdentifier(binding) {
+                    p.add("kv_namespaces[\(i)].binding", "\"\(binding)\" must be letters, digits and _")
+                    continue
+                }
+                if binding.hasPrefix("__") {
+                    p.add("kv_namespaces[\(i)].binding", "names starting with __ are reserved for the runtime")
+                    continue
+                }
+                if manifest.kvBindings.contains(binding) {
+                    p.add("kv_namespaces[\(i)].binding", "binding \"\(binding)\" is declared twice")
+                    continue
+                }
                 manifest.kvBindings.append(binding)
             }
         }
@@ -126,7 +170,14 @@ public struct ManifestLoader {
             if let r = q["retention"] { config.retention = p.int(r, at: "\(at).retention", in: 60...1_209_600) ?? QueueConfig.defaultRetention }
             if let c = p.object(q["consumer"], at: "\(at).consumer") {
                 let cat = "\(at).consumer"
-                p.unknownKeys(c, at: cat, allowed: ["function", "max_batch_size", "max_batch_timeout", "max_retries", "retry_delay", "dead_letter_queue", "max_concurrency", "timeout_seconds"])
+                p.unknownKeys(
+                    c,
+                    at: cat,
+                    allowed: [
+                        "function", "max_batch_size", "max_batch_timeout", "max_retries", "retry_delay", "dead_letter_queue", "max_concurrency",
+                        "timeout_seconds",
+                    ]
+                )
                 var consumer = ConsumerConfig()
                 consumer.function = p.string(c["function"], at: "\(cat).function", required: true)
                 if let v = c["max_batch_size"] { consumer.maxBatchSize = p.int(v, at: "\(cat).max_batch_size", in: 1...100) ?? 10 }
@@ -135,12 +186,16 @@ public struct ManifestLoader {
                 if let v = c["retry_delay"] { consumer.retryDelay = p.int(v, at: "\(cat).retry_delay", in: 0...86_400) ?? 0 }
                 if let v = c["max_concurrency"] { consumer.maxConcurrency = p.int(v, at: "\(cat).max_concurrency", in: 1...250) ?? 1 }
                 if let v = c["timeout_seconds"] {
-                    consumer.timeoutSeconds = p.int(v, at: "\(cat).timeout_seconds", in: ConsumerConfig.timeoutRange) ?? ConsumerConfig.defaultTimeoutSeconds
+                    consumer.timeoutSeconds =
+                        p.int(v, at: "\(cat).timeout_seconds", in: ConsumerConfig.timeoutRange) ?? ConsumerConfig.defaultTimeoutSeconds
                 }
                 consumer.deadLetterQueue = p.string(c["dead_letter_queue"], at: "\(cat).dead_letter_queue")
                 config.consumer = consumer
             }
-            if queues.contains(where: { $0.name == name }) { p.add("\(at).name", "queue \"\(name)\" is declared twice"); continue }
+            if queues.contains(where: { $0.name == name }) {
+                p.add("\(at).name", "queue \"\(name)\" is declared twice")
+                continue
+            }
             // Every problem the ranges above did not report, at its setting's full path.
             for problem in config.problems {
                 let path = "\(at).\(problem.path)"
@@ -169,8 +224,16 @@ public struct ManifestLoader {
             let name = p.string(f["name"], at: "\(at).name", required: true)
             let handler = p.string(f["handler"], at: "\(at).handler", required: true)
             if let name, functions.contains(where: { $0.name == name }) { p.add("\(at).name", "function \"\(name)\" is declared twice") }
-            var spec = FunctionSpec(name: name ?? "", handler: handler ?? "", routes: [], config: [:], auth: nil, analytics: nil,
-                                    limits: manifest.limits, index: i)
+            var spec = FunctionSpec(
+                name: name ?? "",
+                handler: handler ?? "",
+                routes: [],
+                config: [:],
+                auth: nil,
+                analytics: nil,
+                limits: manifest.limits,
+                index: i
+            )
             if let rs = p.array(f["routes"], at: "\(at).routes") {
                 for (j, r) in rs.enumerated() {
                     guard let text = p.string(r, at: "\(at).routes[\(j)]") else { continue }
@@ -201,7 +264,9 @@ public struct ManifestLoader {
                 spec.setsMaxBodyBytes = limits["max_body_bytes"] != nil
             }
             // A handler's own default (kv.api: 25 MiB) applies only when no manifest level sets one.
-            if !spec.setsMaxBodyBytes, !manifest.setsMaxBodyBytes, let type = handler.flatMap(registry.type(for:)), let size = type.defaultMaxBodyBytes {
+            if !spec.setsMaxBodyBytes, !manifest.setsMaxBodyBytes, let type = handler.flatMap(registry.type(for:)),
+                let size = type.defaultMaxBodyBytes
+            {
                 spec.limits.maxBodyBytes = max(spec.limits.maxBodyBytes, size)
             }
             if let handler {
@@ -209,8 +274,14 @@ public struct ManifestLoader {
                     if !spec.routes.isEmpty && !type.kinds.contains(.fetch) {
                         p.add("\(at).routes", "handler \"\(handler)\" does not handle HTTP requests")
                     }
-                    let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
-                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] }, limits: spec.limits)
+                    let config = FunctionConfig(
+                        functionName: spec.name,
+                        values: spec.config,
+                        declarations: manifest.declarations,
+                        authProvider: spec.auth,
+                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] },
+                        limits: spec.limits
+                    )
                     do { _ = try type.init(config: config) } catch let error as FunctionConfigError {
                         p.add(error.key.map { "\(at).config.\($0)" } ?? "\(at)", error.message)
                     } catch {
@@ -235,7 +306,8 @@ public struct ManifestLoader {
             guard let c = p.object(v, at: at) else { continue }
             p.unknownKeys(c, at: at, allowed: ["schedule", "function"])
             guard let schedule = p.string(c["schedule"], at: "\(at).schedule", required: true),
-                  let function = p.string(c["function"], at: "\(at).function", required: true) else { continue }
+                let function = p.string(c["function"], at: "\(at).function", required: true)
+            else { continue }
             var expression: CronExpression?
             do { expression = try CronExpression(schedule) } catch { p.add("\(at).schedule", error.message) }
             if let spec = manifest.function(named: function) {

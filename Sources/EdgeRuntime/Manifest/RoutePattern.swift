@@ -58,13 +58,14 @@ public struct RoutePattern: Sendable, Hashable, CustomStringConvertible {
     public var basePath: String {
         var segs = segments
         if segs.last == .wildcard { segs.removeLast() }
-        return "/" + segs.map { seg -> String in
-            switch seg {
-            case .literal(let s): s
-            case .parameter(let p): ":" + p
-            case .wildcard: "*"
-            }
-        }.joined(separator: "/")
+        return "/"
+            + segs.map { seg -> String in
+                switch seg {
+                case .literal(let s): s
+                case .parameter(let p): ":" + p
+                case .wildcard: "*"
+                }
+            }.joined(separator: "/")
     }
 
     /// Matches split, percent-decoded path segments; returns the parameters (`*` holds the

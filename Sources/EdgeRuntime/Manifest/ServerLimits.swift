@@ -14,8 +14,12 @@ public struct ServerLimits: Sendable, Equatable {
     /// node count, it must fit the server's `max_connections`); unused on LMDB.
     public var storagePoolSize: Int = 8
 
-    public init(shutdownGraceSeconds: Double = 10, bodyReadTimeoutSeconds: Double = 30, idleTimeoutSeconds: Double = 60,
-                maxConnections: Int = 10_000) {
+    public init(
+        shutdownGraceSeconds: Double = 10,
+        bodyReadTimeoutSeconds: Double = 30,
+        idleTimeoutSeconds: Double = 60,
+        maxConnections: Int = 10_000
+    ) {
         self.shutdownGraceSeconds = shutdownGraceSeconds
         self.bodyReadTimeoutSeconds = bodyReadTimeoutSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
@@ -28,8 +32,10 @@ enum LimitKeys {
     /// Keys a function may set for itself (they override the top-level value).
     static let perFunction: Set<String> = ["max_body_bytes", "handler_timeout_seconds", "max_runaway"]
     /// Keys that apply to the whole server (top-level `limits` only).
-    static let serverWide: Set<String> = ["shutdown_grace_seconds", "body_read_timeout_seconds", "idle_timeout_seconds", "max_connections",
-                                                "storage_pool_size"]
+    static let serverWide: Set<String> = [
+        "shutdown_grace_seconds", "body_read_timeout_seconds", "idle_timeout_seconds", "max_connections",
+        "storage_pool_size",
+    ]
 
     static let maxBodyBytes = 1...(100 << 20)
     static let handlerTimeoutSeconds = 0.001...900.0
@@ -44,8 +50,12 @@ enum LimitKeys {
 extension Problems {
     /// The top-level `limits` object: request limits (the base every function starts from) and
     /// the server-wide ones. `setsMaxBodyBytes` tells whether `max_body_bytes` was given explicitly.
-    mutating func topLevelLimits(_ object: [String: JSONValue], at path: String)
-        -> (request: RuntimeLimits, server: ServerLimits, setsMaxBodyBytes: Bool) {
+    mutating func topLevelLimits(
+        _ object: [String: JSONValue],
+        at path: String
+    )
+        -> (request: RuntimeLimits, server: ServerLimits, setsMaxBodyBytes: Bool)
+    {
         unknownKeys(object, at: path, allowed: LimitKeys.perFunction.union(LimitKeys.serverWide))
         let request = requestLimits(object, at: path, base: RuntimeLimits())
         var server = ServerLimits()
@@ -53,7 +63,8 @@ extension Problems {
             server.shutdownGraceSeconds = d
         }
         if let v = object["body_read_timeout_seconds"],
-           let d = double(v, at: "\(path).body_read_timeout_seconds", in: LimitKeys.bodyReadTimeoutSeconds) {
+            let d = double(v, at: "\(path).body_read_timeout_seconds", in: LimitKeys.bodyReadTimeoutSeconds)
+        {
             server.bodyReadTimeoutSeconds = d
         }
         if let v = object["idle_timeout_seconds"], let d = double(v, at: "\(path).idle_timeout_seconds", in: LimitKeys.idleTimeoutSeconds) {

@@ -1,6 +1,6 @@
 import CoreMetrics
-import Foundation
 import EdgeStorage
+import Foundation
 import Prometheus
 import Queues
 import Synchronization
@@ -12,9 +12,19 @@ public final class EdgeMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
     /// Cached metric handles, keyed without building strings on the hot path.
-    private struct RequestKey: Hashable { let route: String; let method: String; let status: Int }
-    private struct RouteKey: Hashable { let route: String; let method: String }
-    private struct KVKey: Hashable { let binding: String; let operation: String }
+    private struct RequestKey: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
+    private struct RouteKey: Hashable {
+        let route: String
+        let method: String
+    }
+    private struct KVKey: Hashable {
+        let binding: String
+        let operation: String
+    }
     private let requestCounters = Mutex<[RequestKey: CoreMetrics.Counter]>([:])
     private let timers = Mutex<[RouteKey: CoreMetrics.Timer]>([:])
     private let kvCounters = Mutex<[KVKey: CoreMetrics.Counter]>([:])
@@ -42,8 +52,11 @@ public final class EdgeMetrics: Sendable {
         let key = RequestKey(route: route, method: method, status: status)
         let counter = requestCounters.withLock { cache in
             if let c = cache[key] { return c }
-            let c = CoreMetrics.Counter(label: "edge_requests_total",
-                                        dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory)
+            let c = CoreMetrics.Counter(
+                label: "edge_requests_total",
+                dimensions: [("route", route), ("method", method), ("status", String(status))],
+                factory: factory
+            )
             cache[key] = c
             return c
         }
@@ -104,8 +117,12 @@ public final class EdgeMetrics: Sendable {
         out.family("edge_queue_pending", .gauge, help: "Messages waiting for delivery now.", samples(\.pending))
         out.family("edge_queue_delayed", .gauge, help: "Messages whose delivery or retry delay has not passed.", samples(\.delayed))
         out.family("edge_queue_in_flight", .gauge, help: "Messages handed to a consumer and not yet settled.", samples(\.inFlight))
-        out.family("edge_queue_dead_letter_store", .gauge, help: "Messages in the queue's built-in dead-letter store now.",
-                   samples(\.deadLetterStore))
+        out.family(
+            "edge_queue_dead_letter_store",
+            .gauge,
+            help: "Messages in the queue's built-in dead-letter store now.",
+            samples(\.deadLetterStore)
+        )
         out.family("edge_queue_delivered_total", .counter, help: "Messages delivered and acked.", samples(\.delivered))
         out.family("edge_queue_retried_total", .counter, help: "Failed deliveries that led to another.", samples(\.retried))
         out.family("edge_queue_dead_lettered_total", .counter, help: "Messages this queue dead-lettered.", samples(\.deadLettered))

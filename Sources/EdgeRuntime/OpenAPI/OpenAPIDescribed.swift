@@ -37,24 +37,28 @@ public struct OpenAPIMount: Sendable {
     /// The route's path in OpenAPI form: `:id` → `{id}`, a trailing `*` → `{path}` (one or more
     /// segments; `{rest}` when the route already has a `:path` parameter).
     public var path: String {
-        Self.openAPIPath(route.segments.map { segment -> String in
-            switch segment {
-            case .literal(let s): s
-            case .parameter(let p): "{\(p)}"
-            case .wildcard: "{\(wildcardName)}"
+        Self.openAPIPath(
+            route.segments.map { segment -> String in
+                switch segment {
+                case .literal(let s): s
+                case .parameter(let p): "{\(p)}"
+                case .wildcard: "{\(wildcardName)}"
+                }
             }
-        })
+        )
     }
 
     /// The path without a trailing `/*` in OpenAPI form: the admin handlers' `<route>`.
     public var basePath: String {
         var segments = route.segments
         if segments.last == .wildcard { segments.removeLast() }
-        return Self.openAPIPath(segments.map { segment -> String in
-            if case .literal(let s) = segment { return s }
-            if case .parameter(let p) = segment { return "{\(p)}" }
-            return "{\(wildcardName)}"
-        })
+        return Self.openAPIPath(
+            segments.map { segment -> String in
+                if case .literal(let s) = segment { return s }
+                if case .parameter(let p) = segment { return "{\(p)}" }
+                return "{\(wildcardName)}"
+            }
+        )
     }
 
     /// Whether the route ends in `*`.

@@ -50,8 +50,10 @@ public enum OpenAPIDocument {
                     if let provider = function.auth {
                         operation.jwtProvider = provider
                         operation.errors.insert(401)
-                        schemes["jwt_" + provider] = ["type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                                                     "description": .string("a JWT that verifies against auth provider \"\(provider)\"")]
+                        schemes["jwt_" + provider] = [
+                            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                            "description": .string("a JWT that verifies against auth provider \"\(provider)\""),
+                        ]
                     }
                     operations.append(operation)
                 }
@@ -64,20 +66,27 @@ public enum OpenAPIDocument {
             guard paths[operation.path]?[method] == nil else { continue }  // the router would never reach a second one
             var id = operation.operationID
             var n = 2
-            while !usedIDs.insert(id).inserted { id = operation.operationID + "." + String(n); n += 1 }
+            while !usedIDs.insert(id).inserted {
+                id = operation.operationID + "." + String(n)
+                n += 1
+            }
             operation.operationID = id
             paths[operation.path, default: [:]][method] = render(operation)
         }
         if operations.contains(where: \.adminBearer) {
-            schemes["admin_token"] = ["type": "http", "scheme": "bearer",
-                                      "description": "the value of the secret named by the admin handler's config.token_secret"]
+            schemes["admin_token"] = [
+                "type": "http", "scheme": "bearer",
+                "description": "the value of the secret named by the admin handler's config.token_secret",
+            ]
         }
         var components: [String: JSONValue] = ["schemas": ["Error": OpenAPI.errorSchema]]
         if !schemes.isEmpty { components["securitySchemes"] = .object(schemes) }
         return [
             "openapi": "3.1.0",
-            "info": ["title": .string(manifest.name), "version": .string(options.version),
-                     "description": .string("The runtime endpoints and routes of edge-run manifest \"\(manifest.name)\".")],
+            "info": [
+                "title": .string(manifest.name), "version": .string(options.version),
+                "description": .string("The runtime endpoints and routes of edge-run manifest \"\(manifest.name)\"."),
+            ],
             "paths": .object(paths.mapValues { .object($0) }),
             "components": .object(components),
         ]
@@ -113,8 +122,10 @@ public enum OpenAPIDocument {
         parameters.append(contentsOf: operation.parameters)
         var responses = operation.responses
         for status in operation.errors where responses[String(status)] == nil {
-            responses[String(status)] = ["description": .string(OpenAPI.errorDescription(status)),
-                                         "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]
+            responses[String(status)] = [
+                "description": .string(OpenAPI.errorDescription(status)),
+                "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]],
+            ]
         }
         var out: [String: JSONValue] = [
             "summary": .string(operation.summary), "operationId": .string(operation.operationID), "responses": .object(responses),

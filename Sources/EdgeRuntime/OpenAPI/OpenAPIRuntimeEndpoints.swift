@@ -43,8 +43,12 @@ public enum OpenAPIRuntimeEndpoints {
     }
 
     static var metrics: OpenAPIOperation {
-        var operation = OpenAPIOperation(method: "GET", path: "/_edge/metrics", summary: "Prometheus metrics",
-                                         description: "Prometheus text exposition format 0.0.4: requests, latency, queues, KV, process and LMDB series.")
+        var operation = OpenAPIOperation(
+            method: "GET",
+            path: "/_edge/metrics",
+            summary: "Prometheus metrics",
+            description: "Prometheus text exposition format 0.0.4: requests, latency, queues, KV, process and LMDB series."
+        )
         operation.operationID = "edge.metrics"
         operation.responses["200"] = ["description": "the metrics", "content": ["text/plain": ["schema": OpenAPI.string]]]
         return operation
@@ -54,16 +58,23 @@ public enum OpenAPIRuntimeEndpoints {
         var operation = OpenAPIOperation(method: "GET", path: "/_edge/openapi.json", summary: "This OpenAPI document")
         operation.operationID = "edge.openapi"
         operation.responses["200"] = OpenAPI.jsonResponse(
-            "an OpenAPI 3.1 document", OpenAPI.object(["openapi": OpenAPI.string, "info": ["type": "object"], "paths": ["type": "object"]],
-                                                       required: ["openapi", "info", "paths"]))
+            "an OpenAPI 3.1 document",
+            OpenAPI.object(
+                ["openapi": OpenAPI.string, "info": ["type": "object"], "paths": ["type": "object"]],
+                required: ["openapi", "info", "paths"]
+            )
+        )
         return operation
     }
 
     static var tail: OpenAPIOperation {
         var operation = OpenAPIOperation(
-            method: "GET", path: "/_edge/tail", summary: "Live events (requests, deliveries, cron runs)",
+            method: "GET",
+            path: "/_edge/tail",
+            summary: "Live events (requests, deliveries, cron runs)",
             description: "A text/event-stream, one JSON event per data: line, until the client or the server ends it. "
-                + "Refused (403) on a non-loopback host unless the manifest sets \"console\": true.")
+                + "Refused (403) on a non-loopback host unless the manifest sets \"console\": true."
+        )
         operation.operationID = "edge.tail"
         operation.parameters = [
             OpenAPI.parameter("function", in: "query", description: "only this function's events"),
@@ -78,11 +89,18 @@ public enum OpenAPIRuntimeEndpoints {
 
     static var scheduled: OpenAPIOperation {
         var operation = OpenAPIOperation(
-            method: "GET", path: "/__scheduled", summary: "Run scheduled handlers now",
-            description: "Served only with `serve --test-scheduled`: runs the crons with schedule `cron` (all without it) and answers when they finished.")
+            method: "GET",
+            path: "/__scheduled",
+            summary: "Run scheduled handlers now",
+            description:
+                "Served only with `serve --test-scheduled`: runs the crons with schedule `cron` (all without it) and answers when they finished."
+        )
         operation.operationID = "edge.scheduled"
         operation.parameters = [OpenAPI.parameter("cron", in: "query", description: "a schedule of the manifest's crons, e.g. */5 * * * *")]
-        operation.responses["200"] = OpenAPI.jsonResponse("how many scheduled handlers ran", OpenAPI.object(["ran": OpenAPI.integer], required: ["ran"]))
+        operation.responses["200"] = OpenAPI.jsonResponse(
+            "how many scheduled handlers ran",
+            OpenAPI.object(["ran": OpenAPI.integer], required: ["ran"])
+        )
         operation.errors = [500]
         return operation
     }

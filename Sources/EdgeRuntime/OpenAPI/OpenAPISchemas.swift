@@ -54,8 +54,13 @@ public enum OpenAPI {
     }
 
     /// A query or header parameter.
-    public static func parameter(_ name: String, in location: String, _ schema: JSONValue = string, required: Bool = false,
-                                 description: String? = nil) -> JSONValue {
+    public static func parameter(
+        _ name: String,
+        in location: String,
+        _ schema: JSONValue = string,
+        required: Bool = false,
+        description: String? = nil
+    ) -> JSONValue {
         var parameter: [String: JSONValue] = ["name": .string(name), "in": .string(location), "required": .bool(required), "schema": schema]
         if let description { parameter["description"] = .string(description) }
         return .object(parameter)

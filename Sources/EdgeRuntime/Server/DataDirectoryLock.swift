@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -49,7 +50,12 @@ public final class DataDirectoryLock: Sendable {
     /// Releases the lock (idempotent). The file stays: removing it would let two servers lock
     /// two different files of the same name.
     public func release() {
-        guard let fd = descriptor.withLock({ d -> Int32? in defer { d = nil }; return d }) else { return }
+        guard
+            let fd = descriptor.withLock({ d -> Int32? in
+                defer { d = nil }
+                return d
+            })
+        else { return }
         _ = ftruncate(fd, 0)
         _ = flock(fd, LOCK_UN)
         close(fd)

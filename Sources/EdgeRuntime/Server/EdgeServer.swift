@@ -100,15 +100,29 @@ public final class EdgeServer: Sendable {
         let metrics = EdgeMetrics()
         self.metrics = metrics
         let fetcher: any HTTPFetching
-        if let given = options.fetcher { fetcher = given; ownedFetcher = nil } else {
+        if let given = options.fetcher {
+            fetcher = given
+            ownedFetcher = nil
+        } else {
             let curl = CurlFetcher()
             fetcher = curl
             ownedFetcher = curl
         }
         let internalKV = try await storage.kvStore(binding: Self.internalBinding, limits: KVLimits(minTTLSeconds: 1), clock: options.clock)
-        shared = Generation.Shared(storage: storage, internalKV: internalKV, fetcher: fetcher, clock: options.clock, metrics: metrics,
-                                   authenticators: options.authenticators, registry: registry, live: live, host: options.host,
-                                   testScheduled: options.testScheduled, version: options.version, logger: logger)
+        shared = Generation.Shared(
+            storage: storage,
+            internalKV: internalKV,
+            fetcher: fetcher,
+            clock: options.clock,
+            metrics: metrics,
+            authenticators: options.authenticators,
+            registry: registry,
+            live: live,
+            host: options.host,
+            testScheduled: options.testScheduled,
+            version: options.version,
+            logger: logger
+        )
         let first = try await Generation(number: 1, manifest: manifest, secrets: secrets, shared: shared, previous: nil)
         generations = GenerationSlot(first)
         serverLimits = manifest.serverLimits
@@ -116,9 +130,16 @@ public final class EdgeServer: Sendable {
         let background = BackgroundWork()
         self.background = background
         var pipeline = RequestPipeline(
-            generations: generations, metrics: metrics, background: background, runaway: RunawayHandlers(metrics: metrics),
-            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds, logger: logger, testScheduled: options.testScheduled,
-            storageMetrics: { [storage] in storage.metrics() }, live: live)
+            generations: generations,
+            metrics: metrics,
+            background: background,
+            runaway: RunawayHandlers(metrics: metrics),
+            bodyReadTimeoutSeconds: manifest.serverLimits.bodyReadTimeoutSeconds,
+            logger: logger,
+            testScheduled: options.testScheduled,
+            storageMetrics: { [storage] in storage.metrics() },
+            live: live
+        )
         pipeline.tailHeartbeat = options.tailHeartbeat
         pipeline.storageProblem = { [storage] in await storage.checkHealth() }
         self.pipeline = pipeline
@@ -143,20 +164,33 @@ public final class EdgeServer: Sendable {
             onReady(port)
         }
         let limits = serverLimits
-        let timeouts = ConnectionTimeouts(header: .seconds(options.headerTimeoutSeconds), body: .seconds(limits.bodyReadTimeoutSeconds),
-                                          idle: .seconds(limits.idleTimeoutSeconds))
+        let timeouts = ConnectionTimeouts(
+            header: .seconds(options.headerTimeoutSeconds),
+            body: .seconds(limits.bodyReadTimeoutSeconds),
+            idle: .seconds(limits.idleTimeoutSeconds)
+        )
         let connections = ConnectionLimiter(maximum: limits.maxConnections)
         let configuration = ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "edge-run")
         let app: Application<CallbackResponder<EdgeRequestContext>> = Application(
-            responder: responder, server: .edgeHTTP1(timeouts: timeouts, limiter: connections), configuration: configuration,
-            onServerRunning: announce, logger: quiet)
+            responder: responder,
+            server: .edgeHTTP1(timeouts: timeouts, limiter: connections),
+            configuration: configuration,
+            onServerRunning: announce,
+            logger: quiet
+        )
         // KV sweeps, retention and lease checks of whatever the serving generation opened.
         var services = storage.maintenanceServices(logger: logger)
         // Stopped after the HTTP app (reverse order): cron, consumers, flushers, before the data directory.
         services.append(workers)
         if let source = options.reloadSource {
-            services.append(ReloadTriggers(signals: options.reloadSignals, watching: options.watchPaths, interval: options.watchIntervalSeconds,
-                                           logger: logger) { [weak self] in await self?.reload(from: source) })
+            services.append(
+                ReloadTriggers(
+                    signals: options.reloadSignals,
+                    watching: options.watchPaths,
+                    interval: options.watchIntervalSeconds,
+                    logger: logger
+                ) { [weak self] in await self?.reload(from: source) }
+            )
         }
         services.append(app)
         // Signals are the controller's (a second one must end the grace), not the group's.
@@ -176,7 +210,8 @@ public final class EdgeServer: Sendable {
                 let cutoff = ContinuousClock.now + .seconds(1)
                 while connections.count > 0, ContinuousClock.now < cutoff { try? await Task.sleep(for: .milliseconds(10)) }
                 running.cancel()
-            })
+            }
+        )
         let stopEarly = self.controller.withLock { c -> Bool in
             c = controller
             return stopRequested.withLock { $0 }
@@ -184,7 +219,11 @@ public final class EdgeServer: Sendable {
         let signals = Task { await controller.watch(options.shutdownSignals) }
         if stopEarly { await controller.requestStop() }
         defer { self.controller.withLock { $0 = nil } }
-        let outcome = await withTaskCancellationHandler { await controller.servicesEnded(running) } onCancel: { running.cancel() }
+        let outcome = await withTaskCancellationHandler {
+            await controller.servicesEnded(running)
+        } onCancel: {
+            running.cancel()
+        }
         await controller.waitWithinGrace { [background] in background.pending == 0 }
         await finish()
         // Still trapped while flushing and closing, so a late second signal cannot kill the process.

@@ -71,8 +71,14 @@ final class Generation: Sendable {
         var loaded: [LoadedFunction] = []
         for spec in manifest.functions {
             guard let type = shared.registry.type(for: spec.handler) else { throw FunctionConfigError(nil, "unknown handler \"\(spec.handler)\"") }
-            let config = FunctionConfig(functionName: spec.name, values: spec.config, declarations: manifest.declarations, authProvider: spec.auth,
-                                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] }, limits: spec.limits)
+            let config = FunctionConfig(
+                functionName: spec.name,
+                values: spec.config,
+                declarations: manifest.declarations,
+                authProvider: spec.auth,
+                authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] },
+                limits: spec.limits
+            )
             loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
         }
         functions = loaded
@@ -98,23 +104,47 @@ final class Generation: Sendable {
         }
         analyticsSinks = sinks
         admin = AdminSurface(manifest: manifest, host: shared.host)
-        openAPIDocument = OpenAPIDocument.data(manifest: manifest, registry: shared.registry,
-                                               options: .init(testScheduled: shared.testScheduled, version: shared.version))
+        openAPIDocument = OpenAPIDocument.data(
+            manifest: manifest,
+            registry: shared.registry,
+            options: .init(testScheduled: shared.testScheduled, version: shared.version)
+        )
         var stores: [String: any KVStore] = [:]
         for binding in manifest.kvBindings {
             stores[binding] = try await shared.storage.kvStore(
-                binding: binding, limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds), clock: shared.clock)
+                binding: binding,
+                limits: KVLimits(minTTLSeconds: manifest.kvMinTTLSeconds),
+                clock: shared.clock
+            )
         }
         kvStores = stores
         let queueLogger = Logger(label: "edge-run.queues", factory: { _ in logger.handler })
         if let broker {
-            self.broker = try await shared.storage.queueBroker(redeclaring: manifest.queues, replacing: broker, clock: shared.clock, logger: queueLogger)
+            self.broker = try await shared.storage.queueBroker(
+                redeclaring: manifest.queues,
+                replacing: broker,
+                clock: shared.clock,
+                logger: queueLogger
+            )
         } else {
-            self.broker = try await shared.storage.queueBroker(declaring: manifest.queues, clock: shared.clock, reclaimLeases: true, logger: queueLogger)
+            self.broker = try await shared.storage.queueBroker(
+                declaring: manifest.queues,
+                clock: shared.clock,
+                reclaimLeases: true,
+                logger: queueLogger
+            )
         }
         let metered = stores.mapValues { MeteredKVStore(base: $0, metrics: shared.metrics) as any KVStore }
-        let env = Env(vars: manifest.vars, secrets: secrets, kvStores: metered, queues: self.broker, fetcher: shared.fetcher, clock: shared.clock,
-                      logger: logger, internalKV: shared.internalKV)
+        let env = Env(
+            vars: manifest.vars,
+            secrets: secrets,
+            kvStores: metered,
+            queues: self.broker,
+            fetcher: shared.fetcher,
+            clock: shared.clock,
+            logger: logger,
+            internalKV: shared.internalKV
+        )
         self.env = env
         var routes: [Router.Entry] = []
         for (i, f) in loaded.enumerated() { for r in f.spec.routes { routes.append(Router.Entry(pattern: r, function: i)) } }
@@ -137,11 +167,17 @@ final class Generation: Sendable {
             guard let function = loaded.first(where: { $0.spec.name == cron.function }) else { return nil }
             let instance = function.instance
             return CronScheduler.Job(
-                schedule: cron.schedule, expression: cron.expression, id: "\(cron.function) \(cron.schedule)",
-                run: live.observing(cron: cron.schedule, function: cron.function, clock: clock) { event in try await instance.scheduled(event, env: env) })
+                schedule: cron.schedule,
+                expression: cron.expression,
+                id: "\(cron.function) \(cron.schedule)",
+                run: live.observing(cron: cron.schedule, function: cron.function, clock: clock) { event in
+                    try await instance.scheduled(event, env: env)
+                }
+            )
         }
         let storage = shared.storage
-        let cron = CronScheduler(jobs: jobs, clock: shared.clock, logger: logger) { job, tick in try await storage.claimCronTick(job: job, tick: tick) }
+        let cron = CronScheduler(jobs: jobs, clock: shared.clock, logger: logger) { job, tick in try await storage.claimCronTick(job: job, tick: tick)
+        }
         self.cron = cron
         var runScheduled: (@Sendable (String?) async throws -> Int)?
         if shared.testScheduled { runScheduled = { schedule in try await cron.runNow(schedule: schedule) } }

@@ -49,8 +49,10 @@ extension EdgeServer {
         var manifest = manifest
         let needRestart = Self.restartOnlyChanges(from: serverLimits, to: manifest.serverLimits)
         if !needRestart.isEmpty {
-            logger.warning("these settings change only with a restart; keeping the running values",
-                           metadata: ["settings": "\(needRestart.joined(separator: ", "))"])
+            logger.warning(
+                "these settings change only with a restart; keeping the running values",
+                metadata: ["settings": "\(needRestart.joined(separator: ", "))"]
+            )
             manifest.serverLimits = serverLimits
         }
         let next: Generation
@@ -86,7 +88,8 @@ extension EdgeServer {
         func routes(_ m: Manifest) -> [String] { m.functions.flatMap { f in f.routes.map(\.source) } }
         var parts: [String] = []
         func diff(_ label: String, _ before: [String], _ after: [String]) {
-            let added = after.filter { !before.contains($0) }, removed = before.filter { !after.contains($0) }
+            let added = after.filter { !before.contains($0) }
+            let removed = before.filter { !after.contains($0) }
             if !added.isEmpty { parts.append("+\(label) \(added.joined(separator: ", "))") }
             if !removed.isEmpty { parts.append("-\(label) \(removed.joined(separator: ", "))") }
         }

@@ -73,8 +73,10 @@ struct FileSignature: Equatable {
 
     static func of(_ path: String) -> FileSignature? {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-        return FileSignature(modified: attributes[.modificationDate] as? Date ?? .distantPast,
-                             size: (attributes[.size] as? NSNumber)?.uint64Value ?? 0,
-                             inode: (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0)
+        return FileSignature(
+            modified: attributes[.modificationDate] as? Date ?? .distantPast,
+            size: (attributes[.size] as? NSNumber)?.uint64Value ?? 0,
+            inode: (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+        )
     }
 }

@@ -3,10 +3,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import KVStore
-import Queues
-import Synchronization
 import Logging
 import NIOCore
+import Queues
+import Synchronization
 
 /// A function ready to serve: its manifest entry and its handler instance. A class: a request
 /// takes one reference to it, not a copy of the whole manifest entry (a retain per field).
@@ -58,9 +58,17 @@ struct RequestPipeline: Sendable {
     /// `GET /_edge/health`'s request metrics.
     let healthMetrics: RouteRequestMetrics
 
-    init(generations: GenerationSlot, metrics: EdgeMetrics, background: BackgroundWork, runaway: RunawayHandlers,
-         bodyReadTimeoutSeconds: Double, logger: Logger, testScheduled: Bool, storageMetrics: @escaping @Sendable () -> [StorageMetric],
-         live: LiveEvents) {
+    init(
+        generations: GenerationSlot,
+        metrics: EdgeMetrics,
+        background: BackgroundWork,
+        runaway: RunawayHandlers,
+        bodyReadTimeoutSeconds: Double,
+        logger: Logger,
+        testScheduled: Bool,
+        storageMetrics: @escaping @Sendable () -> [StorageMetric],
+        live: LiveEvents
+    ) {
         self.generations = generations
         self.metrics = metrics
         self.background = background
@@ -90,15 +98,34 @@ struct RequestPipeline: Sendable {
             if path == TailEndpoint.path {
                 route = TailEndpoint.path
                 // A served tail is a stream, not an event of its own; a refused one is answered below.
-                return try TailEndpoint.response(request, method: method, requestID: requestID, channel: context.channel, pipeline: self,
-                                                 generation: generation)
+                return try TailEndpoint.response(
+                    request,
+                    method: method,
+                    requestID: requestID,
+                    channel: context.channel,
+                    pipeline: self,
+                    generation: generation
+                )
             }
-            answer = try await handle(request, on: generation, method: method, path: path, requestID: requestID, remote: { context.remoteAddress?.ipAddress },
-                                      route: &route, function: &function, resolved: &resolved, tracked: &tracked)
+            answer = try await handle(
+                request,
+                on: generation,
+                method: method,
+                path: path,
+                requestID: requestID,
+                remote: { context.remoteAddress?.ipAddress },
+                route: &route,
+                function: &function,
+                resolved: &resolved,
+                tracked: &tracked
+            )
         } catch {
             let mapped = ErrorMapping.response(for: error)
             if mapped.internal {
-                logger.error("request failed", metadata: ["request_id": "\(requestID)", "route": "\(route)", "error": "\(String(reflecting: error))"])
+                logger.error(
+                    "request failed",
+                    metadata: ["request_id": "\(requestID)", "route": "\(route)", "error": "\(String(reflecting: error))"]
+                )
             }
             var headers = mapped.headers
             headers["Content-Type"] = "application/json"
@@ -112,23 +139,51 @@ struct RequestPipeline: Sendable {
         }
         if let tracked {
             // The analytics middleware: buffered in memory, sent by the sink's flusher, never awaited here.
-            tracked.sink.record(RequestAnalyticsEvent(path: path, method: method, status: answer.status, durationMs: Double(elapsed) / 1e6,
-                                                      userID: tracked.userID, ip: tracked.ip), env: generation.env)
+            tracked.sink.record(
+                RequestAnalyticsEvent(
+                    path: path,
+                    method: method,
+                    status: answer.status,
+                    durationMs: Double(elapsed) / 1e6,
+                    userID: tracked.userID,
+                    ip: tracked.ip
+                ),
+                env: generation.env
+            )
         }
-        logger.info("request", metadata: [
-            "request_id": "\(requestID)", "method": "\(method)", "path": "\(path)", "route": "\(route)",
-            "status": "\(answer.status)", "duration_ms": "\(String(format: "%.2f", Double(elapsed) / 1e6))",
-        ])
+        logger.info(
+            "request",
+            metadata: [
+                "request_id": "\(requestID)", "method": "\(method)", "path": "\(path)", "route": "\(route)",
+                "status": "\(answer.status)", "duration_ms": "\(String(format: "%.2f", Double(elapsed) / 1e6))",
+            ]
+        )
         live.publish {
-            .request(method: method, path: path, route: route, function: function, status: answer.status,
-                     durationMs: Double(elapsed) / 1e6, requestID: requestID, time: generation.env.clock.now() - Double(elapsed) / 1e9)
+            .request(
+                method: method,
+                path: path,
+                route: route,
+                function: function,
+                status: answer.status,
+                durationMs: Double(elapsed) / 1e6,
+                requestID: requestID,
+                time: generation.env.clock.now() - Double(elapsed) / 1e9
+            )
         }
         return Self.makeResponse(answer, requestID: requestID, head: method == "HEAD")
     }
 
     private func handle(
-        _ request: Request, on generation: Generation, method: String, path rawPath: String, requestID: String, remote: @escaping @Sendable () -> String?,
-        route: inout String, function functionName: inout String?, resolved: inout RouteRequestMetrics?, tracked: inout TrackedRequest?
+        _ request: Request,
+        on generation: Generation,
+        method: String,
+        path rawPath: String,
+        requestID: String,
+        remote: @escaping @Sendable () -> String?,
+        route: inout String,
+        function functionName: inout String?,
+        resolved: inout RouteRequestMetrics?,
+        tracked: inout TrackedRequest?
     ) async throws -> EdgeResponse {
         if let builtin = try await builtinEndpoint(request, on: generation, method: method, path: rawPath) {
             route = rawPath
@@ -161,8 +216,14 @@ struct RequestPipeline: Sendable {
             if let authority = request.head.authority { headers.add(name: "Host", value: authority) }
             for field in request.headers { headers.add(name: field.name.rawName, value: field.value) }
             var edgeRequest = EdgeRequest(
-                method: method, path: rawPath, query: request.uri.query ?? "", headers: headers,
-                params: params, requestID: requestID, remoteAddressLookup: remote)
+                method: method,
+                path: rawPath,
+                query: request.uri.query ?? "",
+                headers: headers,
+                params: params,
+                requestID: requestID,
+                remoteAddressLookup: remote
+            )
             edgeRequest.route = pattern.source
             if let provider = function.spec.auth {
                 let authenticator = generation.authenticators[provider] ?? RejectingAuthenticator()
@@ -179,8 +240,12 @@ struct RequestPipeline: Sendable {
                 return try await instance.fetch(ready, env: env, context: context)
             }
             do {
-                return try await withDeadline(seconds: limits.handlerTimeoutSeconds, watch: deadlines, runaway: runaway.slot(function.spec.name),
-                                              stopping: inFlight) {
+                return try await withDeadline(
+                    seconds: limits.handlerTimeoutSeconds,
+                    watch: deadlines,
+                    runaway: runaway.slot(function.spec.name),
+                    stopping: inFlight
+                ) {
                     try await instance.fetch(ready, env: env, context: context)
                 }
             } catch is TimeoutError {
@@ -197,8 +262,11 @@ struct RequestPipeline: Sendable {
         case "/_edge/health":
             guard method == "GET" || method == "HEAD" else { throw EdgeHTTPError(.methodNotAllowed, "use GET", headers: ["Allow": "GET"]) }
             if let problem = await storageProblem() {
-                return EdgeResponse(status: 503, headers: Self.jsonContentType,
-                                    body: JSONValue.object(["status": "degraded", "storage": .string(problem)]).serialized())
+                return EdgeResponse(
+                    status: 503,
+                    headers: Self.jsonContentType,
+                    body: JSONValue.object(["status": "degraded", "storage": .string(problem)]).serialized()
+                )
             }
             return EdgeResponse(status: 200, headers: Self.jsonContentType, body: Self.healthBody)
         case "/_edge/metrics":
@@ -269,7 +337,8 @@ struct RequestPipeline: Sendable {
     static func clientIP(_ headers: HTTPFields, remote: () -> String?) -> String? {
         if let cf = HTTPField.Name("CF-Connecting-IP").flatMap({ headers[$0] }), !cf.isEmpty { return cf }
         if let xff = HTTPField.Name("X-Forwarded-For").flatMap({ headers[$0] }),
-           let first = xff.split(separator: ",").first?.trimmingCharacters(in: .whitespaces), !first.isEmpty {
+            let first = xff.split(separator: ",").first?.trimmingCharacters(in: .whitespaces), !first.isEmpty
+        {
             return first
         }
         return remote()
@@ -282,7 +351,10 @@ struct RequestPipeline: Sendable {
     /// A client's `X-Request-Id` when it is short and plain, otherwise a new one.
     static func requestID(from header: String?) -> String {
         if let header, (1...128).contains(header.utf8.count),
-           header.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E }) {
+            header.utf8.allSatisfy({
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F || $0 == 0x2E
+            })
+        {
             return header
         }
         return nextRequestID()
@@ -327,7 +399,11 @@ struct RequestPipeline: Sendable {
             fields[.contentLength] = String(answer.body.count)
             return Response(status: .init(code: answer.status), headers: fields, body: ResponseBody())
         }
-        return Response(status: .init(code: answer.status), headers: fields, body: ResponseBody(byteBuffer: answer.body.withUnsafeBytes { ByteBuffer(bytes: $0) }))
+        return Response(
+            status: .init(code: answer.status),
+            headers: fields,
+            body: ResponseBody(byteBuffer: answer.body.withUnsafeBytes { ByteBuffer(bytes: $0) })
+        )
     }
 }
 

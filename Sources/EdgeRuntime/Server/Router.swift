@@ -38,7 +38,9 @@ struct Router: Sendable {
         }
         if method == "HEAD" {
             for (i, entry) in entries.enumerated() where entry.pattern.method == "GET" {
-                if let params = entry.pattern.match(segments) { return .found(function: entry.function, entry: i, pattern: entry.pattern, params: params) }
+                if let params = entry.pattern.match(segments) {
+                    return .found(function: entry.function, entry: i, pattern: entry.pattern, params: params)
+                }
             }
         }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed.sorted())

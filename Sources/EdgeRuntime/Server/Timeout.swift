@@ -11,7 +11,10 @@ import Synchronization
 ///     again when that operation finally returns.
 ///   - stopping: ``InFlightCalls/abortAll()`` there answers the caller ``ServerStoppingError`` at once.
 func withDeadline<T: Sendable>(
-    seconds: Double, watch: DeadlineWatch, runaway: RunawayHandlers.Slot? = nil, stopping: InFlightCalls? = nil,
+    seconds: Double,
+    watch: DeadlineWatch,
+    runaway: RunawayHandlers.Slot? = nil,
+    stopping: InFlightCalls? = nil,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let race = DeadlineRace<T>(runaway: runaway)
@@ -44,9 +47,18 @@ private final class DeadlineRace<T: Sendable>: Sendable {
 
     init(runaway: RunawayHandlers.Slot?) { self.runaway = runaway }
 
-    func begin(_ continuation: CheckedContinuation<T, any Error>, seconds: Double, watch: DeadlineWatch, stopping: InFlightCalls?,
-               _ operation: @escaping @Sendable () async throws -> T) {
-        state.withLock { $0.continuation = continuation; $0.watch = watch; $0.stopping = stopping }
+    func begin(
+        _ continuation: CheckedContinuation<T, any Error>,
+        seconds: Double,
+        watch: DeadlineWatch,
+        stopping: InFlightCalls?,
+        _ operation: @escaping @Sendable () async throws -> T
+    ) {
+        state.withLock {
+            $0.continuation = continuation
+            $0.watch = watch
+            $0.stopping = stopping
+        }
         let id = watch.register(after: seconds) { [self] in self.finish(.failure(TimeoutError())) }
         let stopID = stopping?.register { [self] in self.finish(.failure(ServerStoppingError())) }
         if state.withLock({ $0.continuation == nil }) {
@@ -79,7 +91,11 @@ private final class DeadlineRace<T: Sendable>: Sendable {
 
     func finish(_ result: Result<T, any Error>) {
         let (continuation, work, id, watch, stopID, stopping) = state.withLock { s in
-            defer { s.continuation = nil; s.watchID = nil; s.stoppingID = nil }
+            defer {
+                s.continuation = nil
+                s.watchID = nil
+                s.stoppingID = nil
+            }
             if s.continuation != nil, !s.workDone, case .failure(let error) = result, error is TimeoutError {
                 // Counted under the lock so that the operation's end (which reads `overran`
                 // under it too) can never be counted before its start.

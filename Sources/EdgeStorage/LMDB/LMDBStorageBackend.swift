@@ -33,16 +33,33 @@ public final class LMDBStorageBackend: StorageBackend {
         return store
     }
 
-    public func queueBroker(declaring queues: [QueueConfig], clock: any QueueClock, reclaimLeases: Bool, logger: Logger) async throws -> any QueueBroker {
-        let broker = try await LMDBQueueBroker.open(environment: environment, queues: queues, clock: clock, reclaimLeases: reclaimLeases, logger: logger)
+    public func queueBroker(
+        declaring queues: [QueueConfig],
+        clock: any QueueClock,
+        reclaimLeases: Bool,
+        logger: Logger
+    ) async throws -> any QueueBroker {
+        let broker = try await LMDBQueueBroker.open(
+            environment: environment,
+            queues: queues,
+            clock: clock,
+            reclaimLeases: reclaimLeases,
+            logger: logger
+        )
         opened.withLock { $0.brokers.append(broker) }
         return broker
     }
 
     /// The wake-ups and message ids of `previous` are shared (an id must never repeat in one
     /// environment, and a send through the old broker must wake the new consumer).
-    public func queueBroker(redeclaring queues: [QueueConfig], replacing previous: any QueueBroker, clock: any QueueClock, logger: Logger) async throws
-        -> any QueueBroker {
+    public func queueBroker(
+        redeclaring queues: [QueueConfig],
+        replacing previous: any QueueBroker,
+        clock: any QueueClock,
+        logger: Logger
+    ) async throws
+        -> any QueueBroker
+    {
         guard let previous = previous as? LMDBQueueBroker else {
             return try await queueBroker(declaring: queues, clock: clock, reclaimLeases: false, logger: logger)
         }
@@ -64,11 +81,16 @@ public final class LMDBStorageBackend: StorageBackend {
     /// Sweeps the latest store of each binding and the latest broker (a reload's), asked again
     /// at every round.
     public func maintenanceServices(logger: Logger) -> [any Service] {
-        var services: [any Service] = [KVSweeper(current: { [self] in
-            var latest: [String: LMDBKVStore] = [:]
-            for store in opened.withLock({ $0.stores }) { latest[store.binding] = store }
-            return latest.keys.sorted().compactMap { latest[$0] }
-        }, logger: logger)]
+        var services: [any Service] = [
+            KVSweeper(
+                current: { [self] in
+                    var latest: [String: LMDBKVStore] = [:]
+                    for store in opened.withLock({ $0.stores }) { latest[store.binding] = store }
+                    return latest.keys.sorted().compactMap { latest[$0] }
+                },
+                logger: logger
+            )
+        ]
         if let first = opened.withLock({ $0.brokers.first }) {
             services.append(QueueRetentionSweeper(current: { [self] in opened.withLock { $0.brokers.last } ?? first }, logger: logger))
         }

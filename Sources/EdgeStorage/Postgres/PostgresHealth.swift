@@ -135,14 +135,20 @@ private final class Probe: Sendable {
     }
 
     private func drop() {
-        if let open = connection.withLock({ c -> PostgresConnection? in defer { c = nil }; return c }) {
+        if let open = connection.withLock({ c -> PostgresConnection? in
+            defer { c = nil }
+            return c
+        }) {
             // Kept alive until closed (a connection must not be freed open).
             open.close().whenComplete { _ in withExtendedLifetime(open) {} }
         }
     }
 
     func close() async {
-        if let open = connection.withLock({ c -> PostgresConnection? in defer { c = nil }; return c }) {
+        if let open = connection.withLock({ c -> PostgresConnection? in
+            defer { c = nil }
+            return c
+        }) {
             try? await open.close()
         }
     }

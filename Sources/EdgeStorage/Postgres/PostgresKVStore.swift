@@ -52,7 +52,9 @@ public final class PostgresKVStore: KVStore {
                 """
                 SELECT value, metadata, expires_at, version FROM edge_run.kv
                 WHERE binding = \(binding) AND key = \(Self.bytes(key)) AND (expires_at IS NULL OR expires_at > \(now))
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             var found: KVEntry?
             for try await (value, metadata, expiration, version) in rows.decode((Data, Data?, Int64?, Int64).self) {
                 found = KVEntry(value: value, metadata: metadata, expiration: expiration, version: UInt64(clamping: version))
@@ -74,7 +76,9 @@ public final class PostgresKVStore: KVStore {
                 """
                 SELECT key, value, metadata, expires_at, version FROM edge_run.kv
                 WHERE binding = \(binding) AND key = ANY(\(wanted)) AND (expires_at IS NULL OR expires_at > \(now))
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             var byKey: [Data: KVEntry] = [:]
             for try await (key, value, metadata, expiration, version) in rows.decode((Data, Data, Data?, Int64?, Int64).self) {
                 byKey[key] = KVEntry(value: value, metadata: metadata, expiration: expiration, version: UInt64(clamping: version))
@@ -114,7 +118,10 @@ public final class PostgresKVStore: KVStore {
             var keys: [KVListKey] = []
             var complete = true
             for try await (key, expiration, metadata) in try await client.query(query, logger: logger).decode((Data, Int64?, Data?).self) {
-                if keys.count == limit { complete = false; continue }
+                if keys.count == limit {
+                    complete = false
+                    continue
+                }
                 keys.append(KVListKey(name: String(decoding: key, as: UTF8.self), expiration: expiration, metadata: metadata))
             }
             return (keys, complete)
@@ -137,7 +144,8 @@ public final class PostgresKVStore: KVStore {
                 VALUES (\(binding), \(Self.bytes(key)), \(value), \(options.metadata), \(expiration), nextval('edge_run.kv_version'))
                 ON CONFLICT (binding, key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata,
                     expires_at = EXCLUDED.expires_at, version = EXCLUDED.version
-                """, logger: logger
+                """,
+                logger: logger
             ).consume()
         }
     }
@@ -186,16 +194,16 @@ public final class PostgresKVStore: KVStore {
             """
         let sum = "(\(base) + \(delta))"
         let query: PostgresQuery = try """
-            INSERT INTO edge_run.kv AS kv (binding, key, value, metadata, expires_at, version)
-            VALUES (\(binding), \(Self.bytes(key)), convert_to(\(String(delta)), 'UTF8'), NULL, \(expiration), nextval('edge_run.kv_version'))
-            ON CONFLICT (binding, key) DO UPDATE SET
-                value = CASE WHEN \(unescaped: live) THEN convert_to(\(unescaped: sum)::bigint::text, 'UTF8') ELSE EXCLUDED.value END,
-                metadata = CASE WHEN \(unescaped: live) THEN kv.metadata END,
-                expires_at = CASE WHEN \(unescaped: live) THEN kv.expires_at ELSE EXCLUDED.expires_at END,
-                version = EXCLUDED.version
-            WHERE NOT \(unescaped: live) OR coalesce(\(unescaped: sum) BETWEEN \(unescaped: "\(Int64.min)") AND \(unescaped: "\(Int64.max)"), false)
-            RETURNING convert_from(kv.value, 'UTF8')::bigint
-            """
+        INSERT INTO edge_run.kv AS kv (binding, key, value, metadata, expires_at, version)
+        VALUES (\(binding), \(Self.bytes(key)), convert_to(\(String(delta)), 'UTF8'), NULL, \(expiration), nextval('edge_run.kv_version'))
+        ON CONFLICT (binding, key) DO UPDATE SET
+            value = CASE WHEN \(unescaped: live) THEN convert_to(\(unescaped: sum)::bigint::text, 'UTF8') ELSE EXCLUDED.value END,
+            metadata = CASE WHEN \(unescaped: live) THEN kv.metadata END,
+            expires_at = CASE WHEN \(unescaped: live) THEN kv.expires_at ELSE EXCLUDED.expires_at END,
+            version = EXCLUDED.version
+        WHERE NOT \(unescaped: live) OR coalesce(\(unescaped: sum) BETWEEN \(unescaped: "\(Int64.min)") AND \(unescaped: "\(Int64.max)"), false)
+        RETURNING convert_from(kv.value, 'UTF8')::bigint
+        """
         return try await storage {
             var result: Int64?
             for try await value in try await client.query(query, logger: logger).decode(Int64.self) { result = value }
@@ -204,7 +212,10 @@ public final class PostgresKVStore: KVStore {
     }
 
     public func compareAndSet(
-        _ key: String, value: Data, expectedVersion: UInt64?, options: KVPutOptions
+        _ key: String,
+        value: Data,
+        expectedVersion: UInt64?,
+        options: KVPutOptions
     ) async throws -> KVCompareAndSetResult {
         try limits.validate(key: key)
         try limits.validate(valueSize: value.count)
@@ -232,21 +243,21 @@ public final class PostgresKVStore: KVStore {
         if let expectedVersion {
             guard let expected = Int64(exactly: expectedVersion) else { return nil }
             query = try """
-                UPDATE edge_run.kv SET value = \(value), metadata = \(options.metadata), expires_at = \(expiration),
-                    version = nextval('edge_run.kv_version')
-                WHERE binding = \(binding) AND key = \(k) AND version = \(expected) AND (expires_at IS NULL OR expires_at > \(now))
-                RETURNING version
-                """
+            UPDATE edge_run.kv SET value = \(value), metadata = \(options.metadata), expires_at = \(expiration),
+                version = nextval('edge_run.kv_version')
+            WHERE binding = \(binding) AND key = \(k) AND version = \(expected) AND (expires_at IS NULL OR expires_at > \(now))
+            RETURNING version
+            """
         } else {
             // Only when absent, or present but expired.
             query = try """
-                INSERT INTO edge_run.kv AS kv (binding, key, value, metadata, expires_at, version)
-                VALUES (\(binding), \(k), \(value), \(options.metadata), \(expiration), nextval('edge_run.kv_version'))
-                ON CONFLICT (binding, key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata,
-                    expires_at = EXCLUDED.expires_at, version = EXCLUDED.version
-                WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= \(now)
-                RETURNING version
-                """
+            INSERT INTO edge_run.kv AS kv (binding, key, value, metadata, expires_at, version)
+            VALUES (\(binding), \(k), \(value), \(options.metadata), \(expiration), nextval('edge_run.kv_version'))
+            ON CONFLICT (binding, key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata,
+                expires_at = EXCLUDED.expires_at, version = EXCLUDED.version
+            WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= \(now)
+            RETURNING version
+            """
         }
         return try await storage {
             var stored: UInt64?
@@ -281,7 +292,9 @@ public final class PostgresKVStore: KVStore {
                         SELECT binding, key FROM edge_run.kv WHERE expires_at <= \(now) AND binding = \(binding)
                         ORDER BY expires_at LIMIT \(batch) FOR UPDATE SKIP LOCKED)
                     RETURNING 1
-                    """, logger: logger)
+                    """,
+                    logger: logger
+                )
                 var n = 0
                 for try await _ in rows { n += 1 }
                 return n
@@ -295,7 +308,8 @@ public final class PostgresKVStore: KVStore {
     public func storedCount() async throws -> Int {
         try await storage {
             var count = 0
-            for try await n in try await client.query("SELECT count(*) FROM edge_run.kv WHERE binding = \(binding)", logger: logger).decode(Int.self) {
+            for try await n in try await client.query("SELECT count(*) FROM edge_run.kv WHERE binding = \(binding)", logger: logger).decode(Int.self)
+            {
                 count = n
             }
             return count

@@ -124,7 +124,8 @@ enum PostgresMigrations {
             ).consume()
             var current = 0
             for try await (version) in try await connection.query("SELECT coalesce(max(version), 0) FROM edge_run.schema_version", logger: logger)
-                .decode(Int.self) {
+                .decode(Int.self)
+            {
                 current = version
             }
             guard current <= latest else { throw PostgresSchemaTooNew(found: current, supported: latest) }

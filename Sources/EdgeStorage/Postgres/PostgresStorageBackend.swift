@@ -29,7 +29,12 @@ public final class PostgresStorageBackend: StorageBackend {
 
     /// Checks that the server accepts the URL's credentials, starts the pool and migrates.
     /// - Throws: ``PostgresStartError``: one line naming the host (never the password).
-    public static func open(_ url: PostgresURL, poolSize: Int = defaultPoolSize, migrate: Bool = true, logger: Logger) async throws -> PostgresStorageBackend {
+    public static func open(
+        _ url: PostgresURL,
+        poolSize: Int = defaultPoolSize,
+        migrate: Bool = true,
+        logger: Logger
+    ) async throws -> PostgresStorageBackend {
         let tls: PostgresClient.Configuration.TLS
         switch url.sslMode {
         case .disable: tls = .disable
@@ -42,7 +47,13 @@ public final class PostgresStorageBackend: StorageBackend {
         do { single = try connectionConfiguration(url) } catch { throw PostgresStartError(url: url, error: error) }
         try await probe(single, url: url, logger: logger)
         var configuration = PostgresClient.Configuration(
-            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
+            host: url.host,
+            port: url.port,
+            username: url.username,
+            password: url.password,
+            database: url.database,
+            tls: tls
+        )
         configuration.options.maximumConnections = poolSize
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.additionalStartupParameters = startupParameters
@@ -51,7 +62,9 @@ public final class PostgresStorageBackend: StorageBackend {
         if migrate {
             do {
                 let applied = try await PostgresMigrations.migrate(client, logger: logger)
-                if applied > 0 { logger.notice("migrated schema edge_run", metadata: ["steps": "\(applied)", "version": "\(PostgresMigrations.latest)"]) }
+                if applied > 0 {
+                    logger.notice("migrated schema edge_run", metadata: ["steps": "\(applied)", "version": "\(PostgresMigrations.latest)"])
+                }
             } catch {
                 await backend.close()
                 throw PostgresStartError(url: url, error: error)
@@ -86,7 +99,13 @@ public final class PostgresStorageBackend: StorageBackend {
         case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
         }
         var configuration = PostgresConnection.Configuration(
-            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: tls)
+            host: url.host,
+            port: url.port,
+            username: url.username,
+            password: url.password,
+            database: url.database,
+            tls: tls
+        )
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.additionalStartupParameters = startupParameters
         return configuration
@@ -112,11 +131,23 @@ public final class PostgresStorageBackend: StorageBackend {
     /// Records the declared queues and serves them (see ``PostgresQueueBroker``). Leases are
     /// shared by the nodes, so `reclaimLeases` takes back only expired ones: a batch another
     /// node is running keeps its lease.
-    public func queueBroker(declaring queues: [QueueConfig], clock: any QueueClock, reclaimLeases: Bool, logger: Logger) async throws -> any QueueBroker {
+    public func queueBroker(
+        declaring queues: [QueueConfig],
+        clock: any QueueClock,
+        reclaimLeases: Bool,
+        logger: Logger
+    ) async throws -> any QueueBroker {
         try health.check()
         let configs = try await PostgresQueueBroker.record(queues, client: client, logger: logger)
-        let broker = PostgresQueueBroker(client: client, health: health, clock: clock, logger: logger, configs: configs,
-                                         wakeups: self.queues.wakeups, ids: self.queues.ids)
+        let broker = PostgresQueueBroker(
+            client: client,
+            health: health,
+            clock: clock,
+            logger: logger,
+            configs: configs,
+            wakeups: self.queues.wakeups,
+            ids: self.queues.ids
+        )
         self.queues.serve(broker)
         if reclaimLeases { try await broker.reclaimExpiredLeases() }
         return broker
@@ -125,8 +156,15 @@ public final class PostgresStorageBackend: StorageBackend {
     public func existingQueueBroker(clock: any QueueClock, logger: Logger) async throws -> any QueueBroker {
         try health.check()
         let configs = try await PostgresQueueBroker.recorded(client: client, logger: logger)
-        return PostgresQueueBroker(client: client, health: health, clock: clock, logger: logger, configs: configs,
-                                   wakeups: queues.wakeups, ids: queues.ids)
+        return PostgresQueueBroker(
+            client: client,
+            health: health,
+            clock: clock,
+            logger: logger,
+            configs: configs,
+            wakeups: queues.wakeups,
+            ids: queues.ids
+        )
     }
 
     /// The first node to insert the tick's row runs it (`ON CONFLICT DO NOTHING`).
@@ -135,7 +173,9 @@ public final class PostgresStorageBackend: StorageBackend {
         do {
             var claimed = false
             let rows = try await client.query(
-                "INSERT INTO edge_run.cron_ticks (job, tick) VALUES (\(job), \(tick)) ON CONFLICT DO NOTHING RETURNING true", logger: logger)
+                "INSERT INTO edge_run.cron_ticks (job, tick) VALUES (\(job), \(tick)) ON CONFLICT DO NOTHING RETURNING true",
+                logger: logger
+            )
             for try await _ in rows { claimed = true }
             return claimed
         } catch {
@@ -144,8 +184,10 @@ public final class PostgresStorageBackend: StorageBackend {
     }
 
     public func maintenanceServices(logger: Logger) -> [any Service] {
-        [KVSweeper(current: { [self] in stores.withLock { $0 } }, logger: logger),
-         PostgresQueueSweeper(current: { [queues] in queues.current }, logger: logger)]
+        [
+            KVSweeper(current: { [self] in stores.withLock { $0 } }, logger: logger),
+            PostgresQueueSweeper(current: { [queues] in queues.current }, logger: logger),
+        ]
     }
 
     public func checkHealth() async -> String? { health.currentProblem }

@@ -57,7 +57,8 @@ public struct KVAPIFunction: EdgeFunction, HeadAuthorizing, InlineAnswering {
             try await store.delete(key)
             return .json(["success": true])
         case ("GET", "keys"):
-            let limit = try request.queryParameter("limit").flatMap { $0.isEmpty ? nil : $0 }
+            let limit =
+                try request.queryParameter("limit").flatMap { $0.isEmpty ? nil : $0 }
                 .map { try CheckedInteger.parse($0, field: "limit", in: 1...1000) } ?? 1000
             let prefix = request.queryParameter("prefix")
             let cursor = request.queryParameter("cursor").flatMap { $0.isEmpty ? nil : $0 }
@@ -105,7 +106,8 @@ extension KVAPIFunction: OpenAPIDescribed {
     /// A trailing-`*` route spells out `<route>/{namespace}/values/{key}` (GET, PUT, DELETE as
     /// mounted) and `<route>/{namespace}/keys` (GET); a route with `:namespace`/`:key` is itself.
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
-        let valuePath: String, keysPath: String?
+        let valuePath: String
+        let keysPath: String?
         if mount.hasWildcard {
             valuePath = OpenAPIMount.join(mount.basePath, "/{namespace}/values/{key}")
             keysPath = OpenAPIMount.join(mount.basePath, "/{namespace}/keys")
@@ -136,7 +138,7 @@ extension KVAPIFunction: OpenAPIDescribed {
     private enum ValueAction { case get, put, delete }
 
     private static let pathParameters: [String: JSONValue] = [
-        "key": ["description": "the key, 1–512 bytes (may contain /)", "schema": ["type": "string", "minLength": 1]],
+        "key": ["description": "the key, 1–512 bytes (may contain /)", "schema": ["type": "string", "minLength": 1]]
     ]
 
     private static func value(_ action: ValueAction, at path: String) -> OpenAPIOperation {
@@ -148,20 +150,29 @@ extension KVAPIFunction: OpenAPIDescribed {
             operation.responses["200"] = [
                 "description": "the raw value",
                 "content": ["application/octet-stream": ["schema": ["type": "string", "contentMediaType": "application/octet-stream"]]],
-                "headers": ["X-Edge-Expiration": OpenAPI.header("expiry, unix seconds (when set)", OpenAPI.integer),
-                            "X-Edge-Metadata": OpenAPI.header("the metadata JSON (when set)")],
+                "headers": [
+                    "X-Edge-Expiration": OpenAPI.header("expiry, unix seconds (when set)", OpenAPI.integer),
+                    "X-Edge-Metadata": OpenAPI.header("the metadata JSON (when set)"),
+                ],
             ]
             operation.errors = [404, 414]
         case .put:
-            operation = OpenAPIOperation(method: "PUT", path: path, summary: "Write a value",
-                                         description: "The body is the value (≤ 25 MiB). A put without metadata clears it.")
+            operation = OpenAPIOperation(
+                method: "PUT",
+                path: path,
+                summary: "Write a value",
+                description: "The body is the value (≤ 25 MiB). A put without metadata clears it."
+            )
             operation.parameters = [
                 OpenAPI.parameter("expiration", in: "query", OpenAPI.integer, description: "absolute expiry, unix seconds"),
                 OpenAPI.parameter("expiration_ttl", in: "query", OpenAPI.integer, description: "seconds from now, ≥ kv.min_ttl_seconds"),
                 OpenAPI.parameter("X-Edge-Metadata", in: "header", description: "JSON metadata, ≤ 1024 bytes"),
             ]
-            operation.requestBody = OpenAPI.body("application/octet-stream", ["type": "string", "contentMediaType": "application/octet-stream"],
-                                                 required: false)
+            operation.requestBody = OpenAPI.body(
+                "application/octet-stream",
+                ["type": "string", "contentMediaType": "application/octet-stream"],
+                required: false
+            )
             operation.responses["200"] = success
             operation.errors = [404, 413, 414]
         case .delete:
@@ -175,7 +186,12 @@ extension KVAPIFunction: OpenAPIDescribed {
     }
 
     private static func keys(at path: String) -> OpenAPIOperation {
-        var operation = OpenAPIOperation(method: "GET", path: path, summary: "List keys", description: "In UTF-8 byte order; `expiration` is absolute.")
+        var operation = OpenAPIOperation(
+            method: "GET",
+            path: path,
+            summary: "List keys",
+            description: "In UTF-8 byte order; `expiration` is absolute."
+        )
         operation.parameters = [
             OpenAPI.parameter("prefix", in: "query"),
             OpenAPI.parameter("limit", in: "query", OpenAPI.integer(1...1000), description: "default 1000"),
@@ -184,7 +200,11 @@ extension KVAPIFunction: OpenAPIDescribed {
         let key = OpenAPI.object(["name": OpenAPI.string, "expiration": OpenAPI.integer, "metadata": OpenAPI.anyValue], required: ["name"])
         operation.responses["200"] = OpenAPI.jsonResponse(
             "a page of keys",
-            OpenAPI.object(["keys": OpenAPI.array(key), "list_complete": OpenAPI.boolean, "cursor": OpenAPI.string], required: ["keys", "list_complete"]))
+            OpenAPI.object(
+                ["keys": OpenAPI.array(key), "list_complete": OpenAPI.boolean, "cursor": OpenAPI.string],
+                required: ["keys", "list_complete"]
+            )
+        )
         operation.errors = [404]
         operation.pathParameters = pathParameters
         operation.adminBearer = true

@@ -44,9 +44,10 @@ public struct QueuesAPIFunction: EdgeFunction, HeadAuthorizing {
             let ids = try await env.queues.sendBatch(outgoing, to: q)
             return .json(["ids": .array(ids.map { .string($0) })], status: 202)
         case ("GET", let q?, ["messages"]):
-            let limit = try request.queryParameter("limit").map {
-                try CheckedInteger.parse($0, field: "limit", in: 1...QueueLimits.maxPeekLimit)
-            } ?? 100
+            let limit =
+                try request.queryParameter("limit").map {
+                    try CheckedInteger.parse($0, field: "limit", in: 1...QueueLimits.maxPeekLimit)
+                } ?? 100
             let deadLetters: Bool
             switch request.queryParameter("dead_letters") {
             case nil, "false"?: deadLetters = false
@@ -67,10 +68,16 @@ public struct QueuesAPIFunction: EdgeFunction, HeadAuthorizing {
 
     private func list(_ env: Env) async throws -> EdgeResponse {
         let stats = try await env.queues.allStats()
-        return .json(.array(stats.map { s in
-            .object(["name": .string(s.name), "pending": .integer(Int64(s.pending)), "delayed": .integer(Int64(s.delayed)),
-                     "in_flight": .integer(Int64(s.inFlight)), "dead_lettered": .integer(Int64(s.deadLettered))])
-        }))
+        return .json(
+            .array(
+                stats.map { s in
+                    .object([
+                        "name": .string(s.name), "pending": .integer(Int64(s.pending)), "delayed": .integer(Int64(s.delayed)),
+                        "in_flight": .integer(Int64(s.inFlight)), "dead_lettered": .integer(Int64(s.deadLettered)),
+                    ])
+                }
+            )
+        )
     }
 
     /// One message of a send: `{"body", "content_type": json|text|bytes, "delay_seconds"}`.
@@ -131,24 +138,35 @@ extension QueuesAPIFunction: OpenAPIDescribed {
     }
 
     static let messageSchema: JSONValue = {
-        guard case .object(var schema) = OpenAPI.object([
-            "body": ["description": "the message: any JSON (content_type json), a string (text) or base64 (bytes)"],
-            "content_type": ["type": ["string", "null"], "enum": ["json", "text", "bytes", nil], "description": "default json"],
-            "delay_seconds": ["type": ["integer", "null"], "minimum": 0, "maximum": .integer(Int64(QueueLimits.maxDelaySeconds))],
-        ], required: ["body"]) else { return [:] }
+        guard
+            case .object(var schema) = OpenAPI.object(
+                [
+                    "body": ["description": "the message: any JSON (content_type json), a string (text) or base64 (bytes)"],
+                    "content_type": ["type": ["string", "null"], "enum": ["json", "text", "bytes", nil], "description": "default json"],
+                    "delay_seconds": ["type": ["integer", "null"], "minimum": 0, "maximum": .integer(Int64(QueueLimits.maxDelaySeconds))],
+                ],
+                required: ["body"]
+            )
+        else { return [:] }
         // A text or bytes message's body is a string (bytes: base64).
-        schema["allOf"] = .array(["text", "bytes"].map { type in
-            ["if": ["properties": ["content_type": ["const": .string(type)]], "required": ["content_type"]],
-             "then": ["properties": ["body": type == "bytes" ? ["type": "string", "contentEncoding": "base64"] : ["type": "string"]]]]
-        })
+        schema["allOf"] = .array(
+            ["text", "bytes"].map { type in
+                [
+                    "if": ["properties": ["content_type": ["const": .string(type)]], "required": ["content_type"]],
+                    "then": ["properties": ["body": type == "bytes" ? ["type": "string", "contentEncoding": "base64"] : ["type": "string"]]],
+                ]
+            }
+        )
         return .object(schema)
     }()
 
     private static func list(at path: String) -> OpenAPIOperation {
         var operation = OpenAPIOperation(method: "GET", path: path, summary: "List queues with their counts")
         let count = ["type": "integer", "minimum": 0] as JSONValue
-        let queue = OpenAPI.object(["name": OpenAPI.string, "pending": count, "delayed": count, "in_flight": count, "dead_lettered": count],
-                                   required: ["name", "pending", "delayed", "in_flight", "dead_lettered"])
+        let queue = OpenAPI.object(
+            ["name": OpenAPI.string, "pending": count, "delayed": count, "in_flight": count, "dead_lettered": count],
+            required: ["name", "pending", "delayed", "in_flight", "dead_lettered"]
+        )
         operation.responses["200"] = OpenAPI.jsonResponse("the queues", OpenAPI.array(queue))
         operation.adminBearer = true
         return operation
@@ -158,14 +176,24 @@ extension QueuesAPIFunction: OpenAPIDescribed {
         var operation = OpenAPIOperation(method: "GET", path: path, summary: "Peek at messages without consuming them")
         operation.parameters = [
             OpenAPI.parameter("limit", in: "query", OpenAPI.integer(1...Int64(QueueLimits.maxPeekLimit)), description: "default 100"),
-            OpenAPI.parameter("dead_letters", in: "query", ["type": "string", "enum": ["true", "false"]],
-                              description: "true: the queue's built-in dead-letter store"),
+            OpenAPI.parameter(
+                "dead_letters",
+                in: "query",
+                ["type": "string", "enum": ["true", "false"]],
+                description: "true: the queue's built-in dead-letter store"
+            ),
         ]
-        let message = OpenAPI.object([
-            "id": OpenAPI.string, "body": OpenAPI.anyValue, "content_type": ["type": "string", "enum": ["json", "text", "bytes"]],
-            "attempts": OpenAPI.integer, "timestamp": OpenAPI.string, "last_error": OpenAPI.string,
-        ], required: ["id", "body", "content_type", "attempts", "timestamp"])
-        operation.responses["200"] = OpenAPI.jsonResponse("the messages", OpenAPI.object(["messages": OpenAPI.array(message)], required: ["messages"]))
+        let message = OpenAPI.object(
+            [
+                "id": OpenAPI.string, "body": OpenAPI.anyValue, "content_type": ["type": "string", "enum": ["json", "text", "bytes"]],
+                "attempts": OpenAPI.integer, "timestamp": OpenAPI.string, "last_error": OpenAPI.string,
+            ],
+            required: ["id", "body", "content_type", "attempts", "timestamp"]
+        )
+        operation.responses["200"] = OpenAPI.jsonResponse(
+            "the messages",
+            OpenAPI.object(["messages": OpenAPI.array(message)], required: ["messages"])
+        )
         operation.errors = [404]
         return operation
     }
@@ -180,16 +208,24 @@ extension QueuesAPIFunction: OpenAPIDescribed {
 
     private static func sendBatch(at path: String) -> OpenAPIOperation {
         var operation = OpenAPIOperation(method: "POST", path: path, summary: "Send 1–100 messages", description: "≤ 256 KB in all.")
-        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object(["messages": OpenAPI.array(messageSchema, minItems: 1, maxItems: 100)],
-                                                                required: ["messages"]))
+        operation.requestBody = OpenAPI.jsonBody(
+            OpenAPI.object(
+                ["messages": OpenAPI.array(messageSchema, minItems: 1, maxItems: 100)],
+                required: ["messages"]
+            )
+        )
         operation.responses["202"] = OpenAPI.jsonResponse("enqueued", OpenAPI.object(["ids": OpenAPI.array(OpenAPI.string)], required: ["ids"]))
         operation.errors = [404]
         return operation
     }
 
     private static func redrive(at path: String) -> OpenAPIOperation {
-        var operation = OpenAPIOperation(method: "POST", path: path, summary: "Move dead-lettered messages back",
-                                         description: "Moves the messages of `{queue}` (a dead-letter queue) to `to`, a queue of the manifest.")
+        var operation = OpenAPIOperation(
+            method: "POST",
+            path: path,
+            summary: "Move dead-lettered messages back",
+            description: "Moves the messages of `{queue}` (a dead-letter queue) to `to`, a queue of the manifest."
+        )
         operation.requestBody = OpenAPI.jsonBody(OpenAPI.object(["to": OpenAPI.string], required: ["to"]))
         operation.responses["200"] = OpenAPI.jsonResponse("moved", OpenAPI.object(["moved": ["type": "integer", "minimum": 0]], required: ["moved"]))
         operation.errors = [404]

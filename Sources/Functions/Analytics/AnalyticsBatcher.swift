@@ -154,18 +154,24 @@ final class AnalyticsBatcher: Sendable {
             state.withLock { $0.pausedUntil = max($0.pausedUntil, until) }
             await spill(batch, reason: reason, env: env)
         case .reject(let reason):
-            env.logger.error("analytics batch rejected, not retried", metadata: [
-                "kind": "\(kind.rawValue)", "events": "\(batch.count)", "error": "\(reason)",
-            ])
+            env.logger.error(
+                "analytics batch rejected, not retried",
+                metadata: [
+                    "kind": "\(kind.rawValue)", "events": "\(batch.count)", "error": "\(reason)",
+                ]
+            )
         }
     }
 
     /// Writes `batch` durably to the analytics queue (split so each message stays under 128 KB).
     func spill(_ batch: [JSONValue], reason: String, env: Env) async {
         guard let queue else {
-            env.logger.error("analytics batch lost: no analytics queue configured", metadata: [
-                "kind": "\(kind.rawValue)", "events": "\(batch.count)", "error": "\(reason)",
-            ])
+            env.logger.error(
+                "analytics batch lost: no analytics queue configured",
+                metadata: [
+                    "kind": "\(kind.rawValue)", "events": "\(batch.count)", "error": "\(reason)",
+                ]
+            )
             return
         }
         await Self.enqueue(SpilledBatch(kind: kind, items: batch, error: reason), queue: queue, env: env)
@@ -212,9 +218,12 @@ final class AnalyticsBatcher: Sendable {
             }
             _ = try await env.queue(queue).send(body: body, contentType: .json)
         } catch {
-            env.logger.error("analytics batch lost: could not enqueue it", metadata: [
-                "kind": "\(spilled.kind.rawValue)", "events": "\(spilled.items.count)", "error": "\(error)",
-            ])
+            env.logger.error(
+                "analytics batch lost: could not enqueue it",
+                metadata: [
+                    "kind": "\(spilled.kind.rawValue)", "events": "\(spilled.items.count)", "error": "\(error)",
+                ]
+            )
         }
     }
 }

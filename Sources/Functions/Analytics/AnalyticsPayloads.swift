@@ -61,7 +61,9 @@ enum AnalyticsPayloads {
     /// - Throws: ``EdgeHTTPError`` 400 naming the problem.
     static func parseInput(_ value: JSONValue, index: Int) throws -> (event: String, distinctID: String?, properties: [String: JSONValue]) {
         guard let object = value.objectValue else { throw EdgeHTTPError(.badRequest, "events[\(index)] must be an object") }
-        guard let name = object["event"]?.stringValue, !name.isEmpty else { throw EdgeHTTPError(.badRequest, "events[\(index)].event must be a non-empty string") }
+        guard let name = object["event"]?.stringValue, !name.isEmpty else {
+            throw EdgeHTTPError(.badRequest, "events[\(index)].event must be a non-empty string")
+        }
         var properties: [String: JSONValue] = [:]
         if let p = object["properties"], !p.isNull {
             guard let o = p.objectValue else { throw EdgeHTTPError(.badRequest, "events[\(index)].properties must be an object") }
@@ -69,7 +71,9 @@ enum AnalyticsPayloads {
         }
         var distinctID: String?
         if let d = object["distinct_id"], !d.isNull {
-            guard let s = d.stringValue ?? d.intValue.map({ String($0) }) else { throw EdgeHTTPError(.badRequest, "events[\(index)].distinct_id must be a string") }
+            guard let s = d.stringValue ?? d.intValue.map({ String($0) }) else {
+                throw EdgeHTTPError(.badRequest, "events[\(index)].distinct_id must be a string")
+            }
             distinctID = s
         }
         return (name, distinctID ?? properties["distinct_id"]?.stringValue, properties)
@@ -85,7 +89,8 @@ enum AnalyticsPayloads {
 
     /// A valid `$insert_id`: 1…36 letters, digits and `-`.
     static func isValidInsertID(_ s: String) -> Bool {
-        (1...36).contains(s.utf8.count) && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D }
+        (1...36).contains(s.utf8.count)
+            && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D }
     }
 
     /// A Mixpanel event: the caller's properties plus `token`, `distinct_id`, `time` (unix
@@ -102,8 +107,14 @@ enum AnalyticsPayloads {
     }
 
     /// A PostHog event: `{event, distinct_id, properties: {$lib, $lib_version, …}, timestamp, uuid, type}`.
-    static func posthogEvent(name: String, distinctID: String?, properties: [String: JSONValue], now: Double, timestamp: String? = nil,
-                             uuid: String? = nil) -> JSONValue {
+    static func posthogEvent(
+        name: String,
+        distinctID: String?,
+        properties: [String: JSONValue],
+        now: Double,
+        timestamp: String? = nil,
+        uuid: String? = nil
+    ) -> JSONValue {
         var p = properties
         p.removeValue(forKey: "distinct_id")
         p["$lib"] = .string(libName)
@@ -122,16 +133,23 @@ enum AnalyticsPayloads {
         case .mixpanelTrack, .mixpanelEngage:
             let path = kind == .mixpanelTrack ? "/track" : "/engage"
             let form = FormEncoding.encode([("data", JSONValue.array(items).serializedString), ("verbose", "1"), ("ip", "0")])
-            request = FetchRequest(method: "POST", url: mixpanelBase(env) + path,
-                                   headers: ["Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"], body: form)
+            request = FetchRequest(
+                method: "POST",
+                url: mixpanelBase(env) + path,
+                headers: ["Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"],
+                body: form
+            )
         case .posthogCapture:
             let body: JSONValue = [
                 "api_key": .string(env.secret("POSTHOG_API_KEY") ?? ""), "batch": .array(items),
                 "sent_at": .string(ISO8601Millis.format(Date(timeIntervalSince1970: env.clock.now()))),
             ]
-            request = FetchRequest(method: "POST", url: posthogHost(env) + "/batch/",
-                                   headers: ["Content-Type": "application/json", "User-Agent": "\(libName)/\(libVersion)"],
-                                   body: Array(body.serialized()))
+            request = FetchRequest(
+                method: "POST",
+                url: posthogHost(env) + "/batch/",
+                headers: ["Content-Type": "application/json", "User-Agent": "\(libName)/\(libVersion)"],
+                body: Array(body.serialized())
+            )
         }
         request.timeout = .seconds(10)
         // One attempt: a failed batch is retried through the analytics queue, not by holding it here.

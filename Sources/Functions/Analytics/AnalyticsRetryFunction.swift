@@ -25,9 +25,17 @@ public struct AnalyticsRetryFunction: EdgeFunction {
             switch await AnalyticsPayloads.send(kind: spilled.kind, items: spilled.items, env: env) {
             case .sent:
                 message.ack()
-                await usage?.record(service: spilled.kind.usage.service, operation: spilled.kind.usage.operation, count: spilled.items.count, env: env)
+                await usage?.record(
+                    service: spilled.kind.usage.service,
+                    operation: spilled.kind.usage.operation,
+                    count: spilled.items.count,
+                    env: env
+                )
             case .retry(let reason, let retryAfter):
-                env.logger.warning("analytics batch failed again", metadata: ["kind": "\(spilled.kind.rawValue)", "attempts": "\(message.attempts)", "error": "\(reason)"])
+                env.logger.warning(
+                    "analytics batch failed again",
+                    metadata: ["kind": "\(spilled.kind.rawValue)", "attempts": "\(message.attempts)", "error": "\(reason)"]
+                )
                 message.retry(delaySeconds: retryAfter ?? Self.backoff(attempts: message.attempts), reason: reason)
             case .reject(let reason):
                 message.deadLetter(reason: reason)

@@ -40,9 +40,15 @@ public struct MixpanelEngageFunction: EdgeFunction {
 extension MixpanelEngageFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
         var operation = mount.operation(summary: "Set Mixpanel profile properties")
-        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object(["distinct_id": ["type": "string", "minLength": 1],
-                                                                 "set": ["type": "object", "minProperties": 1]],
-                                                 required: mount.function.auth == nil ? ["distinct_id", "set"] : ["set"]))
+        operation.requestBody = OpenAPI.jsonBody(
+            OpenAPI.object(
+                [
+                    "distinct_id": ["type": "string", "minLength": 1],
+                    "set": ["type": "object", "minProperties": 1],
+                ],
+                required: mount.function.auth == nil ? ["distinct_id", "set"] : ["set"]
+            )
+        )
         operation.responses["200"] = OpenAPI.jsonResponse("accepted by Mixpanel", OpenAPI.object(["status": OpenAPI.integer], required: ["status"]))
         operation.errors = [400, 502]
         return [operation]

@@ -16,9 +16,14 @@ public struct MixpanelTrackFunction: EdgeFunction, FunctionLifecycle, RequestAna
         try config.requireSecret("MIXPANEL_TOKEN")
         let flushAt = try config.int("flush_at", default: 10, in: 1...AnalyticsPayloads.mixpanelMaxBatch)
         flushIntervalSeconds = try config.double("flush_interval_seconds", default: 5, in: 0.05...3600)
-        batcher = AnalyticsBatcher(kind: .mixpanelTrack, flushAt: flushAt, maxBatch: AnalyticsPayloads.mixpanelMaxBatch,
-                                   queue: try config.queue("queue", required: false),
-                                   maxBuffered: try config.int("max_buffered", default: 10_000, in: 100...1_000_000), usage: try UsageTracker.from(config))
+        batcher = AnalyticsBatcher(
+            kind: .mixpanelTrack,
+            flushAt: flushAt,
+            maxBatch: AnalyticsPayloads.mixpanelMaxBatch,
+            queue: try config.queue("queue", required: false),
+            maxBuffered: try config.int("max_buffered", default: 10_000, in: 100...1_000_000),
+            usage: try UsageTracker.from(config)
+        )
     }
 
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
@@ -30,8 +35,15 @@ public struct MixpanelTrackFunction: EdgeFunction, FunctionLifecycle, RequestAna
         events.reserveCapacity(inputs.count)
         for (i, input) in inputs.enumerated() {
             let parsed = try AnalyticsPayloads.parseInput(input, index: i)
-            events.append(AnalyticsPayloads.mixpanelEvent(name: parsed.event, distinctID: parsed.distinctID ?? user, properties: parsed.properties,
-                                                          token: token, nowMillis: now))
+            events.append(
+                AnalyticsPayloads.mixpanelEvent(
+                    name: parsed.event,
+                    distinctID: parsed.distinctID ?? user,
+                    properties: parsed.properties,
+                    token: token,
+                    nowMillis: now
+                )
+            )
         }
         await batcher.add(events, env: env)
         return .json(["accepted": .integer(Int64(events.count))], status: 202)
@@ -41,8 +53,18 @@ public struct MixpanelTrackFunction: EdgeFunction, FunctionLifecycle, RequestAna
 
     public func record(_ event: RequestAnalyticsEvent, env: Env) {
         let now = Int64((env.clock.now() * 1000).rounded(.down))
-        batcher.record([AnalyticsPayloads.mixpanelEvent(name: "api_request", distinctID: event.userID, properties: event.properties,
-                                                        token: env.secret("MIXPANEL_TOKEN") ?? "", nowMillis: now)], env: env)
+        batcher.record(
+            [
+                AnalyticsPayloads.mixpanelEvent(
+                    name: "api_request",
+                    distinctID: event.userID,
+                    properties: event.properties,
+                    token: env.secret("MIXPANEL_TOKEN") ?? "",
+                    nowMillis: now
+                )
+            ],
+            env: env
+        )
     }
 }
 
@@ -58,9 +80,14 @@ public struct PostHogCaptureFunction: EdgeFunction, FunctionLifecycle, RequestAn
         try config.requireSecret("POSTHOG_API_KEY")
         let flushAt = try config.int("flush_at", default: 20, in: 1...AnalyticsPayloads.posthogMaxBatch)
         flushIntervalSeconds = try config.double("flush_interval_seconds", default: 10, in: 0.05...3600)
-        batcher = AnalyticsBatcher(kind: .posthogCapture, flushAt: flushAt, maxBatch: AnalyticsPayloads.posthogMaxBatch,
-                                   queue: try config.queue("queue", required: false),
-                                   maxBuffered: try config.int("max_buffered", default: 10_000, in: 100...1_000_000), usage: try UsageTracker.from(config))
+        batcher = AnalyticsBatcher(
+            kind: .posthogCapture,
+            flushAt: flushAt,
+            maxBatch: AnalyticsPayloads.posthogMaxBatch,
+            queue: try config.queue("queue", required: false),
+            maxBuffered: try config.int("max_buffered", default: 10_000, in: 100...1_000_000),
+            usage: try UsageTracker.from(config)
+        )
     }
 
     public func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse {
@@ -73,8 +100,16 @@ public struct PostHogCaptureFunction: EdgeFunction, FunctionLifecycle, RequestAn
             let parsed = try AnalyticsPayloads.parseInput(input, index: i)
             let given = input["timestamp"]?.stringValue
             let uuid = input["uuid"]?.stringValue.flatMap { UUID(uuidString: $0) != nil ? $0.lowercased() : nil }
-            events.append(AnalyticsPayloads.posthogEvent(name: parsed.event, distinctID: parsed.distinctID ?? user, properties: parsed.properties,
-                                                         now: now, timestamp: given, uuid: uuid))
+            events.append(
+                AnalyticsPayloads.posthogEvent(
+                    name: parsed.event,
+                    distinctID: parsed.distinctID ?? user,
+                    properties: parsed.properties,
+                    now: now,
+                    timestamp: given,
+                    uuid: uuid
+                )
+            )
         }
         await batcher.add(events, env: env)
         return .json(["accepted": .integer(Int64(events.count))], status: 202)
@@ -83,8 +118,17 @@ public struct PostHogCaptureFunction: EdgeFunction, FunctionLifecycle, RequestAn
     public func flush(env: Env) async { await batcher.flush(env: env) }
 
     public func record(_ event: RequestAnalyticsEvent, env: Env) {
-        batcher.record([AnalyticsPayloads.posthogEvent(name: "api_request", distinctID: event.userID, properties: event.properties,
-                                                       now: env.clock.now())], env: env)
+        batcher.record(
+            [
+                AnalyticsPayloads.posthogEvent(
+                    name: "api_request",
+                    distinctID: event.userID,
+                    properties: event.properties,
+                    now: env.clock.now()
+                )
+            ],
+            env: env
+        )
     }
 }
 
@@ -105,8 +149,13 @@ extension RequestAnalyticsEvent {
 enum AnalyticsOpenAPI {
     static func capture(_ mount: OpenAPIMount, provider: String) -> [OpenAPIOperation] {
         var operation = mount.operation(summary: "Track events (buffered, sent to \(provider) in batches)")
-        let event = OpenAPI.object(["event": ["type": "string", "minLength": 1], "distinct_id": ["type": ["string", "integer", "null"]],
-                                    "properties": ["type": ["object", "null"]]], required: ["event"])
+        let event = OpenAPI.object(
+            [
+                "event": ["type": "string", "minLength": 1], "distinct_id": ["type": ["string", "integer", "null"]],
+                "properties": ["type": ["object", "null"]],
+            ],
+            required: ["event"]
+        )
         operation.requestBody = OpenAPI.jsonBody(["oneOf": [event, OpenAPI.array(event, minItems: 1, maxItems: 1000)]])
         operation.responses["202"] = OpenAPI.jsonResponse("buffered", OpenAPI.object(["accepted": OpenAPI.integer], required: ["accepted"]))
         operation.errors = [400]

@@ -39,8 +39,12 @@ public struct PostHogFlagsFunction: EdgeFunction {
     private func fetchFlags(distinctID: String, env: Env) async throws -> JSONValue {
         let path = decide ? "/decide/?v=3" : "/flags?v=2"
         let payload: JSONValue = ["api_key": .string(try env.requiredSecret("POSTHOG_API_KEY")), "distinct_id": .string(distinctID)]
-        var req = FetchRequest(method: "POST", url: AnalyticsPayloads.posthogHost(env) + path, headers: ["Content-Type": "application/json"],
-                               body: Array(payload.serialized()))
+        var req = FetchRequest(
+            method: "POST",
+            url: AnalyticsPayloads.posthogHost(env) + path,
+            headers: ["Content-Type": "application/json"],
+            body: Array(payload.serialized())
+        )
         req.timeout = .seconds(10)
         let response = try await env.fetch(req)
         await usage?.record(service: "posthog", operation: "flags", count: 1, env: env)
@@ -54,7 +58,9 @@ public struct PostHogFlagsFunction: EdgeFunction {
     static func simplify(_ json: JSONValue, decide: Bool) -> JSONValue {
         var out: [String: JSONValue] = [:]
         if decide {
-            for (key, value) in json["featureFlags"]?.objectValue ?? [:] { out[key] = value.stringValue.map { .string($0) } ?? .bool(value.boolValue ?? false) }
+            for (key, value) in json["featureFlags"]?.objectValue ?? [:] {
+                out[key] = value.stringValue.map { .string($0) } ?? .bool(value.boolValue ?? false)
+            }
         } else {
             for (key, flag) in json["flags"]?.objectValue ?? [:] {
                 let enabled = flag["enabled"]?.boolValue ?? false
@@ -69,8 +75,12 @@ extension PostHogFlagsFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
         var operation = mount.operation(summary: "Feature flags of a user (cached 300 s)")
         // Without `auth` there is no token subject to fall back on: distinct_id is required.
-        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object(["distinct_id": ["type": "string", "minLength": 1]],
-                                                                required: mount.function.auth == nil ? ["distinct_id"] : []))
+        operation.requestBody = OpenAPI.jsonBody(
+            OpenAPI.object(
+                ["distinct_id": ["type": "string", "minLength": 1]],
+                required: mount.function.auth == nil ? ["distinct_id"] : []
+            )
+        )
         let flags = ["type": "object", "additionalProperties": ["type": ["boolean", "string"]]] as JSONValue
         operation.responses["200"] = OpenAPI.jsonResponse("flag → enabled or variant", OpenAPI.object(["flags": flags], required: ["flags"]))
         operation.errors = [400, 502, 504]

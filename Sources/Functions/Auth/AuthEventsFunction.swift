@@ -23,12 +23,21 @@ public struct AuthEventsFunction: EdgeFunction {
             let data = event["data"] ?? .null
             switch type {
             case "user.created", "user.updated":
-                guard let id = data["id"]?.stringValue else { message.deadLetter(reason: "\(type) without data.id"); continue }
+                guard let id = data["id"]?.stringValue else {
+                    message.deadLetter(reason: "\(type) without data.id")
+                    continue
+                }
                 let existing = try await kv.getJSON("users:\(id)", as: JSONValue.self)
-                try await kv.put("users:\(id)", value: Self.record(id: id, data: data, existing: existing, eventTime: event["timestamp"]).serialized())
+                try await kv.put(
+                    "users:\(id)",
+                    value: Self.record(id: id, data: data, existing: existing, eventTime: event["timestamp"]).serialized()
+                )
                 message.ack()
             case "user.deleted":
-                guard let id = data["id"]?.stringValue else { message.deadLetter(reason: "user.deleted without data.id"); continue }
+                guard let id = data["id"]?.stringValue else {
+                    message.deadLetter(reason: "user.deleted without data.id")
+                    continue
+                }
                 var record = try await kv.getJSON("users:\(id)", as: JSONValue.self)?.objectValue ?? ["id": .string(id)]
                 let when = event["timestamp"] ?? .string(ISO8601Millis.format(Date(timeIntervalSince1970: env.clock.now())))
                 record["deleted_at"] = when

@@ -34,7 +34,9 @@ struct SignedAuthWebhook: Sendable {
         try config.requireSecret(secretName)
         scope = config.functionName
         intake = WebhookIntake(
-            dedupeTTL: 7 * 86_400, pendingLease: Int64(try config.int("pending_lease_seconds", default: 60, in: 1...86_400)))
+            dedupeTTL: 7 * 86_400,
+            pendingLease: Int64(try config.int("pending_lease_seconds", default: 60, in: 1...86_400))
+        )
     }
 
     /// The marker key of delivery `id` (in the runtime's private namespace).
@@ -49,8 +51,10 @@ struct SignedAuthWebhook: Sendable {
             guard let type = body["type"]?.stringValue else { throw EdgeHTTPError(.badRequest, "webhook body has no type") }
             event = ["type": .string(type), "data": body["data"] ?? .null, "timestamp": .string(Self.iso(verified.timestamp))]
         case .supabase:
-            event = ["type": .string(body["type"]?.stringValue ?? "supabase.hook"), "data": body,
-                     "timestamp": .string(Self.iso(verified.timestamp))]
+            event = [
+                "type": .string(body["type"]?.stringValue ?? "supabase.hook"), "data": body,
+                "timestamp": .string(Self.iso(verified.timestamp)),
+            ]
         }
         guard let markers = env.internalKV else { throw EdgeHTTPError(.internalError, "server misconfigured") }
         let queue = try env.queue(self.queue)
@@ -88,14 +92,22 @@ public struct SupabaseWebhookFunction: EdgeFunction {
 
 extension ClerkWebhookFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
-        WebhookOpenAPI.intake(mount, summary: "Clerk webhook (Svix-signed, enqueued as {type, data, timestamp})", headers: WebhookOpenAPI.svixHeaders,
-                              event: OpenAPI.object(["type": OpenAPI.string, "data": OpenAPI.anyValue], required: ["type"]))
+        WebhookOpenAPI.intake(
+            mount,
+            summary: "Clerk webhook (Svix-signed, enqueued as {type, data, timestamp})",
+            headers: WebhookOpenAPI.svixHeaders,
+            event: OpenAPI.object(["type": OpenAPI.string, "data": OpenAPI.anyValue], required: ["type"])
+        )
     }
 }
 
 extension SupabaseWebhookFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
-        WebhookOpenAPI.intake(mount, summary: "Supabase webhook (Standard Webhooks, enqueued as {type, data, timestamp})",
-                              headers: WebhookOpenAPI.svixHeaders, event: OpenAPI.object(["type": OpenAPI.string]))
+        WebhookOpenAPI.intake(
+            mount,
+            summary: "Supabase webhook (Standard Webhooks, enqueued as {type, data, timestamp})",
+            headers: WebhookOpenAPI.svixHeaders,
+            event: OpenAPI.object(["type": OpenAPI.string])
+        )
     }
 }

@@ -13,7 +13,11 @@ import Logging
 /// The profile is cached in KV as `user:<sub>` for 300 s. `user` is `null` when the provider's
 /// secrets are not declared (or for other providers).
 public struct WhoAmIFunction: EdgeFunction {
-    enum Source: Sendable { case clerk, auth0(domain: String?), none }
+    enum Source: Sendable {
+        case clerk
+        case auth0(domain: String?)
+        case none
+    }
 
     let binding: String
     let source: Source
@@ -39,7 +43,8 @@ public struct WhoAmIFunction: EdgeFunction {
         }
         let kv = try env.kv(binding)
         var user: JSONValue = .null
-        if case .none = source {} else {
+        if case .none = source {
+        } else {
             if let cached = try await kv.getJSON("user:\(sub)", as: JSONValue.self) {
                 user = cached
             } else {
@@ -107,10 +112,17 @@ public struct WhoAmIFunction: EdgeFunction {
 
 extension WhoAmIFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
-        var operation = mount.operation(summary: "The verified caller", description: "user: the provider's profile (cached 300 s), null without its secrets.")
+        var operation = mount.operation(
+            summary: "The verified caller",
+            description: "user: the provider's profile (cached 300 s), null without its secrets."
+        )
         operation.responses["200"] = OpenAPI.jsonResponse(
-            "the caller", OpenAPI.object(["sub": OpenAPI.string, "claims": ["type": "object"], "user": ["type": ["object", "null"]]],
-                                         required: ["sub", "claims", "user"]))
+            "the caller",
+            OpenAPI.object(
+                ["sub": OpenAPI.string, "claims": ["type": "object"], "user": ["type": ["object", "null"]]],
+                required: ["sub", "claims", "user"]
+            )
+        )
         operation.errors = [401, 502, 504]
         return [operation]
     }

@@ -36,8 +36,12 @@ struct EmailRequest: Sendable, Equatable {
         let data = object["data"] ?? .object([:])
         guard data.objectValue != nil || data.isNull else { throw EmailValidationError("data must be an object") }
         return EmailRequest(
-            to: to, subject: subject, template: template, data: data.isNull ? .object([:]) : data,
-            tags: try EmailTag.parseList(object["tags"]))
+            to: to,
+            subject: subject,
+            template: template,
+            data: data.isNull ? .object([:]) : data,
+            tags: try EmailTag.parseList(object["tags"])
+        )
     }
 
     /// Validates and normalises JSON text. The common shape is decoded into typed fields (much
@@ -54,9 +58,13 @@ struct EmailRequest: Sendable, Equatable {
 
     /// The typed fast path of ``parse(json:knownTemplates:)``: fails on any other shape.
     private struct Wire: Decodable {
-        struct Tag: Decodable { let name: String; let value: String }
+        struct Tag: Decodable {
+            let name: String
+            let value: String
+        }
         enum Recipients: Decodable {
-            case one(String), many([String])
+            case one(String)
+            case many([String])
             init(from decoder: any Decoder) throws {
                 let c = try decoder.singleValueContainer()
                 if let list = try? c.decode([String].self) { self = .many(list) } else { self = .one(try c.decode(String.self)) }
@@ -165,9 +173,10 @@ struct EmailTag: Sendable, Equatable, Encodable {
     }
 
     private static func isToken(_ s: String) -> Bool {
-        (1...256).contains(s.utf8.count) && s.utf8.allSatisfy { c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2D
-        }
+        (1...256).contains(s.utf8.count)
+            && s.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2D
+            }
     }
 }
 
@@ -190,7 +199,8 @@ enum EmailAddress {
     static func isBare(_ address: String) -> Bool {
         let parts = address.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, address.utf8.count <= 254 else { return false }
-        let local = parts[0], domain = parts[1]
+        let local = parts[0]
+        let domain = parts[1]
         let atext = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+/=?^_`{|}~-".utf8)
         guard (1...64).contains(local.utf8.count), local.first != ".", local.last != ".", !local.contains(".."),
             local.utf8.allSatisfy({ atext.contains($0) || $0 == UInt8(ascii: ".") })

@@ -91,9 +91,10 @@ struct EmailTemplates: Sendable {
 
     /// Template names: 1…64 ASCII letters, digits, `_`, `-` and `.`.
     static func isValidName(_ name: String) -> Bool {
-        (1...64).contains(name.utf8.count) && name.utf8.allSatisfy { c in
-            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2D || c == 0x2E
-        }
+        (1...64).contains(name.utf8.count)
+            && name.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2D || c == 0x2E
+            }
     }
 
     private static func nameRule(_ name: String) -> String {

@@ -49,11 +49,16 @@ extension ResendSendFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
         var operation = mount.operation(summary: "Queue an email", description: "Rendered and sent in batches by the queue's consumer.")
         let address: JSONValue = ["type": "string", "format": "email", "minLength": 3]
-        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object([
-            "to": ["oneOf": [address, OpenAPI.array(address, minItems: 1)]],
-            "subject": ["type": "string", "minLength": 1], "template": ["type": "string", "minLength": 1],
-            "data": ["type": ["object", "null"]], "tags": ["type": ["array", "object"]],
-        ], required: ["to", "subject", "template"]))
+        operation.requestBody = OpenAPI.jsonBody(
+            OpenAPI.object(
+                [
+                    "to": ["oneOf": [address, OpenAPI.array(address, minItems: 1)]],
+                    "subject": ["type": "string", "minLength": 1], "template": ["type": "string", "minLength": 1],
+                    "data": ["type": ["object", "null"]], "tags": ["type": ["array", "object"]],
+                ],
+                required: ["to", "subject", "template"]
+            )
+        )
         operation.responses["202"] = OpenAPI.jsonResponse("queued", OpenAPI.object(["id": OpenAPI.string], required: ["id"]))
         operation.errors = [400]
         return [operation]

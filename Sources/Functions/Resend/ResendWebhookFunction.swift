@@ -40,7 +40,11 @@ public struct ResendWebhookFunction: EdgeFunction {
 
     /// The record after an event (`nil`: unchanged because a later event is already recorded).
     static func apply(
-        type: String, data: JSONValue, eventTime: String, now: String, to existing: [String: JSONValue]?
+        type: String,
+        data: JSONValue,
+        eventTime: String,
+        now: String,
+        to existing: [String: JSONValue]?
     ) -> [String: JSONValue]? {
         var record = existing ?? [:]
         if let previous = record["status_at"]?.stringValue, let new = parseTime(eventTime), let old = parseTime(previous), new < old {
@@ -66,8 +70,14 @@ public struct ResendWebhookFunction: EdgeFunction {
 
 extension ResendWebhookFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
-        WebhookOpenAPI.intake(mount, summary: "Resend delivery events (Svix-signed) into email:<id>", headers: WebhookOpenAPI.svixHeaders,
-                              event: OpenAPI.object(["type": OpenAPI.string, "created_at": OpenAPI.string,
-                                                     "data": OpenAPI.object(["email_id": OpenAPI.string])]))
+        WebhookOpenAPI.intake(
+            mount,
+            summary: "Resend delivery events (Svix-signed) into email:<id>",
+            headers: WebhookOpenAPI.svixHeaders,
+            event: OpenAPI.object([
+                "type": OpenAPI.string, "created_at": OpenAPI.string,
+                "data": OpenAPI.object(["email_id": OpenAPI.string]),
+            ])
+        )
     }
 }

@@ -15,14 +15,19 @@ extension KVStore {
     ///   lost the race (never looped on forever). Records written here never expire.
     @discardableResult
     func updateRecord(
-        _ key: String, _ update: ([String: JSONValue]?) -> [String: JSONValue]?
+        _ key: String,
+        _ update: ([String: JSONValue]?) -> [String: JSONValue]?
     ) async throws -> [String: JSONValue]? {
         for _ in 0..<16 {
             let entry = try await getWithMetadata(key)
             let current = entry.flatMap { try? JSONValue.parse($0.value) }?.objectValue
             guard let next = update(current) else { return nil }
             let result = try await compareAndSet(
-                key, value: JSONValue.object(next).serialized(), expectedVersion: entry?.version, options: KVPutOptions())
+                key,
+                value: JSONValue.object(next).serialized(),
+                expectedVersion: entry?.version,
+                options: KVPutOptions()
+            )
             if case .stored = result { return next }
         }
         throw RecordUpdateConflict(key: key)

@@ -14,7 +14,11 @@ enum SvixWebhook {
         let secret = try env.requiredSecret(secretName)
         do {
             return try StandardWebhookSignature.verify(
-                payload: request.body, headers: .init(lookup: { request.headers[$0] }), secret: secret, now: env.clock.nowSeconds())
+                payload: request.body,
+                headers: .init(lookup: { request.headers[$0] }),
+                secret: secret,
+                now: env.clock.nowSeconds()
+            )
         } catch let error where error.code == .invalidSecret {
             env.logger.error("webhook secret is not whsec_ followed by base64", metadata: ["secret": "\(secretName)"])
             throw EdgeHTTPError(.internalError, "server misconfigured")

@@ -46,7 +46,10 @@ struct WebhookIntake: Sendable {
     /// - Throws: ``EdgeHTTPError`` 409 when another delivery holds a fresh claim past the wait;
     ///   whatever `enqueue` or the store throws (the claim is released first).
     func receive(
-        _ key: String, kv: any KVStore, clock: any WallClock, enqueue: () async throws -> String
+        _ key: String,
+        kv: any KVStore,
+        clock: any WallClock,
+        enqueue: () async throws -> String
     ) async throws -> Outcome {
         guard let version = try await claim(key, kv: kv, now: clock.nowSeconds()) else { return .duplicate }
         let messageID: String
@@ -71,7 +74,10 @@ struct WebhookIntake: Sendable {
         while true {
             let result = try await kv.compareAndSet(key, value: pending, expectedVersion: expected, options: options)
             if case .stored(let version) = result { return version }
-            guard let entry = try await kv.getWithMetadata(key) else { expected = nil; continue }
+            guard let entry = try await kv.getWithMetadata(key) else {
+                expected = nil
+                continue
+            }
             let marker = try? JSONValue.parse(entry.value)
             switch marker?["state"]?.stringValue {
             case "enqueued"?:

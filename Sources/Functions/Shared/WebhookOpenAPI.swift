@@ -6,13 +6,17 @@ enum WebhookOpenAPI {
     /// same names with `webhook-` (one of the two sets is required).
     static let svixHeaders: [JSONValue] = ["id", "timestamp", "signature"].flatMap { part in
         ["svix", "webhook"].map { prefix in
-            OpenAPI.parameter("\(prefix)-\(part)", in: "header",
-                              description: "Svix / Standard Webhooks \(part) (either the svix-* or the webhook-* set is required)")
+            OpenAPI.parameter(
+                "\(prefix)-\(part)",
+                in: "header",
+                description: "Svix / Standard Webhooks \(part) (either the svix-* or the webhook-* set is required)"
+            )
         }
     }
 
     /// A signed webhook's intake: POST the provider's JSON event, answered 200 `{"received":true}`.
-    static func intake(_ mount: OpenAPIMount, summary: String, headers: [JSONValue], event: JSONValue, errors: Set<Int> = [400]) -> [OpenAPIOperation] {
+    static func intake(_ mount: OpenAPIMount, summary: String, headers: [JSONValue], event: JSONValue, errors: Set<Int> = [400]) -> [OpenAPIOperation]
+    {
         var operation = mount.operation(summary: summary, description: "The signature is verified over the raw body.")
         operation.parameters = headers
         operation.requestBody = OpenAPI.jsonBody(event)

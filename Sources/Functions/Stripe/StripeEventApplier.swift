@@ -36,7 +36,10 @@ struct StripeEventApplier {
         let pi = event.object
         let piID = pi["id"]?.stringValue ?? ""
         guard let orderID = pi["metadata"]?["order_id"]?.stringValue, !orderID.isEmpty else {
-            env.logger.warning("stripe.events: payment_intent.succeeded without metadata.order_id", metadata: ["event": "\(event.id)", "payment_intent": "\(piID)"])
+            env.logger.warning(
+                "stripe.events: payment_intent.succeeded without metadata.order_id",
+                metadata: ["event": "\(event.id)", "payment_intent": "\(piID)"]
+            )
             return
         }
         let key = "orders:\(orderID)"

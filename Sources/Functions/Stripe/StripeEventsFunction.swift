@@ -58,10 +58,13 @@ public struct StripeEventsFunction: EdgeFunction {
             message.ack()
         } catch {
             let delay = Self.retryDelay(afterAttempt: message.attempts)
-            env.logger.warning("stripe.events: event failed, retrying", metadata: [
-                "event": "\(event.id)", "type": "\(event.type)", "attempts": "\(message.attempts)",
-                "retry_in_seconds": "\(delay)", "error": "\(error)",
-            ])
+            env.logger.warning(
+                "stripe.events: event failed, retrying",
+                metadata: [
+                    "event": "\(event.id)", "type": "\(event.type)", "attempts": "\(message.attempts)",
+                    "retry_in_seconds": "\(delay)", "error": "\(error)",
+                ]
+            )
             message.retry(delaySeconds: delay)
         }
     }
@@ -77,7 +80,7 @@ struct StripeEvent: Sendable {
 
     init?(_ data: Data) {
         guard let json = try? JSONValue.parse(data), let id = json["id"]?.stringValue, let type = json["type"]?.stringValue,
-              let object = json["data"]?["object"]?.objectValue
+            let object = json["data"]?["object"]?.objectValue
         else { return nil }
         self.id = id
         self.type = type

@@ -75,9 +75,13 @@ public struct StripePaymentIntentFunction: EdgeFunction {
     /// The customer part keeps only ASCII letters, digits, `_` and `-` (at most 64 of them;
     /// `anonymous` without any), so the key is always a valid header value under 255 bytes.
     static func freshKey(customer: String?, nowSeconds: Double) -> String {
-        let safe = String(String.UnicodeScalarView((customer ?? "").unicodeScalars.filter { c in
-            ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_" || c == "-"
-        }.prefix(64)))
+        let safe = String(
+            String.UnicodeScalarView(
+                (customer ?? "").unicodeScalars.filter { c in
+                    ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "_" || c == "-"
+                }.prefix(64)
+            )
+        )
         // The clock's value is clamped before it becomes an integer (no trap on a strange clock).
         let millis = nowSeconds.isFinite ? Int64(min(max(nowSeconds * 1000, 0), 9_999_999_999_999).rounded(.down)) : 0
         return "pi_\(safe.isEmpty ? "anonymous" : safe)_\(millis)_\(Hex.encode(Crypto.randomBytes(8)))"
@@ -87,9 +91,12 @@ public struct StripePaymentIntentFunction: EdgeFunction {
     static func errorResponse(_ response: FetchResponse, requestID: String, idempotencyKey: String, env: Env) -> EdgeResponse {
         let error = StripeAPI.APIError(body: response.body)
         let status = StripeAPI.clientStatus(httpStatus: response.status, error: error)
-        env.logger.warning("stripe.payment_intent: Stripe refused", metadata: [
-            "status": "\(response.status)", "type": "\(error?.type ?? "-")", "code": "\(error?.code ?? "-")",
-        ])
+        env.logger.warning(
+            "stripe.payment_intent: Stripe refused",
+            metadata: [
+                "status": "\(response.status)", "type": "\(error?.type ?? "-")", "code": "\(error?.code ?? "-")",
+            ]
+        )
         var body: [String: JSONValue] = ["request_id": .string(requestID)]
         if status == 502 {
             body["error"] = "payment provider failed"
@@ -128,7 +135,7 @@ struct PaymentIntentRequest {
         }
         let amount = try amountValue.integer(field: "amount", in: 1...Self.maxAmount)
         guard let currency = json["currency"]?.stringValue, currency.utf8.count == 3,
-              currency.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) })
+            currency.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) })
         else { throw EdgeHTTPError(.badRequest, "currency must be a 3-letter ISO code") }
         self.amount = amount
         self.currency = currency.lowercased()
@@ -178,21 +185,40 @@ struct PaymentIntentRequest {
 
 extension StripePaymentIntentFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
-        var operation = mount.operation(summary: "Create a Stripe PaymentIntent",
-                                        description: "A client Idempotency-Key makes a repeat answer from the cache (X-Edge-Cache: hit).")
-        operation.parameters = [OpenAPI.parameter("Idempotency-Key", in: "header", ["type": "string", "minLength": 1, "maxLength": 255],
-                                                  description: "1–255 printable ASCII characters")]
-        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object([
-            "amount": ["type": "integer", "minimum": 1, "maximum": .integer(PaymentIntentRequest.maxAmount)],
-            "currency": ["type": "string", "pattern": "^[A-Za-z]{3}$"],
-            "customer": ["type": ["string", "null"], "minLength": 1, "maxLength": 255],
-            "metadata": ["type": ["object", "null"], "maxProperties": 50,
-                         "propertyNames": ["minLength": 1, "maxLength": 40, "pattern": "^[^\\[\\]]*$"],
-                         "additionalProperties": ["type": ["string", "number", "boolean"], "maxLength": 500]],
-        ], required: ["amount", "currency"]))
+        var operation = mount.operation(
+            summary: "Create a Stripe PaymentIntent",
+            description: "A client Idempotency-Key makes a repeat answer from the cache (X-Edge-Cache: hit)."
+        )
+        operation.parameters = [
+            OpenAPI.parameter(
+                "Idempotency-Key",
+                in: "header",
+                ["type": "string", "minLength": 1, "maxLength": 255],
+                description: "1–255 printable ASCII characters"
+            )
+        ]
+        operation.requestBody = OpenAPI.jsonBody(
+            OpenAPI.object(
+                [
+                    "amount": ["type": "integer", "minimum": 1, "maximum": .integer(PaymentIntentRequest.maxAmount)],
+                    "currency": ["type": "string", "pattern": "^[A-Za-z]{3}$"],
+                    "customer": ["type": ["string", "null"], "minLength": 1, "maxLength": 255],
+                    "metadata": [
+                        "type": ["object", "null"], "maxProperties": 50,
+                        "propertyNames": ["minLength": 1, "maxLength": 40, "pattern": "^[^\\[\\]]*$"],
+                        "additionalProperties": ["type": ["string", "number", "boolean"], "maxLength": 500],
+                    ],
+                ],
+                required: ["amount", "currency"]
+            )
+        )
         operation.responses["200"] = OpenAPI.jsonResponse(
-            "Stripe's PaymentIntent", OpenAPI.object(["id": OpenAPI.string, "client_secret": OpenAPI.string, "status": OpenAPI.string], required: ["id"]),
-            headers: ["Idempotency-Key": OpenAPI.header("the key sent to Stripe"), "X-Edge-Cache": OpenAPI.header("hit or miss (client-keyed requests)")])
+            "Stripe's PaymentIntent",
+            OpenAPI.object(["id": OpenAPI.string, "client_secret": OpenAPI.string, "status": OpenAPI.string], required: ["id"]),
+            headers: [
+                "Idempotency-Key": OpenAPI.header("the key sent to Stripe"), "X-Edge-Cache": OpenAPI.header("hit or miss (client-keyed requests)"),
+            ]
+        )
         operation.errors = [400, 402, 429, 502, 504]
         return [operation]
     }

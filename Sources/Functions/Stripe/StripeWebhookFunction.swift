@@ -27,7 +27,8 @@ public struct StripeWebhookFunction: EdgeFunction {
         // Stripe re-sends a failed delivery for up to 3 days; remember ids a little longer.
         intake = WebhookIntake(
             dedupeTTL: Int64(try config.int("dedupe_ttl_seconds", default: 4 * 86_400, in: 60...365 * 86_400)),
-            pendingLease: Int64(try config.int("pending_lease_seconds", default: 60, in: 1...86_400)))
+            pendingLease: Int64(try config.int("pending_lease_seconds", default: 60, in: 1...86_400))
+        )
         try config.requireSecret(Self.secretName)
     }
 
@@ -35,8 +36,12 @@ public struct StripeWebhookFunction: EdgeFunction {
         let secret = try env.requiredSecret(Self.secretName)
         do {
             _ = try StripeSignature.verify(
-                payload: request.body, header: request.headers["Stripe-Signature"], secret: secret,
-                tolerance: tolerance, now: env.clock.nowSeconds())
+                payload: request.body,
+                header: request.headers["Stripe-Signature"],
+                secret: secret,
+                tolerance: tolerance,
+                now: env.clock.nowSeconds()
+            )
         } catch {
             throw EdgeHTTPError(.badRequest, error.message)
         }
@@ -78,8 +83,18 @@ public struct StripeWebhookFunction: EdgeFunction {
 extension StripeWebhookFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
         let signature = OpenAPI.parameter("Stripe-Signature", in: "header", required: true, description: "t=<unix seconds>,v1=<hex HMAC-SHA256>")
-        let event = OpenAPI.object(["id": ["type": "string", "minLength": 1, "maxLength": 255], "type": ["type": "string", "minLength": 1],
-                                    "data": OpenAPI.anyValue, "created": OpenAPI.integer], required: ["id", "type"])
-        return WebhookOpenAPI.intake(mount, summary: "Stripe webhook (signed, deduplicated by event id, enqueued)", headers: [signature], event: event)
+        let event = OpenAPI.object(
+            [
+                "id": ["type": "string", "minLength": 1, "maxLength": 255], "type": ["type": "string", "minLength": 1],
+                "data": OpenAPI.anyValue, "created": OpenAPI.integer,
+            ],
+            required: ["id", "type"]
+        )
+        return WebhookOpenAPI.intake(
+            mount,
+            summary: "Stripe webhook (signed, deduplicated by event id, enqueued)",
+            headers: [signature],
+            event: event
+        )
     }
 }

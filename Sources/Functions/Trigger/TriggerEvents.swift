@@ -17,12 +17,20 @@ public enum TriggerEvents {
     }
 
     public static let providers: [Provider] = [
-        Provider(name: "stripe", handler: "stripe.webhook", secretName: StripeWebhookFunction.secretName,
-                 events: ["payment_intent.succeeded", "customer.subscription.created", "invoice.payment_failed", "checkout.session.completed"]),
+        Provider(
+            name: "stripe",
+            handler: "stripe.webhook",
+            secretName: StripeWebhookFunction.secretName,
+            events: ["payment_intent.succeeded", "customer.subscription.created", "invoice.payment_failed", "checkout.session.completed"]
+        ),
         Provider(name: "clerk", handler: "clerk.webhook", secretName: SignedAuthWebhook.secretName(for: .clerk), events: ["user.created"]),
         Provider(name: "resend", handler: "resend.webhook", secretName: ResendWebhookFunction.secretName, events: ["email.delivered"]),
-        Provider(name: "twilio", handler: "twilio.status", secretName: TwilioStatusFunction.tokenSecret,
-                 events: ["status queued", "status sent", "status delivered", "status undelivered", "status failed"]),
+        Provider(
+            name: "twilio",
+            handler: "twilio.status",
+            secretName: TwilioStatusFunction.tokenSecret,
+            events: ["status queued", "status sent", "status delivered", "status undelivered", "status failed"]
+        ),
     ]
 
     public static func provider(named name: String) -> Provider? { providers.first { $0.name == name.lowercased() } }
@@ -53,8 +61,12 @@ public enum TriggerEvents {
         switch provider.name {
         case "stripe":
             let body = merged(stripeEvent(event, now: now), overrides).serialized()
-            return Signed(headers: [("Content-Type", "application/json"), ("Stripe-Signature", StripeSignature.sign(payload: body, secret: secret, timestamp: now))],
-                          body: Array(body))
+            return Signed(
+                headers: [
+                    ("Content-Type", "application/json"), ("Stripe-Signature", StripeSignature.sign(payload: body, secret: secret, timestamp: now)),
+                ],
+                body: Array(body)
+            )
         case "clerk", "resend":
             let payload = provider.name == "clerk" ? clerkUserCreated(now: now) : resendDelivered(now: now)
             let body = merged(payload, overrides).serialized()
@@ -63,8 +75,10 @@ public enum TriggerEvents {
             do { signature = try StandardWebhookSignature.sign(payload: body, id: id, timestamp: now, secret: secret) } catch {
                 throw Failure("\(provider.secretName) is not a whsec_ signing secret: \(error.message)")
             }
-            return Signed(headers: [("Content-Type", "application/json"), ("svix-id", id), ("svix-timestamp", String(now)), ("svix-signature", signature)],
-                          body: Array(body))
+            return Signed(
+                headers: [("Content-Type", "application/json"), ("svix-id", id), ("svix-timestamp", String(now)), ("svix-signature", signature)],
+                body: Array(body)
+            )
         default:
             let status = String(event.dropFirst("status ".count))
             var fields = twilioStatus(status)
@@ -76,8 +90,10 @@ public enum TriggerEvents {
                 }
             }
             let signature = TwilioSignature.sign(url: url, parameters: fields.map { (name: $0.0, value: $0.1) }, authToken: secret)
-            return Signed(headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", signature)],
-                          body: Array(FormEncoding.encode(fields).utf8))
+            return Signed(
+                headers: [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", signature)],
+                body: Array(FormEncoding.encode(fields).utf8)
+            )
         }
     }
 
@@ -98,57 +114,89 @@ public enum TriggerEvents {
         let object: JSONValue
         switch type {
         case "payment_intent.succeeded":
-            object = ["id": .string(id("pi_")), "object": "payment_intent", "amount": 2000, "amount_received": 2000, "currency": "usd",
-                      "customer": customer, "status": "succeeded", "created": .integer(now), "livemode": false,
-                      "payment_method_types": ["card"], "metadata": ["order_id": .string(id("order_"))]]
+            object = [
+                "id": .string(id("pi_")), "object": "payment_intent", "amount": 2000, "amount_received": 2000, "currency": "usd",
+                "customer": customer, "status": "succeeded", "created": .integer(now), "livemode": false,
+                "payment_method_types": ["card"], "metadata": ["order_id": .string(id("order_"))],
+            ]
         case "customer.subscription.created":
-            object = ["id": .string(id("sub_")), "object": "subscription", "customer": customer, "status": "active",
-                      "created": .integer(now), "current_period_start": .integer(now), "current_period_end": .integer(now + 30 * 86_400),
-                      "cancel_at_period_end": false, "livemode": false,
-                      "items": ["object": "list", "data": [[
-                          "id": .string(id("si_")), "object": "subscription_item", "quantity": 1,
-                          "current_period_start": .integer(now), "current_period_end": .integer(now + 30 * 86_400),
-                          "price": ["id": "price_test_monthly", "object": "price", "currency": "usd", "unit_amount": 1500,
-                                    "recurring": ["interval": "month", "interval_count": 1]],
-                      ]]]]
+            object = [
+                "id": .string(id("sub_")), "object": "subscription", "customer": customer, "status": "active",
+                "created": .integer(now), "current_period_start": .integer(now), "current_period_end": .integer(now + 30 * 86_400),
+                "cancel_at_period_end": false, "livemode": false,
+                "items": [
+                    "object": "list",
+                    "data": [
+                        [
+                            "id": .string(id("si_")), "object": "subscription_item", "quantity": 1,
+                            "current_period_start": .integer(now), "current_period_end": .integer(now + 30 * 86_400),
+                            "price": [
+                                "id": "price_test_monthly", "object": "price", "currency": "usd", "unit_amount": 1500,
+                                "recurring": ["interval": "month", "interval_count": 1],
+                            ],
+                        ]
+                    ],
+                ],
+            ]
         case "invoice.payment_failed":
-            object = ["id": .string(id("in_")), "object": "invoice", "customer": customer, "customer_email": "jenny.rosen@example.com",
-                      "amount_due": 2000, "amount_paid": 0, "currency": "usd", "status": "open", "attempt_count": 1,
-                      "subscription": .string(id("sub_")), "created": .integer(now), "livemode": false,
-                      "next_payment_attempt": .integer(now + 3 * 86_400), "hosted_invoice_url": "https://invoice.stripe.com/i/test"]
+            object = [
+                "id": .string(id("in_")), "object": "invoice", "customer": customer, "customer_email": "jenny.rosen@example.com",
+                "amount_due": 2000, "amount_paid": 0, "currency": "usd", "status": "open", "attempt_count": 1,
+                "subscription": .string(id("sub_")), "created": .integer(now), "livemode": false,
+                "next_payment_attempt": .integer(now + 3 * 86_400), "hosted_invoice_url": "https://invoice.stripe.com/i/test",
+            ]
         default:  // checkout.session.completed
-            object = ["id": .string(id("cs_test_")), "object": "checkout.session", "mode": "payment", "status": "complete",
-                      "payment_status": "paid", "amount_total": 2000, "currency": "usd", "customer": customer,
-                      "customer_details": ["email": "jenny.rosen@example.com"], "payment_intent": .string(id("pi_")),
-                      "created": .integer(now), "livemode": false, "metadata": ["order_id": .string(id("order_"))]]
+            object = [
+                "id": .string(id("cs_test_")), "object": "checkout.session", "mode": "payment", "status": "complete",
+                "payment_status": "paid", "amount_total": 2000, "currency": "usd", "customer": customer,
+                "customer_details": ["email": "jenny.rosen@example.com"], "payment_intent": .string(id("pi_")),
+                "created": .integer(now), "livemode": false, "metadata": ["order_id": .string(id("order_"))],
+            ]
         }
-        return ["id": .string(id("evt_")), "object": "event", "api_version": "2024-06-20", "created": .integer(now), "livemode": false,
-                "pending_webhooks": 1, "request": ["id": .null, "idempotency_key": .null], "type": .string(type),
-                "data": ["object": object]]
+        return [
+            "id": .string(id("evt_")), "object": "event", "api_version": "2024-06-20", "created": .integer(now), "livemode": false,
+            "pending_webhooks": 1, "request": ["id": .null, "idempotency_key": .null], "type": .string(type),
+            "data": ["object": object],
+        ]
     }
 
     static func clerkUserCreated(now: Int64) -> JSONValue {
         let emailID = id("idn_")
         let ms = JSONValue.integer(now * 1000)
-        return ["object": "event", "type": "user.created", "timestamp": ms, "instance_id": .string(id("ins_")),
-                "data": ["id": .string(id("user_")), "object": "user", "first_name": "Example", "last_name": "User",
-                         "primary_email_address_id": .string(emailID), "created_at": ms, "updated_at": ms, "image_url": "https://img.clerk.com/test",
-                         "email_addresses": [["id": .string(emailID), "object": "email_address", "email_address": "example@example.org",
-                                              "verification": ["status": "verified", "strategy": "ticket"]]],
-                         "phone_numbers": [], "public_metadata": [:], "private_metadata": [:], "unsafe_metadata": [:]]]
+        return [
+            "object": "event", "type": "user.created", "timestamp": ms, "instance_id": .string(id("ins_")),
+            "data": [
+                "id": .string(id("user_")), "object": "user", "first_name": "Example", "last_name": "User",
+                "primary_email_address_id": .string(emailID), "created_at": ms, "updated_at": ms, "image_url": "https://img.clerk.com/test",
+                "email_addresses": [
+                    [
+                        "id": .string(emailID), "object": "email_address", "email_address": "example@example.org",
+                        "verification": ["status": "verified", "strategy": "ticket"],
+                    ]
+                ],
+                "phone_numbers": [], "public_metadata": [:], "private_metadata": [:], "unsafe_metadata": [:],
+            ],
+        ]
     }
 
     static func resendDelivered(now: Int64) -> JSONValue {
         let time = JSONValue.string(ISO8601Millis.format(Date(timeIntervalSince1970: Double(now))))
-        return ["type": "email.delivered", "created_at": time,
-                "data": ["email_id": .string(UUID().uuidString.lowercased()), "created_at": time, "from": "Acme <onboarding@resend.dev>",
-                         "to": ["delivered@resend.dev"], "subject": "Sending this example"]]
+        return [
+            "type": "email.delivered", "created_at": time,
+            "data": [
+                "email_id": .string(UUID().uuidString.lowercased()), "created_at": time, "from": "Acme <onboarding@resend.dev>",
+                "to": ["delivered@resend.dev"], "subject": "Sending this example",
+            ],
+        ]
     }
 
     static func twilioStatus(_ status: String) -> [(String, String)] {
         // Twilio sids: two letters and 32 hex digits.
-        let account = Crypto.randomID(prefix: "AC", byteCount: 16), sid = Crypto.randomID(prefix: "SM", byteCount: 16)
-        return [("AccountSid", account), ("ApiVersion", "2010-04-01"), ("From", "+15005550006"), ("MessageSid", sid),
-                ("MessageStatus", status), ("SmsSid", sid), ("SmsStatus", status), ("To", "+15558675310")]
+        let account = Crypto.randomID(prefix: "AC", byteCount: 16)
+        let sid = Crypto.randomID(prefix: "SM", byteCount: 16)
+        return [
+            ("AccountSid", account), ("ApiVersion", "2010-04-01"), ("From", "+15005550006"), ("MessageSid", sid),
+            ("MessageStatus", status), ("SmsSid", sid), ("SmsStatus", status), ("To", "+15558675310"),
+        ]
     }
 }

@@ -53,8 +53,11 @@ public struct TwilioSMSFunction: EdgeFunction {
         }
         let kv = try env.kv(kvBinding)
         if case .limited(let retryAfter) = try await limiter.acquire(to, kv: kv, clock: env.clock) {
-            throw EdgeHTTPError(.tooManyRequests, "at most \(limiter.limit) messages per hour to \(to)",
-                                headers: ["Retry-After": String(retryAfter)])
+            throw EdgeHTTPError(
+                .tooManyRequests,
+                "at most \(limiter.limit) messages per hour to \(to)",
+                headers: ["Retry-After": String(retryAfter)]
+            )
         }
         let response: FetchResponse
         do {
@@ -93,7 +96,10 @@ public struct TwilioSMSFunction: EdgeFunction {
             form.append(("StatusCallback", callback.hasPrefix("/") ? PublicURL.origin(of: incoming) + callback : callback))
         }
         var request = FetchRequest(
-            method: "POST", url: "\(base)/2010-04-01/Accounts/\(FormEncoding.escape(sid))/Messages.json", body: FormEncoding.encode(form))
+            method: "POST",
+            url: "\(base)/2010-04-01/Accounts/\(FormEncoding.escape(sid))/Messages.json",
+            body: FormEncoding.encode(form)
+        )
         request.headers["Authorization"] = "Basic " + Base64.encode("\(sid):\(token)")
         request.headers["Content-Type"] = "application/x-www-form-urlencoded"
         request.headers["Accept"] = "application/json"
@@ -155,13 +161,26 @@ enum PublicURL {
 
 extension TwilioSMSFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
-        var operation = mount.operation(summary: "Send an SMS through Twilio", description: "At most config.rate_limit_per_hour messages per number an hour.")
-        operation.requestBody = OpenAPI.jsonBody(OpenAPI.object([
-            "to": ["type": "string", "pattern": "^\\+[1-9][0-9]{1,14}$", "description": "E.164"],
-            "body": ["type": "string", "minLength": 1, "maxLength": .integer(Int64(maxBodyLength))],
-        ], required: ["to", "body"]))
-        operation.responses["201"] = OpenAPI.jsonResponse("accepted by Twilio", OpenAPI.object(["sid": OpenAPI.string, "status": OpenAPI.string],
-                                                                                                required: ["sid", "status"]))
+        var operation = mount.operation(
+            summary: "Send an SMS through Twilio",
+            description: "At most config.rate_limit_per_hour messages per number an hour."
+        )
+        operation.requestBody = OpenAPI.jsonBody(
+            OpenAPI.object(
+                [
+                    "to": ["type": "string", "pattern": "^\\+[1-9][0-9]{1,14}$", "description": "E.164"],
+                    "body": ["type": "string", "minLength": 1, "maxLength": .integer(Int64(maxBodyLength))],
+                ],
+                required: ["to", "body"]
+            )
+        )
+        operation.responses["201"] = OpenAPI.jsonResponse(
+            "accepted by Twilio",
+            OpenAPI.object(
+                ["sid": OpenAPI.string, "status": OpenAPI.string],
+                required: ["sid", "status"]
+            )
+        )
         operation.responses["429"] = [
             "description": "over the rate limit",
             "headers": ["Retry-After": OpenAPI.header("seconds", OpenAPI.integer)],

@@ -33,8 +33,11 @@ public struct TwilioStatusFunction: EdgeFunction {
         let token = try env.requiredSecret(Self.tokenSecret)
         do {
             try TwilioSignature.verify(
-                url: PublicURL.full(of: request, base: publicURL), parameters: parameters,
-                signature: request.headers["X-Twilio-Signature"], authToken: token)
+                url: PublicURL.full(of: request, base: publicURL),
+                parameters: parameters,
+                signature: request.headers["X-Twilio-Signature"],
+                authToken: token
+            )
         } catch {
             throw EdgeHTTPError(.forbidden, error.message)
         }
@@ -70,12 +73,20 @@ public struct TwilioStatusFunction: EdgeFunction {
 
 extension TwilioStatusFunction: OpenAPIDescribed {
     public static func openAPIOperations(_ mount: OpenAPIMount) -> [OpenAPIOperation] {
-        var operation = mount.operation(summary: "Twilio message status callback",
-                                        description: "X-Twilio-Signature is verified over the public URL and the sorted form parameters.")
+        var operation = mount.operation(
+            summary: "Twilio message status callback",
+            description: "X-Twilio-Signature is verified over the public URL and the sorted form parameters."
+        )
         operation.parameters = [OpenAPI.parameter("X-Twilio-Signature", in: "header", required: true, description: "base64 HMAC-SHA1")]
-        operation.requestBody = OpenAPI.body("application/x-www-form-urlencoded", OpenAPI.object([
-            "MessageSid": OpenAPI.string, "MessageStatus": OpenAPI.string, "To": OpenAPI.string, "ErrorCode": OpenAPI.string,
-        ], required: ["MessageSid", "MessageStatus"]))
+        operation.requestBody = OpenAPI.body(
+            "application/x-www-form-urlencoded",
+            OpenAPI.object(
+                [
+                    "MessageSid": OpenAPI.string, "MessageStatus": OpenAPI.string, "To": OpenAPI.string, "ErrorCode": OpenAPI.string,
+                ],
+                required: ["MessageSid", "MessageStatus"]
+            )
+        )
         operation.responses["200"] = OpenAPI.jsonResponse("recorded", OpenAPI.received)
         operation.errors = [400, 403]
         return [operation]

@@ -54,21 +54,35 @@ public struct UsageTracker: Sendable {
         let now = env.clock.now()
         do {
             let kv = try env.kv(kvBinding)
-            let total = try await kv.increment(Self.key(service: service, operation: operation, now: now), by: Int64(count), expirationTtl: Self.ttlSeconds)
+            let total = try await kv.increment(
+                Self.key(service: service, operation: operation, now: now),
+                by: Int64(count),
+                expirationTtl: Self.ttlSeconds
+            )
             guard let limit = dailyLimit else { return }
             let threshold = Int64((Double(limit) * Self.warnRatio).rounded(.up))
             guard total >= threshold, total - Int64(count) < threshold else { return }
             // One warning per service per day, even when several operations or processes cross at once.
             let marker = "usage-warned:\(service):\(Self.day(now))"
-            let result = try await kv.compareAndSet(marker, value: Data("1".utf8), expectedVersion: nil, options: KVPutOptions(expirationTtl: Self.ttlSeconds))
+            let result = try await kv.compareAndSet(
+                marker,
+                value: Data("1".utf8),
+                expectedVersion: nil,
+                options: KVPutOptions(expirationTtl: Self.ttlSeconds)
+            )
             guard case .stored = result else { return }
-            env.logger.warning("usage at 80% of the daily limit", metadata: ["service": "\(service)", "operation": "\(operation)", "count": "\(total)", "limit": "\(limit)"])
+            env.logger.warning(
+                "usage at 80% of the daily limit",
+                metadata: ["service": "\(service)", "operation": "\(operation)", "count": "\(total)", "limit": "\(limit)"]
+            )
             guard let warnQueue, let warnTo else { return }
             let message: JSONValue = [
                 "to": .string(warnTo), "subject": .string("\(service) usage at \(Int(Self.warnRatio * 100))% of its daily limit"),
                 "template": "usage-warning",
-                "data": ["service": .string(service), "operation": .string(operation), "count": .integer(total), "limit": .integer(limit),
-                         "day": .string(Self.day(now))],
+                "data": [
+                    "service": .string(service), "operation": .string(operation), "count": .integer(total), "limit": .integer(limit),
+                    "day": .string(Self.day(now)),
+                ],
             ]
             _ = try await env.queue(warnQueue).send(body: message.serialized(), contentType: .json)
         } catch {

@@ -31,8 +31,12 @@ struct KVKeySpace: Sendable {
 
     /// Stores a record under `key`, replacing any previous one.
     func store(
-        _ txn: LMDBTransaction, key: UnsafeRawBufferPointer, version: UInt64, expiration: Int64?,
-        metadata: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+        _ txn: LMDBTransaction,
+        key: UnsafeRawBufferPointer,
+        version: UInt64,
+        expiration: Int64?,
+        metadata: UnsafeRawBufferPointer,
+        value: UnsafeRawBufferPointer
     ) throws {
         if key.count <= Self.maxDirectKey {
             let size = KVRecordView.size(metadataCount: metadata.count, valueCount: value.count)
@@ -62,7 +66,8 @@ struct KVKeySpace: Sendable {
     }
 
     private func rewriteBucket(
-        _ txn: LMDBTransaction, key: UnsafeRawBufferPointer,
+        _ txn: LMDBTransaction,
+        key: UnsafeRawBufferPointer,
         _ change: (inout [(last: UInt8, record: [UInt8])], UInt8) -> Void
     ) throws {
         let head = UnsafeRawBufferPointer(rebasing: key[0..<Self.maxDirectKey])
@@ -128,7 +133,10 @@ struct KVKeySpace: Sendable {
             while let (ik, fullKey) = entry {
                 let expiration = Int64(bitPattern: ik.loadUnaligned(as: UInt64.self).bigEndian)
                 guard expiration <= now else { break }
-                if due.count == limit { more = true; break }
+                if due.count == limit {
+                    more = true
+                    break
+                }
                 due.append((Array(ik), Array(fullKey), expiration))
                 entry = try cursor.next()
             }
@@ -149,7 +157,8 @@ struct KVKeySpace: Sendable {
     /// Calls `body` for every stored key ≥ `start` in byte order, with its record, until it
     /// returns `false`.
     func forEach(
-        _ txn: LMDBTransaction, from start: [UInt8],
+        _ txn: LMDBTransaction,
+        from start: [UInt8],
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
     ) throws {
         let mainCursor = try txn.cursor(main)

@@ -37,8 +37,11 @@ struct KVRecordView {
 
     /// Writes a record into `out`, which must be exactly `size(...)` bytes.
     static func encode(
-        into out: UnsafeMutableRawBufferPointer, version: UInt64, expiration: Int64?,
-        metadata: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+        into out: UnsafeMutableRawBufferPointer,
+        version: UInt64,
+        expiration: Int64?,
+        metadata: UnsafeRawBufferPointer,
+        value: UnsafeRawBufferPointer
     ) {
         out[0] = format
         out.storeBytes(of: version.littleEndian, toByteOffset: 1, as: UInt64.self)

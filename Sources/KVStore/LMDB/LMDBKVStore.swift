@@ -13,7 +13,9 @@ public final class LMDBKVStore: KVStore {
 
     /// Opens (creating when needed) the namespace `binding` in `environment`.
     public static func open(
-        environment: LMDBEnvironment, binding: String, limits: KVLimits = KVLimits(),
+        environment: LMDBEnvironment,
+        binding: String,
+        limits: KVLimits = KVLimits(),
         clock: any WallClock = SystemWallClock()
     ) async throws -> LMDBKVStore {
         let space = KVKeySpace(
@@ -105,12 +107,17 @@ public final class LMDBKVStore: KVStore {
                 if !key.starts(with: prefix) { return false }
                 if let after, key.elementsEqual(after) { return true }
                 guard let view = KVRecordView(raw), view.isLive(at: now) else { return true }
-                if keys.count == limit { complete = false; return false }
-                keys.append(KVListKey(
-                    name: String(decoding: key, as: UTF8.self),
-                    expiration: view.expiration,
-                    metadata: view.metadata.isEmpty ? nil : Data(view.metadata)
-                ))
+                if keys.count == limit {
+                    complete = false
+                    return false
+                }
+                keys.append(
+                    KVListKey(
+                        name: String(decoding: key, as: UTF8.self),
+                        expiration: view.expiration,
+                        metadata: view.metadata.isEmpty ? nil : Data(view.metadata)
+                    )
+                )
                 return true
             }
             let cursor = complete ? nil : keys.last.map { Base64URL.encode(Array($0.name.utf8)) }
@@ -180,7 +187,10 @@ public final class LMDBKVStore: KVStore {
     }
 
     public func compareAndSet(
-        _ key: String, value: Data, expectedVersion: UInt64?, options: KVPutOptions
+        _ key: String,
+        value: Data,
+        expectedVersion: UInt64?,
+        options: KVPutOptions
     ) async throws -> KVCompareAndSetResult {
         try limits.validate(key: key)
         try limits.validate(valueSize: value.count)
@@ -249,8 +259,13 @@ public final class LMDBKVStore: KVStore {
 
     @discardableResult
     static func replace(
-        _ txn: LMDBTransaction, space: KVKeySpace, meta: LMDBDatabase, key: UnsafeRawBufferPointer,
-        expiration: Int64?, metadata: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+        _ txn: LMDBTransaction,
+        space: KVKeySpace,
+        meta: LMDBDatabase,
+        key: UnsafeRawBufferPointer,
+        expiration: Int64?,
+        metadata: UnsafeRawBufferPointer,
+        value: UnsafeRawBufferPointer
     ) throws -> UInt64 {
         if let raw = try space.record(txn, key: key), let old = KVRecordView(raw), let oldExpiration = old.expiration {
             try space.unindexExpiry(txn, key: key, expiration: oldExpiration)

@@ -70,7 +70,12 @@ public enum CheckedInteger {
             // Accumulate toward the sign so Int64.min itself is representable.
             let (shifted, o1) = value.multipliedReportingOverflow(by: 10)
             let (next, o2) = negative ? shifted.subtractingReportingOverflow(digit) : shifted.addingReportingOverflow(digit)
-            if o1 || o2 { saturated = true; value = negative ? .min : .max } else { value = next }
+            if o1 || o2 {
+                saturated = true
+                value = negative ? .min : .max
+            } else {
+                value = next
+            }
         }
         return value
     }

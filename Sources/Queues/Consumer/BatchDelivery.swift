@@ -43,13 +43,25 @@ extension BatchRun {
     /// message's settlement from its ack/retry calls and the handler's outcome. Every backend's
     /// consumer runs its batches through this, between its claim and its settle.
     package static func deliver(
-        _ handler: @escaping QueueHandler, queue: String, claimed: [ClaimedMessage], settings: ConsumerConfig, claimedAt now: Int64,
-        clock: any QueueClock, logger: Logger, handlerFinished: () -> Void
+        _ handler: @escaping QueueHandler,
+        queue: String,
+        claimed: [ClaimedMessage],
+        settings: ConsumerConfig,
+        claimedAt now: Int64,
+        clock: any QueueClock,
+        logger: Logger,
+        handlerFinished: () -> Void
     ) async -> BatchResult {
         let board = DecisionBoard(count: claimed.count)
         let messages = claimed.enumerated().map { index, item in
-            Message(id: item.id, timestamp: Date(timeIntervalSince1970: Double(item.sentMillis) / 1000), body: item.body,
-                    attempts: item.attempts, board: board, index: index)
+            Message(
+                id: item.id,
+                timestamp: Date(timeIntervalSince1970: Double(item.sentMillis) / 1000),
+                body: item.body,
+                attempts: item.attempts,
+                board: board,
+                index: index
+            )
         }
         let batch = MessageBatch(queue: queue, messages: messages, board: board)
         let deadline = Double(now) / 1000 + Double(settings.timeoutSeconds)
@@ -70,6 +82,13 @@ extension BatchRun {
         let dispositions = zip(messages, board.snapshot).map { message, decision in
             Settlement.disposition(decision: decision, handlerError: handlerError, attempts: message.attempts, config: settings, nowMillis: settledAt)
         }
-        return BatchResult(queue: queue, messages: messages, dispositions: dispositions, handlerError: handlerError, settledAtMillis: settledAt, ran: ran)
+        return BatchResult(
+            queue: queue,
+            messages: messages,
+            dispositions: dispositions,
+            handlerError: handlerError,
+            settledAtMillis: settledAt,
+            ran: ran
+        )
     }
 }

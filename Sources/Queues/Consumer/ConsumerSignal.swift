@@ -17,7 +17,10 @@ package final class ConsumerSignal: Sendable {
     /// Wakes the waiting loop, or the next wait.
     package func notify() {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if let w = s.waiter { s.waiter = nil; return w }
+            if let w = s.waiter {
+                s.waiter = nil
+                return w
+            }
             s.pending = true
             return nil
         }
@@ -30,7 +33,12 @@ package final class ConsumerSignal: Sendable {
     /// `recheck` exists for writes made by another process (the CLI sending to a queue a server
     /// consumes), which no in-process notification announces.
     package func wait(until deadline: Double?, clock: any QueueClock, recheck: Duration?) async {
-        if state.withLock({ s -> Bool in defer { s.pending = false }; return s.pending }) { return }
+        if state.withLock({ s -> Bool in
+            defer { s.pending = false }
+            return s.pending
+        }) {
+            return
+        }
         if deadline == nil && recheck == nil { return await waitForNotification() }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForNotification() }

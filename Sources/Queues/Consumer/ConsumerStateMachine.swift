@@ -89,8 +89,11 @@ enum Settlement {
     ///   - handlerError: what the handler threw, if it threw.
     ///   - attempts: deliveries of the message by this queue, this one included.
     static func disposition(
-        decision: MessageDecision?, handlerError: String?, attempts: Int,
-        config: ConsumerConfig, nowMillis: Int64
+        decision: MessageDecision?,
+        handlerError: String?,
+        attempts: Int,
+        config: ConsumerConfig,
+        nowMillis: Int64
     ) -> Disposition {
         switch decision {
         case .ack:
@@ -98,12 +101,22 @@ enum Settlement {
         case .deadLetter(let reason):
             return .deadLetter(lastError: reason)
         case .retry(let delay, let reason):
-            return retryOrDeadLetter(delaySeconds: delay ?? config.retryDelay, error: reason ?? handlerError ?? "retry requested by the consumer",
-                                     attempts: attempts, config: config, nowMillis: nowMillis)
+            return retryOrDeadLetter(
+                delaySeconds: delay ?? config.retryDelay,
+                error: reason ?? handlerError ?? "retry requested by the consumer",
+                attempts: attempts,
+                config: config,
+                nowMillis: nowMillis
+            )
         case nil:
             guard let handlerError else { return .ack }
-            return retryOrDeadLetter(delaySeconds: config.retryDelay, error: handlerError,
-                                     attempts: attempts, config: config, nowMillis: nowMillis)
+            return retryOrDeadLetter(
+                delaySeconds: config.retryDelay,
+                error: handlerError,
+                attempts: attempts,
+                config: config,
+                nowMillis: nowMillis
+            )
         }
     }
 

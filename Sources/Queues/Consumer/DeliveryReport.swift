@@ -38,9 +38,15 @@ extension DeliveryReport.Item {
         self.id = id
         self.attempts = attempts
         switch disposition {
-        case .ack: outcome = .ack; error = nil
-        case .retry(_, let lastError): outcome = .retry; error = lastError
-        case .deadLetter(let lastError): outcome = .deadLetter; error = lastError
+        case .ack:
+            outcome = .ack
+            error = nil
+        case .retry(_, let lastError):
+            outcome = .retry
+            error = lastError
+        case .deadLetter(let lastError):
+            outcome = .deadLetter
+            error = lastError
         }
     }
 }

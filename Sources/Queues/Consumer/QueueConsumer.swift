@@ -87,8 +87,12 @@ public final class QueueConsumer: Service, Sendable {
                 continue
             }
             let plan = machine.withLock {
-                $0.plan(availableCount: availability.available.count, firstAvailableDueMillis: availability.available.first?.dueMillis,
-                        nextDueMillis: availability.nextDueMillis, nowMillis: now)
+                $0.plan(
+                    availableCount: availability.available.count,
+                    firstAvailableDueMillis: availability.available.first?.dueMillis,
+                    nextDueMillis: availability.nextDueMillis,
+                    nowMillis: now
+                )
             }
             switch plan {
             case .stop:
@@ -135,10 +139,22 @@ public final class QueueConsumer: Service, Sendable {
         }
 
         let claimed = claim.messages.map { item in
-            ClaimedMessage(id: item.id.description, sentMillis: item.record.sentMillis,
-                           body: MessageBody(data: item.record.body, contentType: item.record.contentType), attempts: item.record.queueAttempts)
+            ClaimedMessage(
+                id: item.id.description,
+                sentMillis: item.record.sentMillis,
+                body: MessageBody(data: item.record.body, contentType: item.record.contentType),
+                attempts: item.record.queueAttempts
+            )
         }
-        let result = await BatchRun.deliver(handler, queue: storage.name, claimed: claimed, settings: settings, claimedAt: now, clock: clock, logger: logger) {
+        let result = await BatchRun.deliver(
+            handler,
+            queue: storage.name,
+            claimed: claimed,
+            settings: settings,
+            claimedAt: now,
+            clock: clock,
+            logger: logger
+        ) {
             machine.withLock { $0.handlerFinished() }
             signal.notify()
         }

@@ -78,7 +78,8 @@ enum DueCounts {
         try txn.withCursor(counts) { cursor in
             for level in shifts.indices {
                 let start = (first >> shifts[level]) + 1
-                let end: Int64 = level + 1 < shifts.count
+                let end: Int64 =
+                    level + 1 < shifts.count
                     ? ((first >> shifts[level + 1]) + 1) << (shifts[level + 1] - shifts[level])
                     : .max
                 var entry = try cursor.seek(atLeast: key(level: level, bucket: start))

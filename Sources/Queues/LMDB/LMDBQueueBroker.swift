@@ -31,8 +31,13 @@ public final class LMDBQueueBroker: QueueBroker {
     /// - Parameter sharing: a broker of the same environment whose wake-ups and message ids this
     ///   one shares (a reload), so a send through either wakes the consumer of its queue and ids
     ///   never repeat.
-    private init(environment: LMDBEnvironment, clock: any QueueClock, logger: Logger, storages: [String: QueueStorage],
-                 sharing previous: LMDBQueueBroker? = nil) {
+    private init(
+        environment: LMDBEnvironment,
+        clock: any QueueClock,
+        logger: Logger,
+        storages: [String: QueueStorage],
+        sharing previous: LMDBQueueBroker? = nil
+    ) {
         self.environment = environment
         self.clock = clock
         self.logger = logger
@@ -49,8 +54,11 @@ public final class LMDBQueueBroker: QueueBroker {
     /// - Throws: ``QueueError/Code/invalidConfiguration`` for a bad or duplicate declaration,
     ///   or a storage error.
     public static func open(
-        environment: LMDBEnvironment, queues: [QueueConfig], clock: any QueueClock = SystemWallClock(),
-        reclaimLeases: Bool = true, logger: Logger = Logger(label: "edge-run.queues")
+        environment: LMDBEnvironment,
+        queues: [QueueConfig],
+        clock: any QueueClock = SystemWallClock(),
+        reclaimLeases: Bool = true,
+        logger: Logger = Logger(label: "edge-run.queues")
     ) async throws -> LMDBQueueBroker {
         let configs = try validated(queues)
         try await record(configs, in: environment)
@@ -83,7 +91,8 @@ public final class LMDBQueueBroker: QueueBroker {
 
     /// Opens the queues recorded in the environment by a server that declared them (the CLI).
     public static func openExisting(
-        environment: LMDBEnvironment, clock: any QueueClock = SystemWallClock(),
+        environment: LMDBEnvironment,
+        clock: any QueueClock = SystemWallClock(),
         logger: Logger = Logger(label: "edge-run.queues")
     ) async throws -> LMDBQueueBroker {
         let registry = try await environment.database(registryDatabase)
@@ -91,7 +100,10 @@ public final class LMDBQueueBroker: QueueBroker {
             try txn.withCursor(registry) { cursor in
                 var out: [[UInt8]] = []
                 var entry = try cursor.first()
-                while let e = entry { out.append(Array(e.value)); entry = try cursor.next() }
+                while let e = entry {
+                    out.append(Array(e.value))
+                    entry = try cursor.next()
+                }
                 return out
             }
         }
@@ -102,7 +114,11 @@ public final class LMDBQueueBroker: QueueBroker {
     }
 
     private static func open(
-        environment: LMDBEnvironment, configs: [QueueConfig], clock: any QueueClock, reclaimLeases: Bool, logger: Logger
+        environment: LMDBEnvironment,
+        configs: [QueueConfig],
+        clock: any QueueClock,
+        reclaimLeases: Bool,
+        logger: Logger
     ) async throws -> LMDBQueueBroker {
         var storages: [String: QueueStorage] = [:]
         for config in configs { storages[config.name] = try await QueueStorage.open(config, in: environment) }
@@ -155,19 +171,31 @@ public final class LMDBQueueBroker: QueueBroker {
             while true {
                 let now = clock.nowMillis()
                 let chunk = try await environment.write { txn in
-                    try storage.reclaimLeases(txn, nowMillis: now, expiredOnly: expiredOnly, reason: reason, deadLetterQueue: dlq, limit: Self.maxRecordsPerWrite)
+                    try storage.reclaimLeases(
+                        txn,
+                        nowMillis: now,
+                        expiredOnly: expiredOnly,
+                        reason: reason,
+                        deadLetterQueue: dlq,
+                        limit: Self.maxRecordsPerWrite
+                    )
                 }
                 sum.requeued += chunk.requeued
                 sum.deadLettered += chunk.deadLettered
                 if !chunk.more { break }
             }
             if sum.requeued > 0 {
-                logger.notice("redelivering messages left in flight", metadata: ["queue": "\(storage.name)", "count": "\(sum.requeued)", "reason": "\(reason)"])
+                logger.notice(
+                    "redelivering messages left in flight",
+                    metadata: ["queue": "\(storage.name)", "count": "\(sum.requeued)", "reason": "\(reason)"]
+                )
                 signals[storage.name]?.notify()
             }
             if sum.deadLettered > 0 {
-                logger.warning("messages dead-lettered after their last delivery was interrupted",
-                               metadata: ["queue": "\(storage.name)", "count": "\(sum.deadLettered)", "to": "\(dlq?.name ?? "built-in store")"])
+                logger.warning(
+                    "messages dead-lettered after their last delivery was interrupted",
+                    metadata: ["queue": "\(storage.name)", "count": "\(sum.deadLettered)", "to": "\(dlq?.name ?? "built-in store")"]
+                )
                 if let dlq { signals[dlq.name]?.notify() }
             }
             total += sum.requeued + sum.deadLettered

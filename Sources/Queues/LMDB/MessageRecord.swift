@@ -42,7 +42,8 @@ struct MessageRecord: Sendable {
     /// Decodes a stored record, copying it out of the map; `nil` when malformed.
     init?(_ raw: UnsafeRawBufferPointer) {
         guard raw.count >= Self.headerSize, raw[0] == Self.format,
-              let type = MessageContentType(storageCode: raw[1]) else { return nil }
+            let type = MessageContentType(storageCode: raw[1])
+        else { return nil }
         contentType = type
         attempts = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
         attemptsBase = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 6, as: UInt32.self))
@@ -51,7 +52,7 @@ struct MessageRecord: Sendable {
         dueMillis = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 26, as: Int64.self))
         let errorLength = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 34, as: UInt32.self)))
         guard raw.count >= Self.headerSize + errorLength else { return nil }
-        let errorBytes = UnsafeRawBufferPointer(rebasing: raw[Self.headerSize ..< Self.headerSize + errorLength])
+        let errorBytes = UnsafeRawBufferPointer(rebasing: raw[Self.headerSize..<Self.headerSize + errorLength])
         lastError = errorLength == 0 ? nil : String(decoding: errorBytes, as: UTF8.self)
         body = Data(UnsafeRawBufferPointer(rebasing: raw[(Self.headerSize + errorLength)...]))
     }
@@ -145,9 +146,14 @@ struct LeaseValue: Sendable, Equatable {
     }
 
     init(_ raw: UnsafeRawBufferPointer) {
-        guard raw.count >= 16 else { self.init(expiryMillis: 0, token: 0); return }
-        self.init(expiryMillis: Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self)),
-                  token: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        guard raw.count >= 16 else {
+            self.init(expiryMillis: 0, token: 0)
+            return
+        }
+        self.init(
+            expiryMillis: Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: Int64.self)),
+            token: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        )
     }
 
     func encoded() -> [UInt8] {

@@ -21,8 +21,12 @@ extension QueueStorage {
             var entry = try resumeAfter.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
             if let e = entry, let resumeAfter, e.key.elementsEqual(resumeAfter) { entry = try cursor.next() }
             while let e = entry, let (enqueuedMillis, id) = ReadyKey.parse(e.key),
-                  CheckedInteger.saturatingAdd(enqueuedMillis, retentionMillis) <= nowMillis {
-                if examined.count == limit { full = true; break }
+                CheckedInteger.saturatingAdd(enqueuedMillis, retentionMillis) <= nowMillis
+            {
+                if examined.count == limit {
+                    full = true
+                    break
+                }
                 examined.append((Array(e.key), id))
                 entry = try cursor.next()
             }
@@ -118,7 +122,10 @@ extension QueueStorage {
         var staleCounts: [[UInt8]] = []
         try txn.withCursor(dueCounts) { cursor in
             var entry = try cursor.first()
-            while let e = entry { staleCounts.append(Array(e.key)); entry = try cursor.next() }
+            while let e = entry {
+                staleCounts.append(Array(e.key))
+                entry = try cursor.next()
+            }
         }
         for key in staleCounts { try txn.delete(dueCounts, key: key) }
         var dues = DueCounts.Delta()

@@ -4,7 +4,9 @@ import LMDBStorage
 
 /// The persisted counters of a queue.
 enum QueueCounter: String, CaseIterable {
-    case delivered, retried, deadLettered = "dead_lettered", expired
+    case delivered, retried
+    case deadLettered = "dead_lettered"
+    case expired
 }
 
 extension QueueStorage {
@@ -82,17 +84,39 @@ public struct QueueStats: Sendable, Hashable, Codable {
     public var deadLetterStore: Int
 
     enum CodingKeys: String, CodingKey {
-        case name, pending, delayed, inFlight = "in_flight", deadLettered = "dead_lettered"
-        case delivered, retried, expired, deadLetterStore = "dead_letter_store"
+        case name, pending, delayed
+        case inFlight = "in_flight"
+        case deadLettered = "dead_lettered"
+        case delivered, retried, expired
+        case deadLetterStore = "dead_letter_store"
     }
 }
 
 extension QueueStats {
     /// The counts as another backend read them.
-    package init(name: String, pending: Int, delayed: Int, inFlight: Int, deadLettered: Int, delivered: Int, retried: Int, expired: Int,
-                 deadLetterStore: Int, backend: Void = ()) {
-        self.init(name: name, pending: pending, delayed: delayed, inFlight: inFlight, deadLettered: deadLettered, delivered: delivered,
-                  retried: retried, expired: expired, deadLetterStore: deadLetterStore)
+    package init(
+        name: String,
+        pending: Int,
+        delayed: Int,
+        inFlight: Int,
+        deadLettered: Int,
+        delivered: Int,
+        retried: Int,
+        expired: Int,
+        deadLetterStore: Int,
+        backend: Void = ()
+    ) {
+        self.init(
+            name: name,
+            pending: pending,
+            delayed: delayed,
+            inFlight: inFlight,
+            deadLettered: deadLettered,
+            delivered: delivered,
+            retried: retried,
+            expired: expired,
+            deadLetterStore: deadLetterStore
+        )
     }
 }
 
@@ -172,7 +196,10 @@ public enum ISO8601Millis {
         let seconds = millis.quotientAndRemainder(dividingBy: 1000)
         var whole = seconds.quotient
         var ms = seconds.remainder
-        if ms < 0 { whole -= 1; ms += 1000 }
+        if ms < 0 {
+            whole -= 1
+            ms += 1000
+        }
         let base = Date(timeIntervalSince1970: Double(whole))
             .formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: false, timeZone: .gmt))
         // "2026-11-23T18:00:00Z" → "2026-11-23T18:00:00.000Z"

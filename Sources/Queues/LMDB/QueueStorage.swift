@@ -109,8 +109,14 @@ struct QueueStorage: Sendable {
         try txn.withCursor(ready) { cursor in
             var entry = try cursor.first()
             while let e = entry {
-                guard let (due, id) = ReadyKey.parse(e.key) else { entry = try cursor.next(); continue }
-                if due > nowMillis { result.nextDueMillis = due; break }
+                guard let (due, id) = ReadyKey.parse(e.key) else {
+                    entry = try cursor.next()
+                    continue
+                }
+                if due > nowMillis {
+                    result.nextDueMillis = due
+                    break
+                }
                 if !excluded.contains(id) {
                     result.available.append((id, due))
                     if result.available.count >= limit { break }
@@ -160,10 +166,15 @@ struct QueueStorage: Sendable {
     /// `deadLetterQueue` or the built-in store. A message whose lease is gone or belongs to
     /// another claim (reclaimed meanwhile) is left alone.
     func settle(
-        _ txn: LMDBTransaction, _ outcomes: [(id: MessageID, disposition: Disposition)], token: UInt64,
-        nowMillis: Int64, deadLetterQueue: QueueStorage?
+        _ txn: LMDBTransaction,
+        _ outcomes: [(id: MessageID, disposition: Disposition)],
+        token: UInt64,
+        nowMillis: Int64,
+        deadLetterQueue: QueueStorage?
     ) throws {
-        var delivered: UInt64 = 0, retried: UInt64 = 0, deadLettered: UInt64 = 0
+        var delivered: UInt64 = 0
+        var retried: UInt64 = 0
+        var deadLettered: UInt64 = 0
         var dues = DueCounts.Delta()
         var dlqDues = DueCounts.Delta()
         for (id, disposition) in outcomes {
@@ -191,8 +202,13 @@ struct QueueStorage: Sendable {
 
     /// Moves an in-flight message (already out of the due index) to the dead letters.
     private func moveToDeadLetters(
-        _ txn: LMDBTransaction, id: MessageID, record: MessageRecord, lastError: String, nowMillis: Int64,
-        to deadLetterQueue: QueueStorage?, dues: inout DueCounts.Delta
+        _ txn: LMDBTransaction,
+        id: MessageID,
+        record: MessageRecord,
+        lastError: String,
+        nowMillis: Int64,
+        to deadLetterQueue: QueueStorage?,
+        dues: inout DueCounts.Delta
     ) throws {
         try delete(txn, id: id, record: record)
         let moved = record.entering(at: nowMillis, lastError: lastError)
@@ -216,8 +232,12 @@ struct QueueStorage: Sendable {
     /// claimed: a message that had its `1 + max_retries` deliveries goes to the dead letters with
     /// `reason` as its last error; the others wait again, due now.
     func reclaimLeases(
-        _ txn: LMDBTransaction, nowMillis: Int64, expiredOnly: Bool, reason: String,
-        deadLetterQueue: QueueStorage?, limit: Int
+        _ txn: LMDBTransaction,
+        nowMillis: Int64,
+        expiredOnly: Bool,
+        reason: String,
+        deadLetterQueue: QueueStorage?,
+        limit: Int
     ) throws -> Reclaimed {
         var taken: [MessageID] = []
         var result = Reclaimed()
@@ -225,7 +245,10 @@ struct QueueStorage: Sendable {
             var entry = try cursor.first()
             while let e = entry {
                 if let id = MessageID(bytes: e.key), !expiredOnly || LeaseValue(e.value).expiryMillis <= nowMillis {
-                    if taken.count == limit { result.more = true; break }
+                    if taken.count == limit {
+                        result.more = true
+                        break
+                    }
                     taken.append(id)
                 }
                 entry = try cursor.next()

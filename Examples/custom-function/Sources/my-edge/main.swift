@@ -24,7 +24,7 @@ struct GreetFunction: EdgeFunction {
 }
 
 LoggingSystem.bootstrap(StreamLogHandler.standardError)
-let registry = BuiltinFunctions.registry()   // kv.api, queues.api, webhooks.deliver, …
+let registry = BuiltinFunctions.registry()  // kv.api, queues.api, webhooks.deliver, …
 registry.register("my.greet", GreetFunction.self)
 
 let manifestPath = CommandLine.arguments.dropFirst().first ?? "functions.json"
@@ -32,8 +32,13 @@ do {
     let (manifest, secrets) = try ManifestLoader(registry: registry).load(path: manifestPath)
     var options = ServeOptions()
     options.dataDirectory = ".edge-data"
-    let server = try await EdgeServer(manifest: manifest, secrets: secrets, registry: registry, options: options,
-                                      logger: Logger(label: "my-edge"))
+    let server = try await EdgeServer(
+        manifest: manifest,
+        secrets: secrets,
+        registry: registry,
+        options: options,
+        logger: Logger(label: "my-edge")
+    )
     try await server.run()
 } catch let error as ManifestError {
     for line in error.lines { FileHandle.standardError.write(Data((line + "\n").utf8)) }

@@ -32,8 +32,10 @@ public enum StandardWebhookSignature {
         public init(lookup: (String) -> String?) {
             let prefix = lookup("svix-id") != nil || lookup("svix-signature") != nil ? "svix-" : "webhook-"
             self.init(
-                id: lookup(prefix + "id"), timestamp: lookup(prefix + "timestamp"),
-                signature: lookup(prefix + "signature"))
+                id: lookup(prefix + "id"),
+                timestamp: lookup(prefix + "timestamp"),
+                signature: lookup(prefix + "signature")
+            )
         }
     }
 
@@ -61,8 +63,11 @@ public enum StandardWebhookSignature {
     /// - Throws: ``WebhookSignatureError``: `.missing`, `.malformed`, `.stale`, `.mismatch`, or
     ///   `.invalidSecret` when the secret does not decode.
     public static func verify(
-        payload: some Collection<UInt8>, headers: Headers, secret: String,
-        tolerance: Int64 = defaultTolerance, now: Int64
+        payload: some Collection<UInt8>,
+        headers: Headers,
+        secret: String,
+        tolerance: Int64 = defaultTolerance,
+        now: Int64
     ) throws(WebhookSignatureError) -> Verified {
         guard let id = headers.id, !id.isEmpty,
             let timestampText = headers.timestamp, !timestampText.isEmpty,
@@ -101,7 +106,10 @@ public enum StandardWebhookSignature {
     /// The signature header value (`v1,<base64>`) for a delivery: for tests and local senders.
     /// - Throws: `.invalidSecret` when the secret does not decode.
     public static func sign(
-        payload: some Collection<UInt8>, id: String, timestamp: Int64, secret: String
+        payload: some Collection<UInt8>,
+        id: String,
+        timestamp: Int64,
+        secret: String
     ) throws(WebhookSignatureError) -> String {
         "v1," + Base64.encode(digest(payload: payload, id: id, timestamp: timestamp, key: try decodeSecret(secret)))
     }

@@ -36,8 +36,11 @@ public enum StripeSignature {
     /// - Returns: the verified timestamp.
     /// - Throws: ``WebhookSignatureError`` with `.missing`, `.malformed`, `.mismatch` or `.stale`.
     public static func verify(
-        payload: some Collection<UInt8>, header: String?, secret: String,
-        tolerance: Int64 = defaultTolerance, now: Int64
+        payload: some Collection<UInt8>,
+        header: String?,
+        secret: String,
+        tolerance: Int64 = defaultTolerance,
+        now: Int64
     ) throws(WebhookSignatureError) -> Verified {
         guard let header, !header.isEmpty else {
             throw WebhookSignatureError(.missing, "missing Stripe-Signature header")

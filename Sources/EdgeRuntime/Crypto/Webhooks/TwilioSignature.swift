@@ -14,7 +14,10 @@ public enum TwilioSignature {
     ///   - authToken: the account's auth token.
     /// - Throws: ``WebhookSignatureError`` with `.missing` or `.mismatch`.
     public static func verify(
-        url: String, parameters: [(name: String, value: String)], signature: String?, authToken: String
+        url: String,
+        parameters: [(name: String, value: String)],
+        signature: String?,
+        authToken: String
     ) throws(WebhookSignatureError) {
         guard let signature, !signature.isEmpty else {
             throw WebhookSignatureError(.missing, "missing X-Twilio-Signature header")

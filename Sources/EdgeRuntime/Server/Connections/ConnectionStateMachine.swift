@@ -11,8 +11,12 @@ public struct ConnectionTimeouts: Sendable, Equatable {
     /// arrive (and is discarded) after our side closed, before the connection is closed.
     public var linger: Duration
 
-    public init(header: Duration = .seconds(10), body: Duration = .seconds(30), idle: Duration = .seconds(60),
-                linger: Duration = .seconds(2)) {
+    public init(
+        header: Duration = .seconds(10),
+        body: Duration = .seconds(30),
+        idle: Duration = .seconds(60),
+        linger: Duration = .seconds(2)
+    ) {
         self.header = header
         self.body = body
         self.idle = idle

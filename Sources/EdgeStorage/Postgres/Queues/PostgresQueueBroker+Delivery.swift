@@ -52,7 +52,9 @@ extension PostgresQueueBroker {
                     WHERE queue = \(queue) AND state = 0 AND due_at <= \(now) AND enqueued_at > \(cutoff) LIMIT \(limit)) AS a),
                 (SELECT min(due_at) FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 0 AND due_at <= \(now) AND enqueued_at > \(cutoff)),
                 (SELECT min(due_at) FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 0 AND due_at > \(now))
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var result = Availability()
         for try await (count, first, next) in rows.decode((Int64, Int64?, Int64?).self) {
             result = Availability(count: Int(count), firstDueMillis: first, nextDueMillis: next)
@@ -77,7 +79,9 @@ extension PostgresQueueBroker {
                     SELECT slot FROM edge_run.queue_slots WHERE queue = \(queue) AND (token IS NULL OR lease_until <= \(now))
                     ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
                 RETURNING slot
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             for try await s in slots.decode(Int32.self) { slot = s }
             guard let slot else { return .noSlot }
             let rows = try await connection.query(
@@ -90,16 +94,22 @@ extension PostgresQueueBroker {
                 UPDATE edge_run.queue_messages m SET state = 1, attempts = m.attempts + 1, lease_until = \(leaseUntil), lease_token = \(token)
                 FROM picked WHERE m.queue = \(queue) AND m.id = picked.id
                 RETURNING m.id, m.content_type, m.body, m.attempts - m.attempts_base, m.sent_at, m.due_at
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             var claimed: [Claimed] = []
             for try await (id, type, body, attempts, sent, due) in rows.decode((Data, Int16, Data, Int32, Int64, Int64).self) {
                 guard let messageID = id.withUnsafeBytes({ MessageID(bytes: $0) }),
-                      let contentType = MessageContentType(storageCode: UInt8(truncatingIfNeeded: type)) else { continue }
-                claimed.append(Claimed(id: messageID, contentType: contentType, body: body, queueAttempts: Int(attempts), sentMillis: sent, dueMillis: due))
+                    let contentType = MessageContentType(storageCode: UInt8(truncatingIfNeeded: type))
+                else { continue }
+                claimed.append(
+                    Claimed(id: messageID, contentType: contentType, body: body, queueAttempts: Int(attempts), sentMillis: sent, dueMillis: due)
+                )
             }
             if claimed.isEmpty {
                 try await connection.query(
-                    "UPDATE edge_run.queue_slots SET token = NULL, lease_until = NULL WHERE queue = \(queue) AND slot = \(slot)", logger: logger
+                    "UPDATE edge_run.queue_slots SET token = NULL, lease_until = NULL WHERE queue = \(queue) AND slot = \(slot)",
+                    logger: logger
                 ).consume()
             }
             claimed.sort { ($0.dueMillis, $0.id) < ($1.dueMillis, $1.id) }
@@ -118,16 +128,33 @@ extension PostgresQueueBroker {
     /// retries waiting again, dead letters moved to `deadLetterQueue` (or the built-in store),
     /// the counters, and the claim's slot released. Messages whose lease is no longer this
     /// claim's (taken over after it expired) are left alone.
-    func settle(_ queue: String, _ outcomes: [(id: MessageID, disposition: Disposition)], token: Int64, deadLetterQueue: String?,
-                nowMillis now: Int64) async throws -> Settled {
+    func settle(
+        _ queue: String,
+        _ outcomes: [(id: MessageID, disposition: Disposition)],
+        token: Int64,
+        deadLetterQueue: String?,
+        nowMillis now: Int64
+    ) async throws -> Settled {
         try health.check()
-        var ids: [ByteBuffer] = [], kinds: [Int16] = [], dues: [Int64] = [], errors: [String] = []
+        var ids: [ByteBuffer] = []
+        var kinds: [Int16] = []
+        var dues: [Int64] = []
+        var errors: [String] = []
         for (id, disposition) in outcomes {
             ids.append(ByteBuffer(bytes: id.bytes))
             switch disposition {
-            case .ack: kinds.append(0); dues.append(0); errors.append("")
-            case .retry(let due, let error): kinds.append(1); dues.append(due); errors.append(error ?? "")
-            case .deadLetter(let error): kinds.append(2); dues.append(now); errors.append(error)
+            case .ack:
+                kinds.append(0)
+                dues.append(0)
+                errors.append("")
+            case .retry(let due, let error):
+                kinds.append(1)
+                dues.append(due)
+                errors.append(error ?? "")
+            case .deadLetter(let error):
+                kinds.append(2)
+                dues.append(now)
+                errors.append(error)
             }
         }
         let rows = try await client.query(
@@ -161,7 +188,9 @@ extension PostgresQueueBroker {
                 UPDATE edge_run.queue_slots SET token = NULL, lease_until = NULL WHERE queue = \(queue) AND token = \(token) RETURNING 1
             )
             SELECT acked, retried, dead FROM counts
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var settled = Settled()
         for try await (acked, retried, dead) in rows.decode((Int64, Int64, Int64).self) {
             settled = Settled(acked: Int(acked), retried: Int(retried), deadLettered: Int(dead))
@@ -181,7 +210,8 @@ extension PostgresQueueBroker {
             let queue = config.name
             let maxDeliveries = 1 + (config.consumer ?? ConsumerConfig()).maxRetries
             let dlq = config.consumer?.deadLetterQueue
-            var requeued = 0, deadLettered = 0
+            var requeued = 0
+            var deadLettered = 0
             while true {
                 try health.check()
                 let now = clock.nowMillis()
@@ -210,7 +240,9 @@ extension PostgresQueueBroker {
                         RETURNING 1
                     )
                     SELECT requeued, dead FROM counts
-                    """, logger: logger)
+                    """,
+                    logger: logger
+                )
                 var chunk = (0, 0)
                 for try await (r, d) in rows.decode((Int64, Int64).self) { chunk = (Int(r), Int(d)) }
                 requeued += chunk.0
@@ -218,12 +250,17 @@ extension PostgresQueueBroker {
                 if chunk.0 + chunk.1 < Self.chunk { break }
             }
             if requeued > 0 {
-                logger.notice("redelivering messages whose lease expired", metadata: ["queue": "\(queue)", "count": "\(requeued)", "reason": "\(reason)"])
+                logger.notice(
+                    "redelivering messages whose lease expired",
+                    metadata: ["queue": "\(queue)", "count": "\(requeued)", "reason": "\(reason)"]
+                )
                 await announce(queue)
             }
             if deadLettered > 0 {
-                logger.warning("messages dead-lettered after their last delivery was interrupted",
-                               metadata: ["queue": "\(queue)", "count": "\(deadLettered)", "to": "\(dlq ?? "built-in store")"])
+                logger.warning(
+                    "messages dead-lettered after their last delivery was interrupted",
+                    metadata: ["queue": "\(queue)", "count": "\(deadLettered)", "to": "\(dlq ?? "built-in store")"]
+                )
                 if let dlq { await announce(dlq) }
             }
             total += requeued + deadLettered
@@ -258,7 +295,9 @@ extension PostgresQueueBroker {
                         RETURNING 1
                     )
                     SELECT n FROM counts
-                    """, logger: logger)
+                    """,
+                    logger: logger
+                )
                 var count = 0
                 for try await n in rows.decode(Int64.self) { count = Int(n) }
                 purged += count

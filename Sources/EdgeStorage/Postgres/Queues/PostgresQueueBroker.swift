@@ -36,8 +36,15 @@ public final class PostgresQueueBroker: QueueBroker {
     /// The most messages one background statement (reclaim, retention, redrive) touches.
     static let chunk = LMDBQueueBroker.maxRecordsPerWrite
 
-    init(client: PostgresClient, health: PostgresHealth, clock: any QueueClock, logger: Logger, configs: [QueueConfig],
-         wakeups: PostgresQueueWakeups, ids: MessageIDGenerator) {
+    init(
+        client: PostgresClient,
+        health: PostgresHealth,
+        clock: any QueueClock,
+        logger: Logger,
+        configs: [QueueConfig],
+        wakeups: PostgresQueueWakeups,
+        ids: MessageIDGenerator
+    ) {
         self.client = client
         self.health = health
         self.clock = clock
@@ -53,7 +60,9 @@ public final class PostgresQueueBroker: QueueBroker {
         let configs = try LMDBQueueBroker.validated(queues)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let rows = try configs.map { ($0.name, String(decoding: try encoder.encode($0), as: UTF8.self), ($0.consumer ?? ConsumerConfig()).maxConcurrency) }
+        let rows = try configs.map {
+            ($0.name, String(decoding: try encoder.encode($0), as: UTF8.self), ($0.consumer ?? ConsumerConfig()).maxConcurrency)
+        }
         try await client.withTransaction(logger: logger) { connection in
             for (name, json, slots) in rows {
                 try await connection.query(
@@ -64,7 +73,8 @@ public final class PostgresQueueBroker: QueueBroker {
                     """
                     INSERT INTO edge_run.queue_slots (queue, slot) SELECT \(name), s FROM generate_series(0, \(slots) - 1) AS s
                     ON CONFLICT DO NOTHING
-                    """, logger: logger
+                    """,
+                    logger: logger
                 ).consume()
                 try await connection.query("DELETE FROM edge_run.queue_slots WHERE queue = \(name) AND slot >= \(slots)", logger: logger).consume()
             }
@@ -109,7 +119,11 @@ public final class PostgresQueueBroker: QueueBroker {
         try QueueLimits.validate(batch: messages)
         try health.check()
         let now = clock.nowMillis()
-        var idBytes: [ByteBuffer] = [], types: [Int16] = [], bodies: [ByteBuffer] = [], dues: [Int64] = [], sent: [String] = []
+        var idBytes: [ByteBuffer] = []
+        var types: [Int16] = []
+        var bodies: [ByteBuffer] = []
+        var dues: [Int64] = []
+        var sent: [String] = []
         for message in messages {
             let id = ids.next(millis: now)
             idBytes.append(ByteBuffer(bytes: id.bytes))
@@ -130,7 +144,9 @@ public final class PostgresQueueBroker: QueueBroker {
                 RETURNING due_at
             )
             SELECT count(*) FILTER (WHERE due_at <= \(now)) FROM sent
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var due: Int64 = 0
         for try await n in rows.decode(Int64.self) { due = n }
         if due > 0 { await announce(queue) }
@@ -151,13 +167,36 @@ public final class PostgresQueueBroker: QueueBroker {
                 coalesce(sum(delivered), 0)::bigint, coalesce(sum(retried), 0)::bigint,
                 coalesce(sum(dead_lettered), 0)::bigint, coalesce(sum(expired), 0)::bigint
             FROM edge_run.queue_counters WHERE queue = \(queue)
-            """, logger: logger)
-        var stats = QueueStats(name: queue, pending: 0, delayed: 0, inFlight: 0, deadLettered: 0, delivered: 0, retried: 0, expired: 0, deadLetterStore: 0, backend: ())
+            """,
+            logger: logger
+        )
+        var stats = QueueStats(
+            name: queue,
+            pending: 0,
+            delayed: 0,
+            inFlight: 0,
+            deadLettered: 0,
+            delivered: 0,
+            retried: 0,
+            expired: 0,
+            deadLetterStore: 0,
+            backend: ()
+        )
         for try await (pending, delayed, inFlight, dead, delivered, retried, deadLettered, expired)
-            in rows.decode((Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64).self) {
+            in rows.decode((Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64).self)
+        {
             stats = QueueStats(
-                name: queue, pending: Int(pending), delayed: Int(delayed), inFlight: Int(inFlight), deadLettered: Int(deadLettered),
-                delivered: Int(delivered), retried: Int(retried), expired: Int(expired), deadLetterStore: Int(dead), backend: ())
+                name: queue,
+                pending: Int(pending),
+                delayed: Int(delayed),
+                inFlight: Int(inFlight),
+                deadLettered: Int(deadLettered),
+                delivered: Int(delivered),
+                retried: Int(retried),
+                expired: Int(expired),
+                deadLetterStore: Int(dead),
+                backend: ()
+            )
         }
         return stats
     }
@@ -173,13 +212,24 @@ public final class PostgresQueueBroker: QueueBroker {
             """
             SELECT id, content_type, body, attempts, last_error, sent_at, due_at FROM edge_run.queue_messages
             WHERE queue = \(queue) AND state = ANY(\(states)) ORDER BY id LIMIT \(limit)
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var out: [PeekedMessage] = []
         for try await (id, type, body, attempts, lastError, sentAt, dueAt) in rows.decode((Data, Int16, Data, Int32, String?, Int64, Int64).self) {
             guard let messageID = id.withUnsafeBytes({ MessageID(bytes: $0) }),
-                  let contentType = MessageContentType(storageCode: UInt8(truncatingIfNeeded: type)) else { continue }
-            out.append(PeekedMessage(id: messageID.description, sentMillis: sentAt, body: MessageBody(data: body, contentType: contentType),
-                                     attempts: Int(attempts), lastError: lastError, dueMillis: dueAt))
+                let contentType = MessageContentType(storageCode: UInt8(truncatingIfNeeded: type))
+            else { continue }
+            out.append(
+                PeekedMessage(
+                    id: messageID.description,
+                    sentMillis: sentAt,
+                    body: MessageBody(data: body, contentType: contentType),
+                    attempts: Int(attempts),
+                    lastError: lastError,
+                    dueMillis: dueAt
+                )
+            )
         }
         return out
     }
@@ -204,7 +254,9 @@ public final class PostgresQueueBroker: QueueBroker {
                     RETURNING 1
                 )
                 SELECT count(*) FROM moved
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             var count = 0
             for try await n in rows.decode(Int64.self) { count = Int(n) }
             moved += count

@@ -41,7 +41,8 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
 
     var queue: String { config.name }
 
-    init(broker: PostgresQueueBroker, queue config: QueueConfig, settings: ConsumerConfig, deadLetterQueue: String?, handler: @escaping QueueHandler) {
+    init(broker: PostgresQueueBroker, queue config: QueueConfig, settings: ConsumerConfig, deadLetterQueue: String?, handler: @escaping QueueHandler)
+    {
         self.broker = broker
         self.config = config
         self.settings = settings
@@ -91,8 +92,12 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
             }
             let available = max(0, availability.count - claiming.withLock { $0 })
             let plan = machine.withLock {
-                $0.plan(availableCount: available, firstAvailableDueMillis: available > 0 ? availability.firstDueMillis : nil,
-                        nextDueMillis: availability.nextDueMillis, nowMillis: now)
+                $0.plan(
+                    availableCount: available,
+                    firstAvailableDueMillis: available > 0 ? availability.firstDueMillis : nil,
+                    nextDueMillis: availability.nextDueMillis,
+                    nowMillis: now
+                )
             }
             switch plan {
             case .stop:
@@ -150,10 +155,22 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
     /// Runs the handler under the consumer's deadline and settles every message.
     private func process(_ claimed: [PostgresQueueBroker.Claimed], token: Int64, claimedAt now: Int64) async {
         let messages = claimed.map { item in
-            ClaimedMessage(id: item.id.description, sentMillis: item.sentMillis, body: MessageBody(data: item.body, contentType: item.contentType),
-                           attempts: item.queueAttempts)
+            ClaimedMessage(
+                id: item.id.description,
+                sentMillis: item.sentMillis,
+                body: MessageBody(data: item.body, contentType: item.contentType),
+                attempts: item.queueAttempts
+            )
         }
-        let result = await BatchRun.deliver(handler, queue: queue, claimed: messages, settings: settings, claimedAt: now, clock: clock, logger: logger) {
+        let result = await BatchRun.deliver(
+            handler,
+            queue: queue,
+            claimed: messages,
+            settings: settings,
+            claimedAt: now,
+            clock: clock,
+            logger: logger
+        ) {
             machine.withLock { $0.handlerFinished() }
             signal.notify()
         }
@@ -183,7 +200,10 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
                     try await broker.settle(queue, outcomes, token: token, deadLetterQueue: deadLetterQueue, nowMillis: now)
                 }.value
                 if settled.deadLettered > 0 {
-                    logger.warning("messages dead-lettered", metadata: ["count": "\(settled.deadLettered)", "to": "\(deadLetterQueue ?? "built-in store")"])
+                    logger.warning(
+                        "messages dead-lettered",
+                        metadata: ["count": "\(settled.deadLettered)", "to": "\(deadLetterQueue ?? "built-in store")"]
+                    )
                     if let deadLetterQueue { await broker.announce(deadLetterQueue) }
                 }
                 return

@@ -94,7 +94,10 @@ final class PostgresQueueNode: Sendable {
 
     /// Stops listening (before the pool closes).
     func close() async {
-        let task = listener.withLock { t -> Task<Void, Never>? in defer { t = nil }; return t }
+        let task = listener.withLock { t -> Task<Void, Never>? in
+            defer { t = nil }
+            return t
+        }
         task?.cancel()
         await task?.value
     }
