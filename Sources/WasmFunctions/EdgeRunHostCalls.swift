@@ -41,8 +41,15 @@ enum EdgeRunHostCalls {
 
     /// The ABI's status codes (stable: new codes may be added, these never change).
     enum Status: Int32 {
-        case ok = 0, notFound = -1, bufferTooSmall = -2, denied = -3, invalid = -4, tooLarge = -5, failed = -6
-        case limit = -7, badHandle = -8
+        case ok = 0
+        case notFound = -1
+        case bufferTooSmall = -2
+        case denied = -3
+        case invalid = -4
+        case tooLarge = -5
+        case failed = -6
+        case limit = -7
+        case badHandle = -8
         var value: Value { .i32(UInt32(bitPattern: rawValue)) }
     }
 

@@ -12,7 +12,12 @@ enum WASIPreview1 {
     static let moduleName = "wasi_snapshot_preview1"
 
     enum Errno: UInt32 {
-        case success = 0, badf = 8, fault = 21, inval = 28, nosys = 52, spipe = 70
+        case success = 0
+        case badf = 8
+        case fault = 21
+        case inval = 28
+        case nosys = 52
+        case spipe = 70
     }
 
     /// The type of every preview 1 function (from the witx), so that any of them can be linked.

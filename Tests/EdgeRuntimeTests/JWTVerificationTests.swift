@@ -64,7 +64,7 @@ final class StubJWKSFetcher: HTTPFetching {
             defer { s.gate = nil }
             return s.gate ?? []
         }
-        waiting.forEach { $0.resume() }
+        for waiter in waiting { waiter.resume() }
     }
     var waiting: Int { state.withLock { $0.gate?.count ?? 0 } }
 
