@@ -22,17 +22,18 @@ public struct CLIRunError: Error, CustomStringConvertible {
 /// Runs `edge-run` with `arguments` (and `environment` added to this process's); returns
 /// (exit status, stdout, stderr).
 public func runEdgeRun(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: Data, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try edgeRunExecutable())
-    process.arguments = arguments
-    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, stdout, String(decoding: stderr, as: UTF8.self))
+    let folder = NSTemporaryDirectory() + "edge-run-cli-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let process = try ChildProcess(
+        executable: try edgeRunExecutable(),
+        arguments: arguments,
+        environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+        stdoutPath: folder + "/stdout",
+        stderrPath: folder + "/stderr"
+    )
+    let status = process.waitUntilExit()
+    let stdout = FileManager.default.contents(atPath: folder + "/stdout") ?? Data()
+    let stderr = FileManager.default.contents(atPath: folder + "/stderr") ?? Data()
+    return (status, stdout, String(decoding: stderr, as: UTF8.self))
 }

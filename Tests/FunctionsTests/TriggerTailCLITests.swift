@@ -86,12 +86,16 @@ struct TriggerTailCLITests {
         defer { folder.cleanup() }
         let out = folder.path + "/tail.out"
         FileManager.default.createFile(atPath: out, contents: nil)
-        let tail = Process()
-        tail.executableURL = URL(fileURLWithPath: try edgeRunExecutable())
-        tail.arguments = ["tail", "--json", "--status", "4xx", "--manifest", folder.path + "/functions.json", "--url", server.base]
-        tail.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        try tail.run()
-        defer { if tail.isRunning { kill(tail.processIdentifier, SIGKILL) } }
+        let tail = try ChildProcess(
+            executable: try edgeRunExecutable(),
+            arguments: ["tail", "--json", "--status", "4xx", "--manifest", folder.path + "/functions.json", "--url", server.base],
+            stdoutPath: out,
+            stderrPath: nil
+        )
+        defer {
+            tail.send(SIGKILL)
+            tail.waitUntilExit()
+        }
         let client = TestClient(base: server.base)
         // Until the tail is subscribed its events are not seen: repeat the request until one shows.
         #expect(
