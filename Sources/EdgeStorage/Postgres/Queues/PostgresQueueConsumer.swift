@@ -26,7 +26,7 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
     /// Messages asked for by claims still running: the loop does not count them as available
     /// again while their claim commits (several claims may run at once, `SKIP LOCKED` keeps
     /// them apart).
-    private let claiming = Mutex(0)
+    private let claiming = Mutex(Claiming())
     /// Batches of this node that hold a slot (claimed, not yet settled).
     private let holding = Mutex(0)
 
@@ -79,6 +79,7 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
         while !Task.isCancelled {
             let now = clock.nowMillis()
             let availability: PostgresQueueBroker.Availability
+            let before = claiming.withLock { $0 }
             do {
                 availability = try await broker.available(config, nowMillis: now, limit: settings.maxBatchSize)
             } catch {
@@ -90,7 +91,9 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
                 await signal.wait(until: nil, clock: clock, recheck: Self.pollInterval)
                 continue
             }
-            let available = max(0, availability.count - claiming.withLock { $0 })
+            // A claim that ended while the count was read may or may not be in it: count again.
+            guard claiming.withLock({ $0.ended }) == before.ended else { continue }
+            let available = max(0, availability.count - before.messages)
             let plan = machine.withLock {
                 $0.plan(
                     availableCount: available,
@@ -108,7 +111,7 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
                 await signal.wait(until: until.map { Double($0) / 1000 }, clock: clock, recheck: Self.pollInterval)
             case .deliver(let count):
                 machine.withLock { $0.batchStarted([]) }
-                claiming.withLock { $0 += count }
+                claiming.withLock { $0.messages += count }
                 group.addTask { await self.claimAndProcess(count) }
             }
         }
@@ -117,7 +120,10 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
     /// Claims a batch of up to `count` messages, then runs it.
     private func claimAndProcess(_ count: Int) async {
         let claimed = await claim(count)
-        claiming.withLock { $0 -= count }
+        claiming.withLock {
+            $0.messages -= count
+            $0.ended &+= 1
+        }
         guard let claimed else {
             finish(handlerRan: false)
             return
@@ -216,4 +222,11 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
         }
         logger.error("batch left leased; it is redelivered when its lease expires", metadata: ["count": "\(outcomes.count)"])
     }
+}
+
+/// The claims a consumer has running: the messages they asked for, and how many claims have
+/// ended (so the loop knows whether one ended while it counted the available messages).
+private struct Claiming: Sendable {
+    var messages = 0
+    var ended: UInt64 = 0
 }
