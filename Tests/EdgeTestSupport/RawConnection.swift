@@ -13,12 +13,16 @@ public final class RawConnection: Sendable {
     /// Connects to 127.0.0.1:`port`.
     /// - Throws: ``TestFailure`` when the connection is refused.
     public init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // `self.fd` is set last: a class whose properties are all set runs `deinit` when its
+        // init throws, and a second `close` of the number would close whatever descriptor
+        // another thread of the test process opened under it meanwhile.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
         guard connectLoopback(fd, port: port) else {
             close(fd)
             throw TestFailure("connect failed")
         }
+        self.fd = fd
     }
 
     deinit { close(fd) }

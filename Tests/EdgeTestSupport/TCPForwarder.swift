@@ -18,6 +18,8 @@ public final class TCPForwarder: Sendable {
     private struct State {
         var listener: Int32 = -1
         var open: Set<Int32> = []
+        /// Signalled when the current listener's accept thread closed it.
+        var acceptStopped = DispatchSemaphore(value: 0)
     }
     private let state = Mutex(State())
 
@@ -34,16 +36,21 @@ public final class TCPForwarder: Sendable {
     deinit { cut() }
 
     /// Refuses new connections and closes the forwarded ones.
+    ///
+    /// Descriptors are closed only by the thread that uses them (the accept thread its
+    /// listener, the second pump of a pair both sockets), and shut down here under the lock
+    /// while still open: a `close` here could race a thread still calling `accept` or `recv`
+    /// on the number, which by then may name another test's socket.
     public func cut() {
-        let (listener, open) = state.withLock { s -> (Int32, Set<Int32>) in
-            defer { s.listener = -1 }
-            return (s.listener, s.open)
+        let stopped = state.withLock { s -> DispatchSemaphore? in
+            for fd in s.open { shutdown(fd, Int32(SHUT_RDWR)) }
+            guard s.listener >= 0 else { return nil }
+            shutdown(s.listener, Int32(SHUT_RDWR))  // wakes the accept thread, which closes it
+            s.listener = -1
+            return s.acceptStopped
         }
-        if listener >= 0 {
-            shutdown(listener, Int32(SHUT_RDWR))  // wakes the thread blocked in accept
-            close(listener)
-        }
-        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+        // The port is free again once the accept thread closed the listener (`restore`).
+        _ = stopped?.wait(timeout: .now() + 10)
     }
 
     /// Listens again on the same port.
@@ -71,10 +78,17 @@ public final class TCPForwarder: Sendable {
     }
 
     private func startAccepting(_ listener: Int32) {
+        let stopped = DispatchSemaphore(value: 0)
+        state.withLock { $0.acceptStopped = stopped }
         let thread = Thread { [self] in
             while true {
                 let client = accept(listener, nil, nil)
-                guard client >= 0 else { return }
+                guard client >= 0 else {
+                    if errno == EINTR || errno == ECONNABORTED { continue }
+                    close(listener)
+                    stopped.signal()
+                    return
+                }
                 let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
                 guard server >= 0, connectLoopback(server, port: target) else {
                     close(client)
