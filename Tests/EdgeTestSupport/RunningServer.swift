@@ -39,13 +39,16 @@ public final class RunningServer: Sendable {
         logLevel: Logger.Level = .warning,
         configure: (inout ServeOptions) -> Void = { _ in }
     ) async throws -> RunningServer {
-        let (m, s) = try ManifestLoader(registry: registry).validate(
-            manifest,
-            file: "functions.json",
-            baseDirectory: data.path,
-            environment: secrets,
-            envFile: [:]
-        )
+        // Off the pool: validating compiles WebAssembly modules, which would stall the tests beside.
+        let (m, s) = try await runOffThePool { [data] in
+            try ManifestLoader(registry: registry).validate(
+                manifest,
+                file: "functions.json",
+                baseDirectory: data.path,
+                environment: secrets,
+                envFile: [:]
+            )
+        }
         var options = ServeOptions()
         options.port = 0
         options.dataDirectory = data.path

@@ -15,7 +15,11 @@ struct KVBackendsTests {
 
     @Test(arguments: TestBackend.available) func aValueOf25MiBRoundTripsAndOneByteMoreIsRefused(backend: TestBackend) async throws {
         try await withKV(backend) { f in
-            let big = Data((0..<(25 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            // A 4093-byte pattern repeated: a byte-by-byte map over 25 MiB holds a thread of the
+            // cooperative pool for seconds in a debug build, starving every test running beside it.
+            let block = Data((0..<4093).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            var big = Data(capacity: 25 << 20)
+            while big.count < 25 << 20 { big.append(block.prefix((25 << 20) - big.count)) }
             try await f.store.put("big", value: big)
             #expect(try await f.store.get("big") == big)
             #expect(await expectKVError(.valueTooLarge) { try await f.store.put("bigger", value: Data(count: (25 << 20) + 1)) })

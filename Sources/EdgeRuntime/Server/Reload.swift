@@ -19,10 +19,11 @@ extension EdgeServer {
     /// Reads the manifest and secrets with `source` (as `check` does) and, when valid, serves them.
     /// Every problem is logged at error level with ``reloadRefused``.
     @discardableResult
-    public func reload(from source: @Sendable () throws -> (Manifest, [String: String])) async -> ReloadOutcome {
+    public func reload(from source: @escaping @Sendable () throws -> (Manifest, [String: String])) async -> ReloadOutcome {
         let loaded: (Manifest, [String: String])
         do {
-            loaded = try source()
+            // Reading and validating compiles WebAssembly modules: off the pool, so requests go on.
+            loaded = try await runOffThePool(source)
         } catch let error as ManifestError {
             return refuse(error.lines)
         } catch {
