@@ -220,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "EdgeRuntimeTests",
             dependencies: [
-                "EdgeRuntime", "KVStore", "Queues", "LMDBStorage",
+                "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues", "LMDBStorage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

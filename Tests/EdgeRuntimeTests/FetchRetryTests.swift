@@ -1,4 +1,5 @@
 import EdgeRuntime
+import EdgeTestSupport
 import Foundation
 import KVStore
 import Testing
@@ -40,10 +41,10 @@ import Testing
     }
 
     @Test func plainPostIsNotRetriedOnConnectionErrors() async throws {
-        let port = try await TestHTTPServer.closedPort()
+        let refusing = try RefusingPort()
         try await withServerAndFetcher { _, fetcher, sleeps in
             let error = await fetchError {
-                _ = try await fetcher.fetch(FetchRequest(method: "POST", url: "http://127.0.0.1:\(port)/", body: "x"))
+                _ = try await fetcher.fetch(FetchRequest(method: "POST", url: refusing.url("/"), body: "x"))
             }
             #expect(error?.code == .connection)
             #expect(sleeps.delays.isEmpty)
@@ -195,9 +196,9 @@ import Testing
 
     @Test func connectionErrorsCountAndHostsAreSeparate() async throws {
         let clock = ManualWallClock(1_800_000_000)
-        let port = try await TestHTTPServer.closedPort()
+        let refusing = try RefusingPort()
         try await withServerAndFetcher(clock: clock, breaker: settings) { server, fetcher, _ in
-            var dead = FetchRequest(url: "http://127.0.0.1:\(port)/")
+            var dead = FetchRequest(url: refusing.url("/"))
             dead.maxAttempts = 4  // four attempts fill the window with failures
             #expect(await fetchError { _ = try await fetcher.fetch(dead) }?.code == .connection)
             #expect(await fetchError { _ = try await fetcher.fetch(dead) }?.code == .circuitOpen)

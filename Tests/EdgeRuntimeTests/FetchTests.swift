@@ -1,4 +1,5 @@
 import EdgeRuntime
+import EdgeTestSupport
 import Foundation
 import KVStore
 import Synchronization
@@ -137,9 +138,9 @@ func fetchError(_ body: () async throws -> Void) async -> FetchError? {
     }
 
     @Test func connectionRefused() async throws {
-        let port = try await TestHTTPServer.closedPort()
+        let refusing = try RefusingPort()
         try await withServerAndFetcher { _, fetcher, sleeps in
-            var request = FetchRequest(url: "http://127.0.0.1:\(port)/x")
+            var request = FetchRequest(url: refusing.url("/x"))
             request.maxAttempts = 3
             let error = await fetchError { _ = try await fetcher.fetch(request) }
             #expect(error?.code == .connection)

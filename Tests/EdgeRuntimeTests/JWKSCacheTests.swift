@@ -1,3 +1,4 @@
+import EdgeTestSupport
 import Foundation
 import KVStore
 import LMDBStorage
@@ -221,7 +222,8 @@ import Testing
         }
 
         // A new process: the provider is gone (a closed port), the JWKS is long past its age.
-        let closed = "http://127.0.0.1:\(try await TestHTTPServer.closedPort())/jwks"
+        let refusing = try RefusingPort()
+        let closed = refusing.url("/jwks")
         clock.advance(by: 3_600)
         let environment = try LMDBEnvironment(path: directory)
         defer { environment.close() }
@@ -238,5 +240,6 @@ import Testing
         let fresh = authenticator(closed, fetcher: StubJWKSFetcher(), kv: kv, clock: ManualWallClock(fixtures.now + 10))
         _ = try await fresh.verify(bearer: fixtures.valid["ES384"]!)
         #expect(fresh.jwksFetchCount == 0)
+        withExtendedLifetime(refusing) {}
     }
 }

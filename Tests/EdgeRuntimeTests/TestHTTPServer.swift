@@ -61,16 +61,6 @@ final class TestHTTPServer: Sendable {
         try await channel.close()
         try await group.shutdownGracefully()
     }
-
-    /// A port on 127.0.0.1 nothing listens on (bound, then closed).
-    static func closedPort() async throws -> Int {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let channel = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
-        try await group.shutdownGracefully()
-        return port
-    }
 }
 
 struct ScriptedResponse: Sendable {

@@ -84,7 +84,7 @@ public enum PostgresTestServer {
             database: url.database,
             tls: .disable
         )
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+        let connection = try await connect(configuration)
         do {
             let result = try await body(connection)
             try await connection.close()
@@ -92,6 +92,22 @@ public enum PostgresTestServer {
         } catch {
             try? await connection.close()
             throw error
+        }
+    }
+}
+
+extension PostgresTestServer {
+    /// A connection to the test server, tried again for up to 60 s while the server answers
+    /// "too many clients" (SQLSTATE 53300): the whole suite runs at once, and a test waiting for
+    /// a free connection slot is not a failing test.
+    static func connect(_ configuration: PostgresConnection.Configuration) async throws -> PostgresConnection {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            do {
+                return try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "53300" && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
         }
     }
 }

@@ -8,6 +8,10 @@ import Testing
 @Suite("Hardening: HTTP request path")
 struct HardeningHTTPTests {
     static let token = "admin-token-for-tests"
+    /// How long a test waits for what the server must do (an answer, a close). Generous: a wait
+    /// ends as soon as it happens, and with the whole suite running on 2 cores a 1 s timer can
+    /// fire seconds late.
+    static let patience = 30.0
 
     static let manifest = manifest(limits: ["body_read_timeout_seconds": 1, "idle_timeout_seconds": 1])
 
@@ -53,12 +57,12 @@ struct HardeningHTTPTests {
         for request in cases {
             let connection = try RawConnection(port: s.port)
             connection.send(request)
-            let answer = await connection.receive(timeout: 5, untilResponse: true)
+            let answer = await connection.receive(timeout: Self.patience, untilResponse: true)
             #expect(answer.text.hasPrefix("HTTP/1.1 401"), "\(request)")
             #expect(answer.text.contains("\"request_id\""))
             // The body is never wanted: the server ends the connection instead of draining it.
             #expect(answer.text.lowercased().contains("connection: close"))
-            #expect(await connection.receive(timeout: 5).closed)
+            #expect(await connection.receive(timeout: Self.patience).closed)
         }
         // The right token still gets its body read.
         let put = try await s.client.request("PUT", "/admin/kv/KV/values/k", headers: ["Authorization": "Bearer \(Self.token)"], body: Data("v".utf8))
@@ -70,11 +74,11 @@ struct HardeningHTTPTests {
         let s = try await Self.start()
         let connection = try RawConnection(port: s.port)
         connection.send("POST /echo/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
-        let answer = await connection.receive(timeout: 8, untilResponse: true)
+        let answer = await connection.receive(timeout: Self.patience, untilResponse: true)
         #expect(answer.text.hasPrefix("HTTP/1.1 408"))
         let body = answer.text.components(separatedBy: "\r\n\r\n").last ?? ""
         #expect((try? JSONValue.parse(body))?["error"]?.stringValue?.contains("not received") == true)
-        #expect(await connection.receive(timeout: 5).closed)
+        #expect(await connection.receive(timeout: Self.patience).closed)
         try await s.stopAndClean()
     }
 
@@ -83,10 +87,10 @@ struct HardeningHTTPTests {
         let partial = try RawConnection(port: s.port)
         partial.send("GET /echo/1 HTTP/1.1\r\nHost: x\r\n")
         let silent = try RawConnection(port: s.port)
-        let answer = await partial.receive(timeout: 8)
+        let answer = await partial.receive(timeout: Self.patience)
         #expect(answer.closed)
         #expect(answer.text.isEmpty)
-        #expect(await silent.receive(timeout: 8).closed)
+        #expect(await silent.receive(timeout: Self.patience).closed)
         // Others were served meanwhile.
         #expect(try await s.client.get("/echo/1").status == 200)
         try await s.stopAndClean()
@@ -96,12 +100,12 @@ struct HardeningHTTPTests {
         let s = try await Self.start()
         let connection = try RawConnection(port: s.port)
         connection.send("GET /_edge/health HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(await connection.receive(timeout: 5, untilResponse: true).text.hasPrefix("HTTP/1.1 200"))
+        #expect(await connection.receive(timeout: Self.patience, untilResponse: true).text.hasPrefix("HTTP/1.1 200"))
         // Still usable right away (keep-alive) …
         connection.send("GET /_edge/health HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(await connection.receive(timeout: 5, untilResponse: true).text.hasPrefix("HTTP/1.1 200"))
+        #expect(await connection.receive(timeout: Self.patience, untilResponse: true).text.hasPrefix("HTTP/1.1 200"))
         // … and closed once idle for idle_timeout_seconds (1 s).
-        let idle = await connection.receive(timeout: 8)
+        let idle = await connection.receive(timeout: Self.patience)
         #expect(idle.closed)
         #expect(idle.text.isEmpty)
         try await s.stopAndClean()
@@ -113,23 +117,23 @@ struct HardeningHTTPTests {
         let second = try RawConnection(port: s.port)
         for connection in [first, second] {
             connection.send("GET /_edge/health HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(await connection.receive(timeout: 5, untilResponse: true).text.hasPrefix("HTTP/1.1 200"))
+            #expect(await connection.receive(timeout: Self.patience, untilResponse: true).text.hasPrefix("HTTP/1.1 200"))
         }
         let third = try RawConnection(port: s.port)
         third.send("GET /_edge/health HTTP/1.1\r\nHost: x\r\n\r\n")
-        let refused = await third.receive(timeout: 5)
+        let refused = await third.receive(timeout: Self.patience)
         #expect(refused.closed)
         #expect(refused.text.isEmpty)
         // The two open ones keep working, half-sent requests on neither slow them.
         first.send("GET /echo/1 HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(await first.receive(timeout: 5, untilResponse: true).text.hasPrefix("HTTP/1.1 200"))
+        #expect(await first.receive(timeout: Self.patience, untilResponse: true).text.hasPrefix("HTTP/1.1 200"))
         // A slot freed is a slot for the next connection.
         second.finishSending()
-        #expect(await second.receive(timeout: 5).closed)
-        let served = await eventually(timeout: 5) {
+        #expect(await second.receive(timeout: Self.patience).closed)
+        let served = await eventually(timeout: Self.patience) {
             guard let next = try? RawConnection(port: s.port) else { return false }
             next.send("GET /_edge/health HTTP/1.1\r\nHost: x\r\n\r\n")
-            return await next.receive(timeout: 2, untilResponse: true).text.hasPrefix("HTTP/1.1 200")
+            return await next.receive(timeout: 5, untilResponse: true).text.hasPrefix("HTTP/1.1 200")
         }
         #expect(served)
         try await s.stopAndClean()
@@ -139,13 +143,13 @@ struct HardeningHTTPTests {
         let s = try await Self.start()
         let badChunk = try RawConnection(port: s.port)
         badChunk.send("POST /echo/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
-        let chunkAnswer = await badChunk.receive(timeout: 5, untilResponse: true)
+        let chunkAnswer = await badChunk.receive(timeout: Self.patience, untilResponse: true)
         #expect(chunkAnswer.text.hasPrefix("HTTP/1.1 400"), "\(chunkAnswer.text)")
 
         let cutShort = try RawConnection(port: s.port)
         cutShort.send("POST /echo/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
         cutShort.finishSending()
-        let cutAnswer = await cutShort.receive(timeout: 5, untilResponse: true)
+        let cutAnswer = await cutShort.receive(timeout: Self.patience, untilResponse: true)
         #expect(cutAnswer.text.hasPrefix("HTTP/1.1 400"), "\(cutAnswer.text)")
 
         let metrics = try await s.client.get("/_edge/metrics")

@@ -87,7 +87,7 @@ struct StripeCrashTests {
                 }
             }
             group.addTask {
-                let answered = await eventually(timeout: 20) {
+                let answered = await eventually(timeout: 90) {
                     progress.status.withLock { s in s.values.filter { $0 == 200 }.count } >= Self.events / 2
                 }
                 #expect(answered)

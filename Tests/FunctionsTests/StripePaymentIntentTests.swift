@@ -181,12 +181,13 @@ struct StripePaymentIntentTests {
 
     @Test func anUnreachableStripeIs502() async throws {
         let fake = try await FakeProvider.start { _ in .json(Self.intent) }
-        let closedPort = fake.port
         try await fake.stop()
-        let s = try await Self.start(fake, stripeBase: "http://127.0.0.1:\(closedPort)")
+        let refusing = try RefusingPort()
+        let s = try await Self.start(fake, stripeBase: refusing.url())
         let r = try await s.client.request("POST", "/payments/intents", json: Self.request)
         #expect(r.status == 502)
         #expect(r.json["error"] == "upstream provider failed")
         try await s.stopAndClean()
+        withExtendedLifetime(refusing) {}
     }
 }
