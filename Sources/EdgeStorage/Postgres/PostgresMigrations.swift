@@ -114,8 +114,8 @@ enum PostgresMigrations {
     /// - Returns: the steps applied (0 when it was current).
     /// - Throws: ``PostgresSchemaTooNew`` when another, newer edge-run already migrated past
     ///   this build; a database error.
-    static func migrate(_ client: PostgresClient, logger: Logger) async throws -> Int {
-        try await client.withTransaction(logger: logger) { connection in
+    static func migrate(_ connection: PostgresConnection, logger: Logger) async throws -> Int {
+        try await connection.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger).consume()
             try await connection.query("CREATE SCHEMA IF NOT EXISTS edge_run", logger: logger).consume()
             try await connection.query(

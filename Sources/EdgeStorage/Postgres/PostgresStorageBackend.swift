@@ -45,7 +45,7 @@ public final class PostgresStorageBackend: StorageBackend {
         // failing, while this answers at once with the server's reason.
         let single: PostgresConnection.Configuration
         do { single = try connectionConfiguration(url) } catch { throw PostgresStartError(url: url, error: error) }
-        try await probe(single, url: url, logger: logger)
+        try await probe(single, url: url, migrate: migrate, logger: logger)
         var configuration = PostgresClient.Configuration(
             host: url.host,
             port: url.port,
@@ -58,19 +58,7 @@ public final class PostgresStorageBackend: StorageBackend {
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.additionalStartupParameters = startupParameters
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let backend = PostgresStorageBackend(url: url, client: client, single: single, logger: logger)
-        if migrate {
-            do {
-                let applied = try await PostgresMigrations.migrate(client, logger: logger)
-                if applied > 0 {
-                    logger.notice("migrated schema edge_run", metadata: ["steps": "\(applied)", "version": "\(PostgresMigrations.latest)"])
-                }
-            } catch {
-                await backend.close()
-                throw PostgresStartError(url: url, error: error)
-            }
-        }
-        return backend
+        return PostgresStorageBackend(url: url, client: client, single: single, logger: logger)
     }
 
     /// Set on every connection of the pool.
@@ -111,10 +99,24 @@ public final class PostgresStorageBackend: StorageBackend {
         return configuration
     }
 
-    private static func probe(_ configuration: PostgresConnection.Configuration, url: PostgresURL, logger: Logger) async throws {
+    /// Connects once (the server's reason at once when it refuses) and migrates on that
+    /// connection, before the pool exists (a pool leased from before its `run()` started only
+    /// warns and waits).
+    private static func probe(_ configuration: PostgresConnection.Configuration, url: PostgresURL, migrate: Bool, logger: Logger) async throws {
         do {
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-            try await connection.close()
+            do {
+                if migrate {
+                    let applied = try await PostgresMigrations.migrate(connection, logger: logger)
+                    if applied > 0 {
+                        logger.notice("migrated schema edge_run", metadata: ["steps": "\(applied)", "version": "\(PostgresMigrations.latest)"])
+                    }
+                }
+                try await connection.close()
+            } catch {
+                try? await connection.close()
+                throw error
+            }
         } catch {
             throw PostgresStartError(url: url, error: error)
         }
