@@ -41,6 +41,8 @@ public enum PostgresTestServer {
     /// A fresh, empty database on the server (each test gets its own).
     static func createDatabase() async throws -> (url: PostgresURL, drop: @Sendable () async throws -> Void) {
         guard let admin = url else { throw CLIRunError(message: "\(urlVariable) is not set") }
+        // The whole suite on two cores: a slow health probe is this process answering late.
+        PostgresStorageBackend.slowProbesBeforeUnavailable = 20
         let n = counter.withLock {
             $0 += 1
             return $0

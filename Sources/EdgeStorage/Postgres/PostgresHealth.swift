@@ -17,8 +17,9 @@ final class PostgresHealth: Sendable {
     static let interval: Duration = .seconds(1)
     static let probeTimeout: Duration = .seconds(2)
     /// Probes in a row that got no answer within ``probeTimeout`` before the storage counts as
-    /// unavailable.
-    static let slowProbesBeforeDegraded = 3
+    /// unavailable (3; see ``PostgresStorageBackend/slowProbesBeforeUnavailable``).
+    static let slowProbes = Atomic<Int>(3)
+    static var slowProbesBeforeDegraded: Int { slowProbes.load(ordering: .relaxed) }
 
     init(url: PostgresURL, configuration: PostgresConnection.Configuration, logger: Logger) {
         self.url = url

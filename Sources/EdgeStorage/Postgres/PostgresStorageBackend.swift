@@ -61,6 +61,15 @@ public final class PostgresStorageBackend: StorageBackend {
         return PostgresStorageBackend(url: url, client: client, single: single, logger: logger)
     }
 
+    /// Health probes in a row without an answer within 2 s before the storage counts as
+    /// unavailable (default 3). A refused or broken connection counts at once whatever this is.
+    /// The test suite raises it: running hundreds of tests on two cores, its own process
+    /// answers late, not the server.
+    public static var slowProbesBeforeUnavailable: Int {
+        get { PostgresHealth.slowProbes.load(ordering: .relaxed) }
+        set { PostgresHealth.slowProbes.store(max(1, newValue), ordering: .relaxed) }
+    }
+
     /// Set on every connection of the pool.
     static let startupParameters: [(String, String)] = [
         ("application_name", "edge-run"),
