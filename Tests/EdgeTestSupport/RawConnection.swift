@@ -97,6 +97,16 @@ func loopbackAddress(port: Int) -> sockaddr_in {
     return address
 }
 
+/// Binds the socket `fd` to 127.0.0.1:`port` (0: a free one).
+/// - Returns: the port it is bound to, or `nil` when binding failed.
+func bindLoopback(_ fd: Int32, port: Int) -> Int? {
+    var address = loopbackAddress(port: port)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    let named = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return bound == 0 && named == 0 ? Int(UInt16(bigEndian: address.sin_port)) : nil
+}
+
 /// Connects the socket `fd` to 127.0.0.1:`port`. - Returns: whether it connected.
 func connectLoopback(_ fd: Int32, port: Int) -> Bool {
     var address = loopbackAddress(port: port)

@@ -14,20 +14,12 @@ public final class RefusingPort: Sendable {
     public init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
-        var address = loopbackAddress(port: 0)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard bound == 0, named == 0 else {
+        guard let bound = bindLoopback(fd, port: 0) else {
             close(fd)
             throw TestFailure("cannot reserve a port")
         }
         self.fd = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        port = bound
     }
 
     /// `http://127.0.0.1:<port>` followed by `path`.

@@ -66,15 +66,11 @@ public final class TCPForwarder: Sendable {
         guard fd >= 0 else { throw TestFailure("socket failed") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = loopbackAddress(port: port)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        let named = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        guard bound == 0, named == 0, Glibc.listen(fd, 64) == 0 else {
+        guard let bound = bindLoopback(fd, port: port), Glibc.listen(fd, 64) == 0 else {
             close(fd)
             throw TestFailure("cannot listen on 127.0.0.1:\(port)")
         }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+        return (fd, bound)
     }
 
     private func startAccepting(_ listener: Int32) {

@@ -45,7 +45,7 @@ public final class PostgresStorageBackend: StorageBackend {
         // failing, while this answers at once with the server's reason.
         let single: PostgresConnection.Configuration
         do { single = try connectionConfiguration(url) } catch { throw PostgresStartError(url: url, error: error) }
-        try await probe(single, url: url, migrate: migrate, logger: logger)
+        try await checkAndMigrate(single, url: url, migrate: migrate, logger: logger)
         var configuration = PostgresClient.Configuration(
             host: url.host,
             port: url.port,
@@ -111,7 +111,12 @@ public final class PostgresStorageBackend: StorageBackend {
     /// Connects once (the server's reason at once when it refuses) and migrates on that
     /// connection, before the pool exists (a pool leased from before its `run()` started only
     /// warns and waits).
-    private static func probe(_ configuration: PostgresConnection.Configuration, url: PostgresURL, migrate: Bool, logger: Logger) async throws {
+    private static func checkAndMigrate(
+        _ configuration: PostgresConnection.Configuration,
+        url: PostgresURL,
+        migrate: Bool,
+        logger: Logger
+    ) async throws {
         do {
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             do {
