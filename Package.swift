@@ -42,6 +42,10 @@ let package = Package(
         // C helpers for JWT verification (OSSL_PARAM building must happen in C; see STYLE.md).
         .target(name: "CEdgeCrypto", dependencies: ["COpenSSL"]),
 
+        // What KV, queues and the runtime all need: base64, the wall and sleeping clocks (and the
+        // one manual clock of tests), the JSON value with its strict reader and writer.
+        .target(name: "EdgeCore", swiftSettings: swiftSettings),
+
         // The raw LMDB layer (environment, transactions, cursors, the group-committing writer):
         // only the LMDB backends of KVStore and Queues import it.
         .target(name: "LMDBStorage", dependencies: ["CLMDB"], swiftSettings: swiftSettings),
@@ -49,7 +53,7 @@ let package = Package(
         .target(
             name: "KVStore",
             dependencies: [
-                "LMDBStorage", "CLMDB",
+                "EdgeCore", "LMDBStorage", "CLMDB",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -58,7 +62,7 @@ let package = Package(
         .target(
             name: "Queues",
             dependencies: [
-                "KVStore", "LMDBStorage", "CLMDB",
+                "EdgeCore", "KVStore", "LMDBStorage", "CLMDB",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -68,7 +72,7 @@ let package = Package(
         .target(
             name: "EdgeStorage",
             dependencies: [
-                "KVStore", "Queues", "LMDBStorage",
+                "EdgeCore", "KVStore", "Queues", "LMDBStorage",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -80,7 +84,7 @@ let package = Package(
         .target(
             name: "EdgeRuntime",
             dependencies: [
-                "KVStore", "Queues", "EdgeStorage", "CCurl", "COpenSSL", "CEdgeCrypto",
+                "EdgeCore", "KVStore", "Queues", "EdgeStorage", "CCurl", "COpenSSL", "CEdgeCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -133,7 +137,7 @@ let package = Package(
         // Benchmarks: plain executables, never run by the test suite (see scripts/bench).
         .executableTarget(
             name: "kv-bench",
-            dependencies: ["KVStore", "LMDBStorage", "CLMDB"],
+            dependencies: ["EdgeCore", "KVStore", "LMDBStorage", "CLMDB"],
             path: "Benchmarks/kv-bench",
             swiftSettings: swiftSettings
         ),
@@ -152,7 +156,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "jwt-bench",
-            dependencies: ["EdgeRuntime", "KVStore"],
+            dependencies: ["EdgeCore", "EdgeRuntime", "KVStore"],
             path: "Benchmarks/jwt-bench",
             swiftSettings: swiftSettings
         ),
@@ -193,25 +197,27 @@ let package = Package(
         ),
         .executableTarget(
             name: "queue-scale-bench",
-            dependencies: ["EdgeRuntime", "Queues", "KVStore", "LMDBStorage"],
+            dependencies: ["EdgeCore", "EdgeRuntime", "Queues", "KVStore", "LMDBStorage"],
             path: "Benchmarks/queue-scale-bench",
             swiftSettings: swiftSettings
         ),
 
         .testTarget(
             name: "KVStoreTests",
-            dependencies: ["KVStore", "LMDBStorage", "EdgeStorage", "CLMDB", "EdgeTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EdgeCore", "KVStore", "LMDBStorage", "EdgeStorage", "CLMDB", "EdgeTestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "EdgeStorageTests",
-            dependencies: ["EdgeStorage", "KVStore", "EdgeTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EdgeCore", "EdgeStorage", "KVStore", "EdgeTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "QueuesTests",
             dependencies: [
-                "Queues", "KVStore", "LMDBStorage", "EdgeStorage", "EdgeTestSupport",
+                "EdgeCore", "Queues", "KVStore", "LMDBStorage", "EdgeStorage", "EdgeTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -220,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "EdgeRuntimeTests",
             dependencies: [
-                "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues", "LMDBStorage",
+                "EdgeCore", "EdgeRuntime", "EdgeTestSupport", "KVStore", "Queues", "LMDBStorage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -229,12 +235,13 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        // Test helpers shared by the HTTP-level tests: a running edge-run server on a free
-        // loopback port, a programmable fake provider, an HTTP client and a raw socket.
+        // Test helpers every test target shares: a running edge-run server on a free loopback
+        // port, a programmable fake provider, an HTTP client, a raw socket, temporary folders,
+        // polling and the storage backends.
         .target(
             name: "EdgeTestSupport",
             dependencies: [
-                "EdgeRuntime", "Functions", "KVStore", "Queues", "EdgeStorage",
+                "EdgeCore", "EdgeRuntime", "Functions", "KVStore", "Queues", "EdgeStorage",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -246,7 +253,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FunctionsTests",
-            dependencies: ["Functions", "EdgeRuntime", "EdgeTestSupport", "EdgeStorage", "KVStore", "Queues", "LMDBStorage"],
+            dependencies: ["EdgeCore", "Functions", "EdgeRuntime", "EdgeTestSupport", "EdgeStorage", "KVStore", "Queues", "LMDBStorage"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
@@ -270,7 +277,7 @@ if Context.environment["EDGE_FUZZ"] == "1" {
     package.targets.append(
         .executableTarget(
             name: "edge-fuzz",
-            dependencies: ["EdgeRuntime", "Functions", "KVStore", "Queues", "LMDBStorage"],
+            dependencies: ["EdgeCore", "EdgeRuntime", "Functions", "KVStore", "Queues", "LMDBStorage"],
             path: "Fuzz/Sources/edge-fuzz",
             swiftSettings: swiftSettings
         )

@@ -3,6 +3,7 @@
 // scripts/bench-runtime beside `openssl speed rsa2048 ecdsap256`.
 //
 //   .build/release/jwt-bench Tests/EdgeRuntimeTests/Fixtures/jwt/jwt-fixtures.json
+import EdgeCore
 import EdgeRuntime
 import Foundation
 import KVStore
@@ -23,7 +24,7 @@ let config = AuthProviderConfig(
     audiences: [fixtures["audience"]!.stringValue!],
     algorithms: [.rs256, .es256]
 )
-let clock = ManualWallClock(Double(fixtures["now"]!.intValue!))
+let clock = ManualClock(Double(fixtures["now"]!.intValue!))
 for alg in ["RS256", "ES256"] {
     let verifier = JWTAuthenticator(
         name: "bench",

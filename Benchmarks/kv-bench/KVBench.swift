@@ -1,3 +1,5 @@
+import CLMDB
+import Dispatch
 // kv-bench: KV store figures against raw liblmdb, in one run.
 //
 //   swift build -c release --product kv-bench && .build/release/kv-bench [--seconds 3] [--dir DIR]
@@ -8,8 +10,7 @@
 //     put, and 1,000 puts per synced txn (the ceiling a group commit can approach); with the
 //     writer thread's own cost per write (its time outside mdb_txn_commit, over the writes);
 // (c) list of 1,000 keys.
-import CLMDB
-import Dispatch
+import EdgeCore
 import Foundation
 import KVStore
 import LMDBStorage
@@ -269,7 +270,7 @@ enum KVBench {
                 let page = try await store.list(
                     prefix: "k",
                     limit: 1000,
-                    cursor: n % 2 == 0 ? nil : Base64URL.encode(Array(keys[50_000 % keyCount].utf8))
+                    cursor: n % 2 == 0 ? nil : Base64.encodeURL(Array(keys[50_000 % keyCount].utf8))
                 )
                 precondition(page.keys.count == min(1000, keyCount))
                 latencies.append(nowNanos() - t0)

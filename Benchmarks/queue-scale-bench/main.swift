@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import Foundation
 import KVStore
@@ -59,7 +60,7 @@ let options = Options(CommandLine.arguments)
 let dir = options.base.appendingPathComponent("queue-scale-bench-\(UUID().uuidString)")
 defer { try? FileManager.default.removeItem(at: dir) }
 let lmdbPath = dir.appendingPathComponent("lmdb").path
-let queueClock = ManualQueueClock(Date().timeIntervalSince1970)
+let queueClock = ManualClock(Date().timeIntervalSince1970)
 let config = QueueConfig(name: "bench")
 let clock = ContinuousClock()
 

@@ -1,3 +1,4 @@
+import EdgeCore
 import KVStore
 import Logging
 import Queues

@@ -14,7 +14,7 @@ enum WasmEvents {
             switch message.body.contentType {
             case .json: body = (try? JSONValue.parse(message.body.data)) ?? .string(message.body.text ?? "")
             case .text: body = .string(message.body.text ?? "")
-            case .bytes: body = .string(message.body.data.base64EncodedString())
+            case .bytes: body = .string(Base64.encode(message.body.data))
             }
             return .object([
                 "id": .string(message.id), "timestamp": .string(ISO8601Millis.format(message.timestamp)), "body": body,

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -9,7 +10,7 @@ import Testing
 /// With several nodes on one storage, a cron tick runs only on the node that claims it.
 @Suite struct CronClaimTests {
     @Test func aTickIsRunOnlyWhenThisNodeClaimsIt() async throws {
-        let clock = ManualQueueClock(1_800_000_000)  // a multiple of 300: the next */5 tick is 300 s on
+        let clock = ManualClock(1_800_000_000)  // a multiple of 300: the next */5 tick is 300 s on
         let ran = Mutex<[String]>([])
         let claims = Mutex<[String]>([])
         let jobs = ["mine", "theirs"].map { name in

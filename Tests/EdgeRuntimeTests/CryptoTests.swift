@@ -23,8 +23,8 @@ import Testing
             #expect(Hex.encode(out) == p.hex, "\(p.kind) \(p.key) \(p.data)")
             #expect(Base64.encode(out) == p.base64)
             #expect(Base64.encodeURL(out) == p.base64url)
-            #expect(try Base64.decode(p.base64) == out)
-            #expect(try Base64.decodeURL(p.base64url) == out)
+            #expect(Base64.decode(p.base64) == out)
+            #expect(Base64.decodeURL(p.base64url) == out)
             #expect(try Hex.decode(p.hex) == out)
         }
     }
@@ -57,11 +57,11 @@ import Testing
         ]
         for (plain, encoded) in vectors {
             #expect(Base64.encode(plain) == encoded)
-            #expect(try Base64.decode(encoded) == Array(plain.utf8))
+            #expect(Base64.decode(encoded) == Array(plain.utf8))
             let url = encoded.replacingOccurrences(of: "=", with: "")
             #expect(Base64.encodeURL(Array(plain.utf8)) == url)
-            #expect(try Base64.decodeURL(url) == Array(plain.utf8))
-            #expect(try Base64.decodeURL(encoded) == Array(plain.utf8))  // correct padding accepted
+            #expect(Base64.decodeURL(url) == Array(plain.utf8))
+            #expect(Base64.decodeURL(encoded) == Array(plain.utf8))  // correct padding accepted
         }
         #expect(Base64.encode([0xfb, 0xff]) == "+/8=")
         #expect(Base64.encodeURL([0xfb, 0xff]) == "-_8")
@@ -69,12 +69,12 @@ import Testing
 
     @Test(arguments: ["Zg", "Zg=", "Zg===", "Z===", "Zm9v\n", " Zm9v", "Zm9v!", "Zh==", "Zm=v", "-_8=", "A"])
     func base64RejectsBadInput(_ text: String) {
-        #expect(throws: CryptoError.self) { try Base64.decode(text) }
+        #expect(Base64.decode(text) == nil)
     }
 
     @Test(arguments: ["+/8", "Zh", "A", "Zg=", "Zm9v==", "ab c"])
     func base64URLRejectsBadInput(_ text: String) {
-        #expect(throws: CryptoError.self) { try Base64.decodeURL(text) }
+        #expect(Base64.decodeURL(text) == nil)
     }
 
     @Test func randomBytesAndIDs() {

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -81,7 +82,7 @@ import Testing
     }
 
     @Test func retryAfterHTTPDateIsHonoured() async throws {
-        let clock = ManualWallClock(1_800_000_000)
+        let clock = ManualClock(1_800_000_000)
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
@@ -148,7 +149,7 @@ import Testing
     )
 
     @Test func opensOnFailuresAndHalfOpensAfterTheWait() async throws {
-        let clock = ManualWallClock(1_800_000_000)
+        let clock = ManualClock(1_800_000_000)
         try await withServerAndFetcher(clock: clock, breaker: settings) { server, fetcher, _ in
             let host = "http://127.0.0.1:\(server.port)"
             var failing = FetchRequest(url: server.url("/status/500"))
@@ -180,7 +181,7 @@ import Testing
     }
 
     @Test func aFailedTrialReopens() async throws {
-        let clock = ManualWallClock(1_800_000_000)
+        let clock = ManualClock(1_800_000_000)
         try await withServerAndFetcher(clock: clock, breaker: settings) { server, fetcher, _ in
             var failing = FetchRequest(url: server.url("/status/503"))
             failing.maxAttempts = 1
@@ -195,7 +196,7 @@ import Testing
     }
 
     @Test func connectionErrorsCountAndHostsAreSeparate() async throws {
-        let clock = ManualWallClock(1_800_000_000)
+        let clock = ManualClock(1_800_000_000)
         let refusing = try RefusingPort()
         try await withServerAndFetcher(clock: clock, breaker: settings) { server, fetcher, _ in
             var dead = FetchRequest(url: refusing.url("/"))
@@ -209,7 +210,7 @@ import Testing
     }
 
     @Test func belowMinimumCallsOrRatioStaysClosed() throws {
-        let clock = ManualWallClock(0)
+        let clock = ManualClock(0)
         let breaker = CircuitBreaker(settings: settings, clock: clock)
         func call(_ failed: Bool, _ host: String = "h") throws { breaker.record(try breaker.admit(host: host), failed: failed) }
         for _ in 0..<3 { try call(true, "few") }
@@ -223,7 +224,7 @@ import Testing
     }
 
     @Test func oldOutcomesLeaveTheWindow() throws {
-        let clock = ManualWallClock(0)
+        let clock = ManualClock(0)
         let breaker = CircuitBreaker(settings: settings, clock: clock)
         for _ in 0..<3 { breaker.record(try breaker.admit(host: "h"), failed: true) }
         clock.advance(by: 61)  // those failures age out of the 60 s window
@@ -232,7 +233,7 @@ import Testing
     }
 
     @Test func halfOpenLetsExactlyOneTrialThrough() throws {
-        let clock = ManualWallClock(0)
+        let clock = ManualClock(0)
         let breaker = CircuitBreaker(settings: settings, clock: clock)
         for _ in 0..<4 { breaker.record(try breaker.admit(host: "h"), failed: true) }
         clock.advance(by: 30)

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeTestSupport
 import Foundation
 import KVStore
@@ -7,7 +8,7 @@ import Testing
 @testable import EdgeRuntime
 
 /// JWKS fetching, caching, rotation, outages and persistence against a real loopback server
-/// through the real ``CurlFetcher``; time moves on a ``ManualWallClock``.
+/// through the real ``CurlFetcher``; time moves on a ``ManualClock``.
 @Suite struct JWKSCacheTests {
     let fixtures = JWTFixtures.shared
 
@@ -40,7 +41,7 @@ import Testing
         _ url: String,
         fetcher: any HTTPFetching,
         kv: (any KVStore)? = nil,
-        clock: ManualWallClock,
+        clock: ManualClock,
         maxAge: Int = 600,
         cooldown: Int = 30
     ) -> JWTAuthenticator {
@@ -62,7 +63,7 @@ import Testing
 
     @Test func fetchedOnceAndCachedForTheConfiguredAge() async throws {
         try await withProvider { provider in
-            let clock = ManualWallClock(fixtures.now)
+            let clock = ManualClock(fixtures.now)
             let auth = authenticator(provider.url, fetcher: provider.fetcher, clock: clock)
             for name in ["RS256", "ES256", "EdDSA", "PS256"] { _ = try await auth.verify(bearer: fixtures.valid[name]!) }
             #expect(provider.hits == 1)
@@ -79,7 +80,7 @@ import Testing
     @Test func shorterCacheControlMaxAgeIsHonouredButNeverALongerOne() async throws {
         try await withProvider { provider in
             provider.serve(headers: [("Cache-Control", "public, max-age=60")])
-            let clock = ManualWallClock(fixtures.now)
+            let clock = ManualClock(fixtures.now)
             let auth = authenticator(provider.url, fetcher: provider.fetcher, clock: clock)
             _ = try await auth.verify(bearer: fixtures.valid["RS256"]!)
             clock.advance(by: 61)
@@ -101,7 +102,7 @@ import Testing
 
     @Test func rotationFetchesOnceForANewKid() async throws {
         try await withProvider { provider in
-            let clock = ManualWallClock(fixtures.now)
+            let clock = ManualClock(fixtures.now)
             let auth = authenticator(provider.url, fetcher: provider.fetcher, clock: clock)
             _ = try await auth.verify(bearer: fixtures.valid["RS256"]!)
             provider.serve(JWTFixtures.rotatedBody)
@@ -121,7 +122,7 @@ import Testing
 
     @Test func unknownKidStormFetchesAtMostOncePerCooldown() async throws {
         try await withProvider { provider in
-            let clock = ManualWallClock(fixtures.now)
+            let clock = ManualClock(fixtures.now)
             let auth = authenticator(provider.url, fetcher: provider.fetcher, clock: clock)
             _ = try await auth.verify(bearer: fixtures.valid["RS256"]!)
             #expect(provider.hits == 1)
@@ -147,7 +148,7 @@ import Testing
     @Test func concurrentFirstUseSharesOneFetch() async throws {
         let fetcher = StubJWKSFetcher()
         fetcher.close()
-        let clock = ManualWallClock(fixtures.now)
+        let clock = ManualClock(fixtures.now)
         let auth = authenticator("https://issuer.test/jwks", fetcher: fetcher, clock: clock)
         let algorithms = ["RS256", "ES256", "EdDSA", "PS256", "ES384"]
         try await withThrowingTaskGroup(of: JSONValue.self) { group in
@@ -164,7 +165,7 @@ import Testing
 
     @Test func providerFailingOrAnsweringGarbageKeepsTheLastGoodSet() async throws {
         try await withProvider { provider in
-            let clock = ManualWallClock(fixtures.now)
+            let clock = ManualClock(fixtures.now)
             let auth = authenticator(provider.url, fetcher: provider.fetcher, clock: clock)
             _ = try await auth.verify(bearer: fixtures.valid["RS256"]!)
             let answers: [(Int, [UInt8])] = [
@@ -185,7 +186,7 @@ import Testing
 
     @Test func transportFailureKeepsTheLastGoodSet() async throws {
         let fetcher = StubJWKSFetcher()
-        let clock = ManualWallClock(fixtures.now)
+        let clock = ManualClock(fixtures.now)
         let auth = authenticator("https://issuer.test/jwks", fetcher: fetcher, clock: clock)
         _ = try await auth.verify(bearer: fixtures.valid["RS256"]!)
         fetcher.fail()
@@ -200,7 +201,7 @@ import Testing
     @Test func noKeysAtAllIsKeysUnavailable() async throws {
         let fetcher = StubJWKSFetcher()
         fetcher.fail()
-        let auth = authenticator("https://issuer.test/jwks", fetcher: fetcher, clock: ManualWallClock(fixtures.now))
+        let auth = authenticator("https://issuer.test/jwks", fetcher: fetcher, clock: ManualClock(fixtures.now))
         #expect(await authError(auth, fixtures.valid["RS256"]!)?.code == .keysUnavailable)
         #expect(await authError(auth, fixtures.valid["RS256"]!)?.code == .keysUnavailable)
         #expect(fetcher.calls == 1)  // the second attempt waits for the cooldown
@@ -210,7 +211,7 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jwks-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let clock = ManualWallClock(fixtures.now)
+        let clock = ManualClock(fixtures.now)
 
         try await withProvider { provider in
             let environment = try LMDBEnvironment(path: directory)
@@ -237,7 +238,7 @@ import Testing
         #expect(auth.jwksFetchCount == 1)  // it tried the provider once, then used the persisted set
 
         // Still fresh when restarted soon after: no fetch at all.
-        let fresh = authenticator(closed, fetcher: StubJWKSFetcher(), kv: kv, clock: ManualWallClock(fixtures.now + 10))
+        let fresh = authenticator(closed, fetcher: StubJWKSFetcher(), kv: kv, clock: ManualClock(fixtures.now + 10))
         _ = try await fresh.verify(bearer: fixtures.valid["ES384"]!)
         #expect(fresh.jwksFetchCount == 0)
         withExtendedLifetime(refusing) {}

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 import KVStore
 import Testing
@@ -33,7 +34,7 @@ struct JWTThroughputTests {
             config: fixtureConfig(),
             fetcher: StubJWKSFetcher(),
             kv: nil,
-            clock: ManualWallClock(fixtures.now)
+            clock: ManualClock(fixtures.now)
         )
         let token = fixtures.valid["RS256"]!
         _ = try await auth.verify(bearer: token)

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 import KVStore
 import Synchronization
@@ -118,8 +119,8 @@ func authError(_ auth: JWTAuthenticator, _ token: String) async -> AuthError? {
     func makeAuthenticator(
         _ config: AuthProviderConfig = fixtureConfig(),
         fetcher: StubJWKSFetcher = StubJWKSFetcher()
-    ) -> (JWTAuthenticator, ManualWallClock) {
-        let clock = ManualWallClock(fixtures.now)
+    ) -> (JWTAuthenticator, ManualClock) {
+        let clock = ManualClock(fixtures.now)
         return (JWTAuthenticator(name: "test", config: config, fetcher: fetcher, kv: nil, clock: clock), clock)
     }
 

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeStorage
 import EdgeTestSupport
 import Foundation
@@ -51,7 +52,7 @@ struct PostgresStorageTests {
         try await TestStorage.with(.postgres) { storage in
             let a = try await storage.location.open(logger: logger)
             let b = try await storage.location.open(logger: logger)
-            let clock = ManualWallClock(1_800_000_000)
+            let clock = ManualClock(1_800_000_000)
             let onA = try await a.kvStore(binding: "KV", limits: KVLimits(), clock: clock)
             let onB = try await b.kvStore(binding: "KV", limits: KVLimits(), clock: clock)
             try await onA.put("k", text: "from a")
@@ -70,7 +71,7 @@ struct PostgresStorageTests {
         try await TestStorage.with(.postgres) { storage in
             guard case .postgres(let url) = storage.location else { return }
             let backend = try await storage.location.open(logger: logger)
-            let store = try await backend.kvStore(binding: "KV", limits: KVLimits(), clock: ManualWallClock(1_800_000_000))
+            let store = try await backend.kvStore(binding: "KV", limits: KVLimits(), clock: ManualClock(1_800_000_000))
             try await PostgresTestServer.execute(url, "ALTER TABLE edge_run.kv RENAME TO kv_moved_away")
             do {
                 _ = try await store.get("k")

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -40,8 +41,8 @@ struct AuthWebhookTests {
         ],
     ]
 
-    static func start(now: Double = fixtures.now) async throws -> (RunningServer, ManualQueueClock) {
-        let clock = ManualQueueClock(now)
+    static func start(now: Double = fixtures.now) async throws -> (RunningServer, ManualClock) {
+        let clock = ManualClock(now)
         let s = try await RunningServer.start(
             manifest: manifest,
             secrets: ["CLERK_WEBHOOK_SECRET": fixtures.secret, "SUPABASE_WEBHOOK_SECRET": fixtures.secret, "ADMIN_TOKEN": "t"],

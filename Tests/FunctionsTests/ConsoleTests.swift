@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -37,7 +38,7 @@ struct ConsoleTests {
         return .object(m)
     }
 
-    static func start(testScheduled: Bool = true, clock: any QueueClock = ManualQueueClock()) async throws -> RunningServer {
+    static func start(testScheduled: Bool = true, clock: any QueueClock = ManualClock()) async throws -> RunningServer {
         try await RunningServer.start(manifest: manifest(), secrets: ["ADMIN_TOKEN": token], clock: clock, testScheduled: testScheduled)
     }
 
@@ -93,7 +94,7 @@ struct ConsoleTests {
     }
 
     @Test func cronsShowTheirNextRunAndRunNowOnlyInTestScheduledMode() async throws {
-        let s = try await Self.start(clock: ManualQueueClock(1_800_000_000))  // 2027-01-15T08:00:00Z
+        let s = try await Self.start(clock: ManualClock(1_800_000_000))  // 2027-01-15T08:00:00Z
         let crons = try await s.client.get("/_edge/api/crons", headers: Self.auth)
         #expect(crons.status == 200)
         #expect(

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -35,7 +36,7 @@ struct JWTRouteTests {
             ],
             "functions": [["name": "me", "handler": "auth.whoami", "routes": ["GET /me"], "auth": "idp"]],
         ]
-        let clock = ManualQueueClock(Double(Self.fixtures["now"]!.intValue!))
+        let clock = ManualClock(Double(Self.fixtures["now"]!.intValue!))
         let s = try await RunningServer.start(manifest: manifest, clock: clock)
         for alg in ["RS256", "ES256", "EdDSA"] {
             let me = try await s.client.get("/me", headers: ["Authorization": "Bearer \(Self.token(["valid", alg]))"])

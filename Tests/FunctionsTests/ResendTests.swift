@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -98,7 +99,7 @@ struct ResendTests {
 
     static func start(
         _ fake: FakeResend,
-        clock: ManualQueueClock,
+        clock: ManualClock,
         batchSize: Int = 1,
         batchTimeout: Int = 60,
         retryDelay: Int? = nil
@@ -129,7 +130,7 @@ struct ResendTests {
 
     @Test func sendValidatesAndEnqueues() async throws {
         let fake = try await FakeResend()
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let s = try await Self.start(fake, clock: clock, batchSize: 100)
         let bad: [(JSONValue, String)] = [
             (Self.email("welcome", to: "not-an-email"), "not a valid email address"),
@@ -182,7 +183,7 @@ struct ResendTests {
 
     @Test func batchRendersGroupsByTemplateAndRecordsSentIDs() async throws {
         let fake = try await FakeResend()
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let s = try await Self.start(fake, clock: clock, batchSize: 4)
         let bodies: [JSONValue] = [
             Self.email(
@@ -266,7 +267,7 @@ struct ResendTests {
 
     @Test func atMostOneHundredEmailsPerCall() async throws {
         let fake = try await FakeResend()
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let s = try await Self.start(fake, clock: clock, batchSize: 100, batchTimeout: 5)
         for round in 0..<2 {
             let messages = (0..<75).map { i in
@@ -319,7 +320,7 @@ struct ResendTests {
     @Test func aFailedCallIsRetriedAfterTheConfiguredDelayWithTheSameIdempotencyKey() async throws {
         let fake = try await FakeResend()
         fake.fail { _ in .json(["statusCode": 503, "message": "unavailable"], status: 503) }
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let start = clock.now()
         let s = try await Self.start(fake, clock: clock, retryDelay: 120)
         #expect(try await s.client.request("POST", "/emails", json: Self.email("welcome")).status == 202)
@@ -350,7 +351,7 @@ struct ResendTests {
                 body: Data(#"{"message":"Too many requests"}"#.utf8)
             )
         }
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let start = clock.now()
         let s = try await Self.start(fake, clock: clock, batchSize: 2)
         _ = try await s.client.request("POST", "/emails", json: Self.email("welcome"))
@@ -368,7 +369,7 @@ struct ResendTests {
     @Test func validationErrorsAndUnknownTemplatesAreDeadLetteredAtOnce() async throws {
         let fake = try await FakeResend()
         fake.fail { _ in .json(["statusCode": 422, "name": "validation_error", "message": "Invalid `to` field."], status: 422) }
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let start = clock.now()
         let s = try await Self.start(fake, clock: clock)
         _ = try await s.client.request("POST", "/emails", json: Self.email("welcome"))
@@ -398,7 +399,7 @@ struct ResendTests {
     @Test func afterAPartialSuccessOnlyTheFailedGroupIsSentAgain() async throws {
         let fake = try await FakeResend()
         fake.fail { call in call.text.contains("Receipt") ? FakeProvider.Reply(status: 500) : nil }
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let start = clock.now()
         let s = try await Self.start(fake, clock: clock, batchSize: 2)
         _ = try await s.client.request("POST", "/emails", json: Self.email("welcome"))
@@ -475,7 +476,7 @@ struct ResendTests {
 
     @Test func webhookEventsUpdateTheEmailRecord() async throws {
         let fake = try await FakeResend()
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let now = Int64(clock.now())
         let s = try await Self.start(fake, clock: clock)
         _ = try await s.client.request("POST", "/emails", json: Self.email("welcome"))

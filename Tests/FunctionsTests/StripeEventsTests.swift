@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -17,7 +18,7 @@ struct StripeEventsTests {
 
     @Test func everyEventTypeLandsInKVAndTheFollowOnQueues() async throws {
         let f = try StripeFixtures.load()
-        let s = try await RunningServer.start(manifest: StripeManifest.make(), secrets: StripeManifest.secrets(f), clock: ManualQueueClock(f.t0))
+        let s = try await RunningServer.start(manifest: StripeManifest.make(), secrets: StripeManifest.secrets(f), clock: ManualClock(f.t0))
 
         // customer.subscription.created → subscriptions:<id>
         #expect(try await s.deliver(f.delivery("customer.subscription.created")).status == 200)
@@ -80,7 +81,7 @@ struct StripeEventsTests {
     @Test func anOlderSubscriptionEventNeverOverwritesANewerOne() async throws {
         let f = try StripeFixtures.load()
         let t = Int64(f.t0)
-        let s = try await RunningServer.start(manifest: StripeManifest.make(), secrets: StripeManifest.secrets(f), clock: ManualQueueClock(f.t0))
+        let s = try await RunningServer.start(manifest: StripeManifest.make(), secrets: StripeManifest.secrets(f), clock: ManualClock(f.t0))
         #expect(try await s.deliver(f.delivery("customer.subscription.deleted")).status == 200)  // created t0-10
         #expect(await eventually { (try? await s.kvJSON("subscriptions:sub_Fixture1"))?["status"] == "canceled" })
         // Stripe does not order deliveries: an update from t0-30 arriving late is skipped.
@@ -101,7 +102,7 @@ struct StripeEventsTests {
     @Test func aRedeliveredPaymentEventSendsNoSecondFulfillment() async throws {
         let f = try StripeFixtures.load()
         let t = Int64(f.t0)
-        let s = try await RunningServer.start(manifest: StripeManifest.make(), secrets: StripeManifest.secrets(f), clock: ManualQueueClock(f.t0))
+        let s = try await RunningServer.start(manifest: StripeManifest.make(), secrets: StripeManifest.secrets(f), clock: ManualClock(f.t0))
         let d = try f.delivery("payment_intent.succeeded")
         #expect(try await s.deliver(d).status == 200)
         #expect(await eventually { (try? await s.kvJSON("orders:ord_1001"))?["status"] == "paid" })
@@ -133,7 +134,7 @@ struct StripeEventsTests {
     @Test func aFailingMessageIsRetriedAfter2ToTheAttemptsTimes60SecondsThenDeadLettered() async throws {
         let f = try StripeFixtures.load()
         let t0 = f.t0
-        let clock = ManualQueueClock(t0)
+        let clock = ManualClock(t0)
         let s = try await RunningServer.start(manifest: StripeManifest.make(maxRetries: 2), secrets: StripeManifest.secrets(f), clock: clock)
         // A stored order that is not JSON: applying the payment fails until someone repairs it.
         try await s.kvPut("orders:ord_broken", "not json")
@@ -172,7 +173,7 @@ struct StripeEventsTests {
 
     @Test func aMessageThatIsNotAStripeEventIsDeadLetteredAtOnce() async throws {
         let f = try StripeFixtures.load()
-        let s = try await RunningServer.start(manifest: StripeManifest.make(), secrets: StripeManifest.secrets(f), clock: ManualQueueClock(f.t0))
+        let s = try await RunningServer.start(manifest: StripeManifest.make(), secrets: StripeManifest.secrets(f), clock: ManualClock(f.t0))
         let r = try await s.client.request("POST", "/q/payments/messages", headers: StripeManifest.auth, json: ["body": ["hello": "world"]])
         #expect(r.status == 202)
         #expect(await eventually { (try? await s.messages("payments-dlq").count) == 1 })

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -18,7 +19,7 @@ struct StripePaymentIntentTests {
         return try await RunningServer.start(
             manifest: StripeManifest.make(consumer: false, stripeBase: stripeBase ?? fake.url()),
             secrets: StripeManifest.secrets(f),
-            clock: ManualQueueClock(f.t0)
+            clock: ManualClock(f.t0)
         )
     }
 

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -19,7 +20,7 @@ struct StripeWebhookTests {
         let s = try await RunningServer.start(
             manifest: StripeManifest.make(consumer: false),
             secrets: StripeManifest.secrets(f),
-            clock: ManualQueueClock(f.t0)
+            clock: ManualClock(f.t0)
         )
         let d = try f.delivery("payment_intent.succeeded")
         let r = try await s.deliver(d)
@@ -40,7 +41,7 @@ struct StripeWebhookTests {
         let s = try await RunningServer.start(
             manifest: StripeManifest.make(consumer: false),
             secrets: StripeManifest.secrets(f),
-            clock: ManualQueueClock(f.t0)
+            clock: ManualClock(f.t0)
         )
         for c in f.cases {
             let r = try await s.deliver(body: c.body, signature: c.stripe_signature)
@@ -60,7 +61,7 @@ struct StripeWebhookTests {
         let s = try await RunningServer.start(
             manifest: StripeManifest.make(consumer: false),
             secrets: StripeManifest.secrets(f),
-            clock: ManualQueueClock(f.t0)
+            clock: ManualClock(f.t0)
         )
         for c in f.tolerance {
             let r = try await s.deliver(body: c.body, signature: c.stripe_signature)
@@ -73,7 +74,7 @@ struct StripeWebhookTests {
 
     @Test func toleranceSecondsIsConfigurableAndTheClockIsInjected() async throws {
         let f = try StripeFixtures.load()
-        let clock = ManualQueueClock(f.t0)
+        let clock = ManualClock(f.t0)
         let s = try await RunningServer.start(
             manifest: StripeManifest.make(consumer: false, toleranceSeconds: 60),
             secrets: StripeManifest.secrets(f),
@@ -94,7 +95,7 @@ struct StripeWebhookTests {
 
     @Test func duplicatesAndReplaysAreAcknowledgedButEnqueuedOnce() async throws {
         let f = try StripeFixtures.load()
-        let clock = ManualQueueClock(f.t0)
+        let clock = ManualClock(f.t0)
         let s = try await RunningServer.start(manifest: StripeManifest.make(consumer: false), secrets: StripeManifest.secrets(f), clock: clock)
         let d = try f.delivery("invoice.payment_failed")
         for _ in 0..<3 {
@@ -124,7 +125,7 @@ struct StripeWebhookTests {
         let s = try await RunningServer.start(
             manifest: StripeManifest.make(consumer: false),
             secrets: StripeManifest.secrets(f),
-            clock: ManualQueueClock(f.t0)
+            clock: ManualClock(f.t0)
         )
         // A delivery claimed the id 30 s ago and has not enqueued yet: after waiting a second for it, 409.
         let d = try f.delivery("customer.subscription.created")
@@ -147,7 +148,7 @@ struct StripeWebhookTests {
         let s = try await RunningServer.start(
             manifest: StripeManifest.make(consumer: false),
             secrets: StripeManifest.secrets(f),
-            clock: ManualQueueClock(f.t0)
+            clock: ManualClock(f.t0)
         )
         for body in [#"{"type":"x"}"#, #"[1,2]"#, "not json", #"{"id":"evt_1"}"#] {
             let sig = StripeSignature.sign(payload: Array(body.utf8), secret: f.secret, timestamp: Int64(f.t0))

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -36,7 +37,7 @@ struct TailTests {
         try await RunningServer.start(
             manifest: manifest,
             secrets: ["ADMIN_TOKEN": "t"],
-            clock: ManualQueueClock(1_795_456_980),
+            clock: ManualClock(1_795_456_980),
             testScheduled: true,
             configure: configure
         )

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -63,7 +64,7 @@ struct TwilioTests {
         ]
     }
 
-    static func start(_ fake: FakeTwilio, clock: ManualQueueClock = ManualQueueClock()) async throws -> RunningServer {
+    static func start(_ fake: FakeTwilio, clock: ManualClock = ManualClock()) async throws -> RunningServer {
         try await RunningServer.start(manifest: manifest(api: fake.provider.url()), secrets: secrets, clock: clock)
     }
 
@@ -75,7 +76,7 @@ struct TwilioTests {
 
     @Test func sendsTheFormWithBasicAuthAndLogsTheMessage() async throws {
         let fake = try await FakeTwilio()
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let s = try await Self.start(fake, clock: clock)
         let r = try await s.client.request(
             "POST",
@@ -133,7 +134,7 @@ struct TwilioTests {
 
     @Test func twentyConcurrentRequestsGetExactlyFivePast() async throws {
         let fake = try await FakeTwilio()
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let s = try await Self.start(fake, clock: clock)
         let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
             for i in 0..<20 {
@@ -233,7 +234,7 @@ struct TwilioTests {
         #expect(token == Self.token)
         #expect(cases.count >= 14)
         let fake = try await FakeTwilio()
-        let clock = ManualQueueClock()
+        let clock = ManualClock()
         let s = try await Self.start(fake, clock: clock)
         for c in cases {
             var headers = c.headers

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -96,7 +97,7 @@ struct WebhookIntakeTests {
         let s = try await RunningServer.start(
             manifest: StripeManifest.make(consumer: false),
             secrets: StripeManifest.secrets(f),
-            clock: ManualQueueClock(f.t0)
+            clock: ManualClock(f.t0)
         )
         let d = try f.delivery("customer.subscription.created")
         // `now - at` overflows: the lease arithmetic must not trap (it would kill every request).

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeRuntime
 import EdgeTestSupport
 import Foundation
@@ -124,7 +125,7 @@ struct WebhooksAndCronTests {
         let s = try await RunningServer.start(
             manifest: Self.manifest(url: "http://127.0.0.1:9/none"),
             secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"],
-            clock: ManualQueueClock(1_795_456_980),
+            clock: ManualClock(1_795_456_980),
             testScheduled: true
         )
         let one = try await s.client.get("/__scheduled?cron=*/5+*+*+*+*")
@@ -151,7 +152,7 @@ struct WebhooksAndCronTests {
 
     @Test func cronsFireOnTheInjectedClock() async throws {
         // 2026-11-23T18:03:00Z: the next */5 slot is 18:05.
-        let clock = ManualQueueClock(1_795_456_980)
+        let clock = ManualClock(1_795_456_980)
         let s = try await RunningServer.start(
             manifest: Self.manifest(url: "http://127.0.0.1:9/none"),
             secrets: ["ADMIN_TOKEN": "t", "HOOK_SECRET": "k"],

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeStorage
 import EdgeTestSupport
 import Foundation
@@ -11,7 +12,7 @@ struct KVFixture {
     let dir: TemporaryFolder
     let environment: LMDBEnvironment
     let store: LMDBKVStore
-    let clock: ManualWallClock
+    let clock: ManualClock
 
     static func make(
         binding: String = "KV",
@@ -22,7 +23,7 @@ struct KVFixture {
         var options = LMDBEnvironment.Options()
         options.initialMapSize = mapSize
         let environment = try LMDBEnvironment(path: dir.path + "/lmdb", options: options)
-        let clock = ManualWallClock(1_800_000_000)
+        let clock = ManualClock(1_800_000_000)
         let store = try await LMDBKVStore.open(environment: environment, binding: binding, limits: limits, clock: clock)
         return KVFixture(dir: dir, environment: environment, store: store, clock: clock)
     }
@@ -48,7 +49,7 @@ func expectKVError(_ code: KVError.Code, _ body: () async throws -> Void) async 
 /// against every ``TestBackend/available`` backend).
 struct KVCase: Sendable {
     let store: any KVStore
-    let clock: ManualWallClock
+    let clock: ManualClock
     let storage: any StorageBackend
 
     /// Another namespace of the same storage.
@@ -66,7 +67,7 @@ func withKV(
 ) async throws {
     try await TestStorage.with(backend) { storage in
         let opened = try await storage.location.open(logger: Logger(label: "edge-run.tests.kv"))
-        let clock = ManualWallClock(1_800_000_000)
+        let clock = ManualClock(1_800_000_000)
         do {
             let store = try await opened.kvStore(binding: binding, limits: limits, clock: clock)
             try await body(KVCase(store: store, clock: clock, storage: opened))

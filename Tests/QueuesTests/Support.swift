@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeStorage
 import EdgeTestSupport
 import Foundation
@@ -15,7 +16,7 @@ final class QueueFixture: Sendable {
     let backend: TestBackend
     let directory: URL
     let environment: LMDBEnvironment
-    let clock: ManualQueueClock
+    let clock: ManualClock
     let postgres: (any StorageBackend)?
 
     convenience init() throws {
@@ -27,7 +28,7 @@ final class QueueFixture: Sendable {
         self.postgres = postgres
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("queues-tests-\(UUID().uuidString)")
         environment = try LMDBEnvironment(path: directory.appendingPathComponent("lmdb").path)
-        clock = ManualQueueClock(1_800_000_000)
+        clock = ManualClock(1_800_000_000)
     }
 
     deinit {
@@ -201,7 +202,7 @@ func running<T>(_ consumer: any StoppableConsumer, _ body: () async throws -> T)
 }
 
 /// Waits until a consumer on `clock` sleeps until `deadline`: it decided to wait for it.
-func sleeping(until deadline: Double, on clock: ManualQueueClock, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+func sleeping(until deadline: Double, on clock: ManualClock, sourceLocation: SourceLocation = #_sourceLocation) async throws {
     try await eventually("a sleeper until \(deadline)", sourceLocation: sourceLocation) {
         clock.sleepingUntil.contains { abs($0 - deadline) < 0.0005 }
     }

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 import Functions
 import KVStore
@@ -155,7 +156,7 @@ enum Targets {
         let store = kvStore
         let result = blocking { try? await store.list(KVListOptions(prefix: prefix.isEmpty ? nil : prefix, limit: 3, cursor: cursor)) }
         guard let result else { return }
-        let after = Base64URL.decode(cursor) ?? []
+        let after = Base64.decodeURL(cursor) ?? []
         for key in result.keys {
             fuzzCheck(key.name.utf8.starts(with: prefix.utf8), "listed key outside the prefix")
             if !cursor.isEmpty { fuzzCheck(after.lexicographicallyPrecedes(Array(key.name.utf8)), "listed key not after the cursor") }

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// One entry of the manifest's `auth_providers`: where a provider's keys live and which tokens

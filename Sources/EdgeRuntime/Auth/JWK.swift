@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// One public key of a JWKS, ready to verify (RFC 7517; RSA, EC P-256/P-384, OKP Ed25519).
@@ -34,7 +35,7 @@ struct JWK: Sendable {
         let crv = object["crv"]?.stringValue
         func bytes(_ name: String) -> [UInt8]? {
             guard let text = object[name]?.stringValue, !text.contains("=") else { return nil }
-            return try? Base64.decodeURL(text)
+            return Base64.decodeURL(text)
         }
         let key: JWKPublicKey?
         switch kty {

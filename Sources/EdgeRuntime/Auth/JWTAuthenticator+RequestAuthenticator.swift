@@ -1,3 +1,5 @@
+import EdgeCore
+
 /// The server's `"auth"` seam: a 401 with the verifier's short reason on any failure.
 extension JWTAuthenticator: RequestAuthenticator {
     public func authenticate(_ request: EdgeRequest) async throws -> JSONValue {

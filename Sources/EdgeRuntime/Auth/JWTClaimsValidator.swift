@@ -1,3 +1,5 @@
+import EdgeCore
+
 /// The time-independent and time-dependent claim checks of one provider.
 struct JWTClaimsValidator: Sendable {
     /// The exact `iss` required.

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// A compact-serialised JWS split and decoded, before any trust is placed in it.
@@ -62,10 +63,7 @@ struct JWTToken: Sendable {
     /// Decodes one segment: unpadded base64url only (JWS forbids `=`), canonical.
     private static func decodeSegment(_ segment: ArraySlice<UInt8>) throws(AuthError) -> [UInt8] {
         guard !segment.contains(UInt8(ascii: "=")) else { throw AuthError(.malformed) }
-        do {
-            return try Base64.decodeURL(String(decoding: segment, as: UTF8.self))
-        } catch {
-            throw AuthError(.malformed)
-        }
+        guard let bytes = Base64.decodeURL(String(decoding: segment, as: UTF8.self)) else { throw AuthError(.malformed) }
+        return bytes
     }
 }

@@ -1,3 +1,4 @@
+import EdgeCore
 import Synchronization
 
 /// Tokens whose signature and issuer/audience already verified, keyed by their SHA-256, so a

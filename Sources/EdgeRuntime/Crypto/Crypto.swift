@@ -1,4 +1,5 @@
 import COpenSSL
+import EdgeCore
 
 /// The one place handlers get their cryptographic primitives from, all on OpenSSL's libcrypto:
 /// HMAC, SHA-256, constant-time comparison and randomness.

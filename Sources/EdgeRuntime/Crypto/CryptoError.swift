@@ -2,20 +2,18 @@
 /// problem and never echoes secret material.
 ///
 /// A struct around a private code so cases can grow without breaking clients; compare with the
-/// static members (`error.code == .invalidBase64`).
+/// static members (`error.code == .invalidHex`).
 public struct CryptoError: Error, CustomStringConvertible, Sendable, Equatable {
     /// What kind of input was refused.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case invalidHex, invalidBase64, invalidKey, openSSLFailure
+            case invalidHex, invalidKey, openSSLFailure
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
         /// Not an even-length string of hex digits.
         public static let invalidHex = Code(.invalidHex)
-        /// Not canonical base64 / base64url (bad character, bad length, bad padding).
-        public static let invalidBase64 = Code(.invalidBase64)
         /// A key that cannot be used (for example a webhook secret that is not `whsec_` + base64).
         public static let invalidKey = Code(.invalidKey)
         /// libcrypto reported a failure.

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// Header fields of requests and responses: the same ordered, case-insensitive list `fetch` uses.

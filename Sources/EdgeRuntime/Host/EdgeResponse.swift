@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// An HTTP response from a handler.

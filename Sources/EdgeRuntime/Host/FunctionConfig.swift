@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// A function's `config` object with typed, validating accessors.

@@ -1,3 +1,5 @@
+import EdgeCore
+
 /// Collects manifest problems with typed accessors that report wrong types at their path.
 struct Problems {
     var items: [(path: String, message: String)] = []

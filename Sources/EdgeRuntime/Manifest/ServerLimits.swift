@@ -1,3 +1,5 @@
+import EdgeCore
+
 /// Limits of the server as a whole (top-level `limits` only): connections and shutdown.
 public struct ServerLimits: Sendable, Equatable {
     /// `limits.shutdown_grace_seconds`: how long in-flight requests and batches get after

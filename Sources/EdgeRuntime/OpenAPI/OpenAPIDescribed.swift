@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// A handler that describes the HTTP operations of its routes for `/_edge/openapi.json`.

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// The OpenAPI 3.1 document of a manifest: the runtime endpoints, then every route of every

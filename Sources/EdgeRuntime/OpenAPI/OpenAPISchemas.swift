@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// Small builders of OpenAPI 3.1 (JSON Schema 2020-12) fragments, so handler descriptions stay short.

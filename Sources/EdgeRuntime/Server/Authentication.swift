@@ -1,3 +1,5 @@
+import EdgeCore
+
 /// Verifies the credentials of a request for one auth provider (the `"auth"` seam).
 public protocol RequestAuthenticator: Sendable {
     /// The verified claims.

@@ -1,3 +1,4 @@
+import EdgeCore
 import EdgeStorage
 import Foundation
 import Hummingbird

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 import KVStore
 import Logging
@@ -94,7 +95,7 @@ public final class PostgresKVStore: KVStore {
         // Keys after the cursor's key (or from the prefix), below the prefix's successor.
         var after: [UInt8]?
         if let cursor = options.cursor, !cursor.isEmpty {
-            guard let bytes = Base64URL.decode(cursor), !bytes.isEmpty else {
+            guard let bytes = Base64.decodeURL(cursor), !bytes.isEmpty else {
                 throw KVError(.invalidCursor, "cursor is not one this store returned")
             }
             if !bytes.lexicographicallyPrecedes(prefix) { after = bytes }
@@ -126,7 +127,7 @@ public final class PostgresKVStore: KVStore {
             }
             return (keys, complete)
         }
-        let cursor = complete ? nil : keys.last.map { Base64URL.encode(Array($0.name.utf8)) }
+        let cursor = complete ? nil : keys.last.map { Base64.encodeURL(Array($0.name.utf8)) }
         return KVListResult(keys: keys, listComplete: complete, cursor: cursor)
     }
 

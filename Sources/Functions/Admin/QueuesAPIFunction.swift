@@ -107,7 +107,7 @@ public struct QueuesAPIFunction: EdgeFunction, HeadAuthorizing {
             guard let s = body.stringValue else { throw EdgeHTTPError(.badRequest, "\(path).body must be a string for content_type text") }
             data = Data(s.utf8)
         case .bytes:
-            guard let s = body.stringValue, let bytes = try? Base64.decode(s) else {
+            guard let s = body.stringValue, let bytes = Base64.decode(s) else {
                 throw EdgeHTTPError(.badRequest, "\(path).body must be base64 for content_type bytes")
             }
             data = Data(bytes)

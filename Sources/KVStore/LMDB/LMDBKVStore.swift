@@ -1,4 +1,5 @@
 import CLMDB
+import EdgeCore
 import Foundation
 import LMDBStorage
 
@@ -91,7 +92,7 @@ public final class LMDBKVStore: KVStore {
         let prefix = Array((options.prefix ?? "").utf8)
         var after: [UInt8]?
         if let cursor = options.cursor, !cursor.isEmpty {
-            guard let bytes = Base64URL.decode(cursor), !bytes.isEmpty else {
+            guard let bytes = Base64.decodeURL(cursor), !bytes.isEmpty else {
                 throw KVError(.invalidCursor, "cursor is not one this store returned")
             }
             after = bytes
@@ -120,7 +121,7 @@ public final class LMDBKVStore: KVStore {
                 )
                 return true
             }
-            let cursor = complete ? nil : keys.last.map { Base64URL.encode(Array($0.name.utf8)) }
+            let cursor = complete ? nil : keys.last.map { Base64.encodeURL(Array($0.name.utf8)) }
             return KVListResult(keys: keys, listComplete: complete, cursor: cursor)
         }
     }

@@ -1,3 +1,4 @@
+import EdgeCore
 import Synchronization
 
 /// How a batch's handler ended.

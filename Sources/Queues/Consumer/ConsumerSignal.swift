@@ -1,3 +1,4 @@
+import EdgeCore
 import Synchronization
 
 /// Wakes a sleeping consumer loop: a send to its queue, a finished batch, shutdown.

@@ -11,7 +11,7 @@ import hashlib, hmac, json
 
 SECRET = "whsec_stripe_fixture_8Jd2kLq0TzX4mN7p"   # used as is, whsec_ included (not decoded)
 OTHER_SECRET = "whsec_some_other_endpoint_secret"
-T0 = 1800000000   # the tests' ManualQueueClock starts here: 2027-01-15T08:00:00Z
+T0 = 1800000000   # the tests' ManualClock starts here: 2027-01-15T08:00:00Z
 
 def sign(secret, t, body):
     # Stripe: HMAC-SHA256 keyed with the whole secret string over "<t>.<raw body>", lowercase hex.

@@ -1,3 +1,4 @@
+import EdgeCore
 import KVStore
 
 /// Svix / Standard Webhooks signatures (Clerk, Supabase, Resend).
@@ -118,7 +119,7 @@ public enum StandardWebhookSignature {
     /// - Throws: `.invalidSecret` when the rest is not base64 or is empty.
     public static func decodeSecret(_ secret: String) throws(WebhookSignatureError) -> [UInt8] {
         let encoded = secret.hasPrefix("whsec_") ? String(secret.dropFirst(6)) : secret
-        guard let key = try? Base64.decode(encoded), !key.isEmpty else {
+        guard let key = Base64.decode(encoded), !key.isEmpty else {
             throw WebhookSignatureError(.invalidSecret, "the webhook signing secret is not whsec_ followed by base64")
         }
         return key

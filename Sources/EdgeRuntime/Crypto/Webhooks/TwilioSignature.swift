@@ -1,3 +1,5 @@
+import EdgeCore
+
 /// Twilio's request signature (`X-Twilio-Signature`).
 ///
 /// The signature is the standard-base64 HMAC-SHA1, keyed with the account's auth token, of the

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 import KVStore
 import Logging

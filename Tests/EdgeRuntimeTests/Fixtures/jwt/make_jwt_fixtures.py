@@ -28,7 +28,7 @@ warnings.simplefilter("ignore")  # joserfc warns that "EdDSA" is deprecated by R
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEYS = os.path.join(HERE, "keys")
-NOW = 1_800_000_000          # the tests' ManualWallClock default (2027-01-15T08:00:00Z)
+NOW = 1_800_000_000          # the tests' ManualClock default (2027-01-15T08:00:00Z)
 FAR = 4_000_000_000          # far-future exp (2096)
 ISSUER = "https://issuer.test"
 AUDIENCE = "edge-api"

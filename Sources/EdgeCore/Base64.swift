@@ -1,4 +1,5 @@
-/// Base64 (RFC 4648 §4) and base64url (§5) with strict decoding.
+/// Base64 (RFC 4648 §4) and base64url (§5) with strict decoding: signatures, JWTs, webhook
+/// secrets, message bodies and KV list cursors.
 ///
 /// Decoding rejects anything a conforming encoder would not produce: characters outside the
 /// alphabet (including whitespace), a wrong length, misplaced or missing padding, and non-zero
@@ -22,15 +23,15 @@ public enum Base64 {
     }
 
     /// Decodes standard base64; padding is required (the length must be a multiple of 4).
-    /// - Throws: ``CryptoError/Code/invalidBase64`` for any non-canonical input.
-    public static func decode(_ text: String) throws(CryptoError) -> [UInt8] {
-        try decode(Array(text.utf8), url: false, paddingRequired: true)
+    /// `nil` for any non-canonical input.
+    public static func decode(_ text: String) -> [UInt8]? {
+        decode(Array(text.utf8), url: false, paddingRequired: true)
     }
 
     /// Decodes base64url; unpadded input is the norm, correct `=` padding is also accepted.
-    /// - Throws: ``CryptoError/Code/invalidBase64`` for any non-canonical input.
-    public static func decodeURL(_ text: String) throws(CryptoError) -> [UInt8] {
-        try decode(Array(text.utf8), url: true, paddingRequired: false)
+    /// `nil` for any non-canonical input.
+    public static func decodeURL(_ text: String) -> [UInt8]? {
+        decode(Array(text.utf8), url: true, paddingRequired: false)
     }
 
     private static func encode(_ bytes: [UInt8], alphabet: [UInt8], pad: Bool) -> String {
@@ -54,7 +55,7 @@ public enum Base64 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static func decode(_ input: [UInt8], url: Bool, paddingRequired: Bool) throws(CryptoError) -> [UInt8] {
+    private static func decode(_ input: [UInt8], url: Bool, paddingRequired: Bool) -> [UInt8]? {
         var chars = input[...]
         var padding = 0
         while chars.last == UInt8(ascii: "=") {
@@ -62,21 +63,15 @@ public enum Base64 {
             padding += 1
         }
         if padding > 0 || paddingRequired {
-            guard input.count % 4 == 0, padding <= 2 else {
-                throw CryptoError(.invalidBase64, "base64 length or padding is wrong")
-            }
+            guard input.count % 4 == 0, padding <= 2 else { return nil }
         }
-        guard chars.count % 4 != 1 else {
-            throw CryptoError(.invalidBase64, "base64 length is impossible (\(chars.count) characters)")
-        }
+        guard chars.count % 4 != 1 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(chars.count * 3 / 4)
         var accumulator: UInt32 = 0
         var bits = 0
-        for (offset, c) in chars.enumerated() {
-            guard let v = value(c, url: url) else {
-                throw CryptoError(.invalidBase64, "invalid base64 character at offset \(offset)")
-            }
+        for c in chars {
+            guard let v = value(c, url: url) else { return nil }
             accumulator = accumulator << 6 | UInt32(v)
             bits += 6
             if bits >= 8 {
@@ -85,9 +80,7 @@ public enum Base64 {
                 accumulator &= (1 << UInt32(bits)) - 1
             }
         }
-        guard accumulator == 0 else {
-            throw CryptoError(.invalidBase64, "base64 has non-zero trailing bits (not canonical)")
-        }
+        guard accumulator == 0 else { return nil }  // non-zero trailing bits: not canonical
         return out
     }
 

@@ -1,8 +1,20 @@
-import KVStore
+import Foundation
 import Synchronization
 
-/// The wall clock queues measure delays, batch timeouts and retention against, and sleep on.
-/// Injectable so tests move time instead of sleeping.
+/// The wall clock TTLs, tokens and circuit breakers are measured against, injectable so tests
+/// move time instead of sleeping.
+public protocol WallClock: Sendable {
+    /// Seconds since 1970-01-01T00:00:00Z.
+    func now() -> Double
+}
+
+extension WallClock {
+    /// Whole unix seconds now (floored).
+    public func nowSeconds() -> Int64 { Int64(now().rounded(.down)) }
+}
+
+/// A wall clock that can also be slept on: queues measure delays, batch timeouts and retention
+/// against it, crons wait for their next tick on it.
 public protocol QueueClock: WallClock {
     /// Suspends until `now()` has reached `deadline` (unix seconds).
     /// - Throws: `CancellationError` when the task is cancelled first.
@@ -14,7 +26,12 @@ extension QueueClock {
     package func nowMillis() -> Int64 { Int64((now() * 1000).rounded(.down)) }
 }
 
-extension SystemWallClock: QueueClock {
+/// The system's real-time clock.
+public struct SystemWallClock: QueueClock {
+    public init() {}
+
+    public func now() -> Double { Date().timeIntervalSince1970 }
+
     public func sleep(until deadline: Double) async throws {
         while true {
             let remaining = deadline - now()
@@ -24,8 +41,9 @@ extension SystemWallClock: QueueClock {
     }
 }
 
-/// A clock that moves only when told to; sleepers wake when it passes their deadline (tests).
-public final class ManualQueueClock: QueueClock {
+/// A clock that moves only when told to; sleepers wake when it passes their deadline. The one
+/// manual clock of tests and benchmarks, for KV, tokens, queues and crons alike.
+public final class ManualClock: QueueClock {
     private struct Sleeper {
         let deadline: Double
         let continuation: CheckedContinuation<Void, any Error>
