@@ -10,6 +10,11 @@ public struct JSONParseError: Error, CustomStringConvertible, Sendable {
 /// A strict RFC 8259 parser straight into ``JSONValue`` (no `JSONDecoder`, no thrown errors on
 /// the way): integers that fit stay `.integer`, nesting is limited so hostile input cannot
 /// exhaust the stack, and anything after the value is an error.
+///
+/// The one reader of JSON from outside (request bodies, KV metadata, message bodies, the
+/// manifest): UTF-8 only (no byte order mark), no trailing commas, strings of valid Unicode
+/// (a lone surrogate escape is an error), at most ``maxDepth`` levels, and numbers a `Double`
+/// can hold (`1e400` is an error).
 struct JSONParser {
     static let maxDepth = 512
 
@@ -232,6 +237,7 @@ struct JSONParser {
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if integral, let i = Int64(text) { return .integer(i) }
         guard let d = Double(text) else { throw error("invalid number") }
+        guard d.isFinite else { throw error("number out of range") }
         return .number(d)
     }
 }

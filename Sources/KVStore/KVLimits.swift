@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// The limits a KV namespace enforces (Workers KV's, with the minimum TTL configurable).
@@ -33,7 +34,7 @@ public struct KVLimits: Sendable, Equatable {
         if metadata.count > maxMetadataBytes {
             throw KVError(.metadataTooLarge, "metadata is \(metadata.count) bytes; the limit is \(maxMetadataBytes)")
         }
-        guard (try? JSONSerialization.jsonObject(with: metadata, options: [.fragmentsAllowed])) != nil else {
+        guard (try? JSONValue.parse(metadata)) != nil else {
             throw KVError(.invalidMetadata, "metadata must be valid JSON")
         }
     }

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 
 /// How a message body is to be read: the contract's `content_type`.
@@ -76,7 +77,7 @@ public struct MessageBody: Sendable, Hashable {
         }
         switch contentType {
         case .json:
-            guard (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil else {
+            guard (try? JSONValue.parse(data)) != nil else {
                 throw QueueError(.invalidBody, "message body is not valid JSON (content_type json)")
             }
         case .text:

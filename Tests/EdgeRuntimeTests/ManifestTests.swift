@@ -1,4 +1,5 @@
 import EdgeRuntime
+import EdgeTestSupport
 import Foundation
 import Queues
 import Testing
@@ -274,6 +275,20 @@ struct JSONParserTests {
     ])
     func rejectsMalformedInput(_ text: String) {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
+    }
+
+    @Test func refusesWhatNoOutsideJSONMayHoldAndAcceptsItsEdges() throws {
+        for data in OutsideJSON.refused {
+            #expect(throws: JSONParseError.self, "\(String(decoding: data.prefix(40), as: UTF8.self))") { try JSONValue.parse(data) }
+        }
+        for data in OutsideJSON.accepted { _ = try JSONValue.parse(data) }
+        #expect(try JSONValue.parse("1e-400") == .number(0))
+        #expect(throws: JSONParseError.self) { try JSONValue.parse("[1e400]") }
+        do {
+            _ = try JSONValue.parse("1e400")
+        } catch let error as JSONParseError {
+            #expect(error.description == "number out of range at byte 5")
+        }
     }
 
     @Test func refusesHostileNesting() {

@@ -70,6 +70,13 @@ struct KVLimitsTests {
                     try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: Data("{nope".utf8)))
                 }
             )
+            // Metadata is read as the runtime reads every outside JSON.
+            for metadata in OutsideJSON.refused where metadata.count <= 1024 {
+                #expect(
+                    await expectKVError(.invalidMetadata) { try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: metadata)) }
+                )
+            }
+            for metadata in OutsideJSON.accepted { try await f.store.put("k", value: Data(), options: KVPutOptions(metadata: metadata)) }
         }
     }
 

@@ -75,6 +75,11 @@ struct ProducerTests {
 
             let notJSON = await #expect(throws: QueueError.self) { try await jobs.send(body: Data("{nope".utf8), contentType: .json) }
             #expect(notJSON?.code == .invalidBody)
+            // A json body is read as the runtime reads every outside JSON.
+            for body in OutsideJSON.refused {
+                await #expect(throws: QueueError.self) { try await jobs.send(body: body, contentType: .json) }
+            }
+            for body in OutsideJSON.accepted { _ = try await jobs.send(body: body, contentType: .json) }
             let notText = await #expect(throws: QueueError.self) { try await jobs.send(MessageBody(data: Data([0xFF, 0xFE]), contentType: .text)) }
             #expect(notText?.code == .invalidBody)
 
@@ -85,7 +90,7 @@ struct ProducerTests {
 
             // Refused sends stored nothing.
             let stats = try await broker.stats("jobs")
-            #expect(stats.pending + stats.delayed == 1 + 100 + 2 + 1)
+            #expect(stats.pending + stats.delayed == 1 + 100 + 2 + 1 + OutsideJSON.accepted.count)
         }
     }
 

@@ -1,3 +1,4 @@
+import EdgeCore
 import Foundation
 import KVStore
 import LMDBStorage
@@ -154,25 +155,18 @@ public struct PeekedMessage: Sendable, Hashable {
     /// "timestamp", "last_error"?}`; a JSON body is embedded as its JSON value, text as a
     /// string, bytes as a base64 string.
     public var jsonLine: String {
+        func jsonString(_ text: String) -> String { JSONValue.string(text).serializedString }
         let bodyJSON: String
         switch body.contentType {
         case .json: bodyJSON = String(decoding: body.data, as: UTF8.self)
         case .text: bodyJSON = jsonString(String(decoding: body.data, as: UTF8.self))
-        case .bytes: bodyJSON = jsonString(body.data.base64EncodedString())
+        case .bytes: bodyJSON = jsonString(Base64.encode(body.data))
         }
         var line = "{\"id\":\(jsonString(id)),\"body\":\(bodyJSON),\"content_type\":\(jsonString(body.contentType.rawValue))"
         line += ",\"attempts\":\(attempts),\"timestamp\":\(jsonString(ISO8601Millis.format(timestamp)))"
         if let lastError { line += ",\"last_error\":\(jsonString(lastError))" }
         return line + "}"
     }
-}
-
-/// A JSON string literal for `text`.
-func jsonString(_ text: String) -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .withoutEscapingSlashes
-    let data = (try? encoder.encode(text)) ?? Data("\"\"".utf8)
-    return String(decoding: data, as: UTF8.self)
 }
 
 /// ISO 8601 UTC with milliseconds (`2026-11-23T18:00:00.000Z`), as every time in the contract's JSON.
