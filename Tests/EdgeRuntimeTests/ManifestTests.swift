@@ -189,6 +189,31 @@ struct ManifestTests {
         #expect(lines == ["functions.json: functions[0]: this handler needs secret \"CRON_SECRET\": declare it in secrets"])
     }
 
+    @Test func theManifestCarriesEachAuthProviderParsed() throws {
+        let json = """
+            {"auth_providers": {"clerk": {"preset": "clerk", "domain": "x.clerk.accounts.dev"}},
+             "functions": [{"name": "r", "handler": "t.route", "routes": ["GET /me"], "auth": "clerk"}]}
+            """
+        let (manifest, _) = try ManifestLoader(registry: registry()).validate(
+            try JSONValue.parse(json),
+            file: "functions.json",
+            baseDirectory: ".",
+            environment: [:],
+            envFile: [:]
+        )
+        let clerk = try #require(manifest.authProviders["clerk"])
+        #expect(clerk.preset == .clerk)
+        #expect(clerk.domain == "x.clerk.accounts.dev")
+        #expect(clerk.jwksURL == "https://x.clerk.accounts.dev/.well-known/jwks.json")
+    }
+
+    @Test func anInvalidAuthProviderIsOneProblemNotAlsoUndeclared() {
+        let lines = problems(
+            #"{"auth_providers": {"idp": {"jwks_url": "ftp://nope", "issuer": "x"}}, "functions": [{"name": "r", "handler": "t.route", "routes": ["GET /me"], "auth": "idp"}]}"#
+        )
+        #expect(lines == ["functions.json: auth_providers.idp.jwks_url: must be an absolute https URL"])
+    }
+
     @Test func notJSONOrNotAnObjectIsOneClearLine() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -21,6 +21,8 @@ public struct AuthProviderConfig: Sendable, Equatable {
 
     /// The preset the entry used, if any (``auth.whoami`` picks its user source from it).
     public var preset: Preset?
+    /// The preset's `domain` as written (a host name or a URL), if any.
+    public var domain: String?
     /// Absolute `https` URL of the JWKS (`http` only for loopback hosts).
     public var jwksURL: String
     /// The exact `iss` tokens must carry.
@@ -46,7 +48,8 @@ public struct AuthProviderConfig: Sendable, Equatable {
         clockToleranceSeconds: Int = 5,
         jwksCacheMaxAgeSeconds: Int = 600,
         jwksCooldownSeconds: Int = 30,
-        preset: Preset? = nil
+        preset: Preset? = nil,
+        domain: String? = nil
     ) {
         self.jwksURL = jwksURL
         self.issuer = issuer
@@ -56,6 +59,7 @@ public struct AuthProviderConfig: Sendable, Equatable {
         self.jwksCacheMaxAgeSeconds = jwksCacheMaxAgeSeconds
         self.jwksCooldownSeconds = jwksCooldownSeconds
         self.preset = preset
+        self.domain = domain
     }
 
     static let knownKeys: Set<String> = [
@@ -70,6 +74,7 @@ public struct AuthProviderConfig: Sendable, Equatable {
             throw AuthConfigError(key: key, "unknown key (expected one of \(Self.knownKeys.sorted().joined(separator: ", ")))")
         }
         var preset: Preset?
+        var presetDomain: String?
         var derived: (jwks: String, issuer: String, algorithms: [JWTAlgorithm])?
         if let value = json["preset"] {
             guard let name = value.stringValue, let p = Preset(rawValue: name) else {
@@ -78,6 +83,7 @@ public struct AuthProviderConfig: Sendable, Equatable {
             guard let domainValue = json["domain"] else { throw AuthConfigError(key: "domain", "is required with a preset") }
             guard let domain = domainValue.stringValue else { throw AuthConfigError(key: "domain", "must be a string") }
             preset = p
+            presetDomain = domain
             derived = Self.derive(p, base: try Self.baseURL(domain: domain))
         } else if json["domain"] != nil {
             throw AuthConfigError(key: "domain", "is only used with a preset")
@@ -97,7 +103,8 @@ public struct AuthProviderConfig: Sendable, Equatable {
             clockToleranceSeconds: try Self.integer(json, "clock_tolerance_seconds", default: 5, range: 0...600),
             jwksCacheMaxAgeSeconds: try Self.integer(json, "jwks_cache_max_age_seconds", default: 600, range: 1...86_400),
             jwksCooldownSeconds: try Self.integer(json, "jwks_cooldown_seconds", default: 30, range: 1...3_600),
-            preset: preset
+            preset: preset,
+            domain: presetDomain
         )
     }
 

@@ -14,8 +14,8 @@ public struct FunctionConfig: Sendable {
     public let declarations: ManifestDeclarations
     /// The function's `"auth"` provider name, if any.
     public let authProvider: String?
-    /// That provider's `auth_providers` entry, as written in the manifest.
-    public let authProviderSettings: [String: JSONValue]?
+    /// That provider's `auth_providers` entry, as the manifest parsed it.
+    public let authProviderConfig: AuthProviderConfig?
     /// The function's effective limits (its own `limits`, else the manifest's).
     public let limits: RuntimeLimits
 
@@ -24,7 +24,7 @@ public struct FunctionConfig: Sendable {
         values: [String: JSONValue],
         declarations: ManifestDeclarations,
         authProvider: String? = nil,
-        authProviderSettings: [String: JSONValue]? = nil,
+        authProviderConfig: AuthProviderConfig? = nil,
         limits: RuntimeLimits = RuntimeLimits()
     ) {
         self.limits = limits
@@ -32,7 +32,7 @@ public struct FunctionConfig: Sendable {
         self.values = values
         self.declarations = declarations
         self.authProvider = authProvider
-        self.authProviderSettings = authProviderSettings
+        self.authProviderConfig = authProviderConfig
     }
 
     public subscript(key: String) -> JSONValue? { values[key] }

@@ -17,8 +17,8 @@ public struct Manifest: Sendable {
     public var kvMinTTLSeconds: Int64
     /// `kv_namespaces[].binding`.
     public var kvBindings: [String]
-    /// `auth_providers`, raw (the auth module validates each).
-    public var authProviders: [String: [String: JSONValue]]
+    /// `auth_providers`, parsed and validated once, when the manifest is read.
+    public var authProviders: [String: AuthProviderConfig]
     public var queues: [QueueConfig]
     public var functions: [FunctionSpec]
     public var crons: [CronSpec]

@@ -136,15 +136,19 @@ public struct ManifestLoader {
                 manifest.kvBindings.append(binding)
             }
         }
+        // Every entry is declared (a function naming it is not "undeclared"), the valid ones parsed.
+        var declaredAuthProviders: Set<String> = []
         if let providers = p.object(root["auth_providers"], at: "auth_providers") {
             for (name, v) in providers.sorted(by: { $0.key < $1.key }) {
                 guard let o = p.object(v, at: "auth_providers.\(name)") else { continue }
-                do { _ = try AuthProviderConfig(json: o) } catch { p.add("auth_providers.\(name).\(error.key)", error.message) }
-                manifest.authProviders[name] = o
+                declaredAuthProviders.insert(name)
+                do { manifest.authProviders[name] = try AuthProviderConfig(json: o) } catch {
+                    p.add("auth_providers.\(name).\(error.key)", error.message)
+                }
             }
         }
         manifest.queues = parseQueues(root["queues"], p: &p)
-        manifest.functions = parseFunctions(root["functions"], manifest: manifest, p: &p)
+        manifest.functions = parseFunctions(root["functions"], manifest: manifest, declaredAuthProviders: declaredAuthProviders, p: &p)
         manifest.crons = parseCrons(root["crons"], manifest: manifest, p: &p)
         checkConsumers(manifest, p: &p)
 
@@ -214,7 +218,12 @@ public struct ManifestLoader {
 
     // MARK: Functions
 
-    private func parseFunctions(_ value: JSONValue?, manifest: Manifest, p: inout Problems) -> [FunctionSpec] {
+    private func parseFunctions(
+        _ value: JSONValue?,
+        manifest: Manifest,
+        declaredAuthProviders: Set<String>,
+        p: inout Problems
+    ) -> [FunctionSpec] {
         guard let list = p.array(value, at: "functions") else { return [] }
         var functions: [FunctionSpec] = []
         var routes: [(pattern: RoutePattern, path: String)] = []
@@ -253,7 +262,7 @@ public struct ManifestLoader {
             }
             spec.config = p.object(f["config"], at: "\(at).config") ?? [:]
             if let auth = p.string(f["auth"], at: "\(at).auth") {
-                if manifest.authProviders[auth] == nil { p.add("\(at).auth", "auth provider \"\(auth)\" is not declared in auth_providers") }
+                if !declaredAuthProviders.contains(auth) { p.add("\(at).auth", "auth provider \"\(auth)\" is not declared in auth_providers") }
                 spec.auth = auth
             }
             if let analytics = p.string(f["analytics"], at: "\(at).analytics") {
@@ -280,7 +289,7 @@ public struct ManifestLoader {
                         values: spec.config,
                         declarations: manifest.declarations,
                         authProvider: spec.auth,
-                        authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] },
+                        authProviderConfig: spec.auth.flatMap { manifest.authProviders[$0] },
                         limits: spec.limits
                     )
                     do { _ = try type.init(config: config) } catch let error as FunctionConfigError {

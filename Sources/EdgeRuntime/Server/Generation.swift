@@ -77,7 +77,7 @@ final class Generation: Sendable {
                 values: spec.config,
                 declarations: manifest.declarations,
                 authProvider: spec.auth,
-                authProviderSettings: spec.auth.flatMap { manifest.authProviders[$0] },
+                authProviderConfig: spec.auth.flatMap { manifest.authProviders[$0] },
                 limits: spec.limits
             )
             loaded.append(LoadedFunction(spec: spec, instance: try type.init(config: config)))
@@ -85,8 +85,7 @@ final class Generation: Sendable {
         functions = loaded
         // One JWT verifier per declared provider (tests may substitute their own).
         var authenticators = shared.authenticators
-        for (name, settings) in manifest.authProviders where authenticators[name] == nil {
-            let config = try AuthProviderConfig(json: settings)
+        for (name, config) in manifest.authProviders where authenticators[name] == nil {
             authenticators[name] = JWTAuthenticator(name: name, config: config, fetcher: shared.fetcher, kv: shared.internalKV, clock: shared.clock)
         }
         self.authenticators = authenticators

@@ -24,14 +24,14 @@ public struct WhoAmIFunction: EdgeFunction {
 
     public init(config: FunctionConfig) throws {
         binding = try config.kvBinding()
-        let settings = config.authProviderSettings ?? [:]
-        let kind = settings["preset"]?.stringValue ?? config.authProvider ?? ""
+        let provider = config.authProviderConfig
+        let kind = provider?.preset?.rawValue ?? config.authProvider ?? ""
         let secrets = Set(config.declarations.secrets)
         switch kind {
         case "clerk" where secrets.contains("CLERK_SECRET_KEY"):
             source = .clerk
         case "auth0" where secrets.contains("AUTH0_CLIENT_ID") && secrets.contains("AUTH0_CLIENT_SECRET"):
-            source = .auth0(domain: settings["domain"]?.stringValue)
+            source = .auth0(domain: provider?.domain)
         default:
             source = .none
         }
