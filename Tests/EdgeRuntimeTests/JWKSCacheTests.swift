@@ -12,29 +12,29 @@ import Testing
 @Suite struct JWKSCacheTests {
     let fixtures = JWTFixtures.shared
 
-    /// A running JWKS endpoint at `/scripted/jwks` serving the fixture JWKS, and a fetcher.
+    /// A running JWKS endpoint at `/jwks` serving the fixture JWKS, and a fetcher.
     struct Provider {
-        let server: TestHTTPServer
+        let fake: FakeProvider
         let fetcher: CurlFetcher
-        var url: String { server.url("/scripted/jwks") }
-        var hits: Int { server.hits("/scripted/jwks") }
+        var url: String { fake.url("/jwks") }
+        var hits: Int { fake.hits("/jwks") }
 
-        func serve(_ body: [UInt8] = JWTFixtures.jwksBody, status: Int = 200, headers: [(String, String)] = []) {
-            server.script("jwks", status: status, headers: headers, body: body)
+        func serve(_ body: [UInt8] = JWTFixtures.jwksBody, status: Int = 200, headers: [String: String] = [:]) {
+            let reply = FakeProvider.Reply(status: status, headers: headers, body: Data(body))
+            fake.respond { request in request.path == "/jwks" ? reply : FakeProvider.Reply(status: 404) }
         }
     }
 
     func withProvider(_ body: (Provider) async throws -> Void) async throws {
-        let server = try await TestHTTPServer.start()
-        let provider = Provider(server: server, fetcher: CurlFetcher())
+        let provider = Provider(fake: try await FakeProvider.start(), fetcher: CurlFetcher())
         provider.serve()
         do { try await body(provider) } catch {
             provider.fetcher.shutdown()
-            try await server.shutdown()
+            try await provider.fake.stop()
             throw error
         }
         provider.fetcher.shutdown()
-        try await server.shutdown()
+        try await provider.fake.stop()
     }
 
     func authenticator(
@@ -79,7 +79,7 @@ import Testing
 
     @Test func shorterCacheControlMaxAgeIsHonouredButNeverALongerOne() async throws {
         try await withProvider { provider in
-            provider.serve(headers: [("Cache-Control", "public, max-age=60")])
+            provider.serve(headers: ["Cache-Control": "public, max-age=60"])
             let clock = ManualClock(fixtures.now)
             let auth = authenticator(provider.url, fetcher: provider.fetcher, clock: clock)
             _ = try await auth.verify(bearer: fixtures.valid["RS256"]!)
@@ -88,7 +88,7 @@ import Testing
             await auth.settleJWKS()
             #expect(provider.hits == 2)
 
-            provider.serve(headers: [("Cache-Control", "max-age=86400")])
+            provider.serve(headers: ["Cache-Control": "max-age=86400"])
             clock.advance(by: 61)
             _ = try await auth.verify(bearer: fixtures.valid["ES384"]!)
             await auth.settleJWKS()
@@ -208,9 +208,9 @@ import Testing
     }
 
     @Test func restartVerifiesFromTheKVPersistedSetWithTheProviderUnreachable() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jwks-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let folder = TemporaryFolder("jwks")
+        defer { folder.cleanup() }
+        let directory = folder.path
         let clock = ManualClock(fixtures.now)
 
         try await withProvider { provider in

@@ -215,10 +215,9 @@ struct ManifestTests {
     }
 
     @Test func notJSONOrNotAnObjectIsOneClearLine() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("functions.json").path
+        let dir = TemporaryFolder("manifest")
+        defer { dir.cleanup() }
+        let path = dir.path + "/functions.json"
         try Data("{\"name\": ".utf8).write(to: URL(fileURLWithPath: path))
         do {
             _ = try ManifestLoader(registry: registry()).load(path: path, environment: [:])
@@ -231,10 +230,9 @@ struct ManifestTests {
     }
 
     @Test func envFilesAreParsedAndTheEnvironmentWins() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("envfile-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let envFile = dir.appendingPathComponent(".dev.vars").path
+        let dir = TemporaryFolder("envfile")
+        defer { dir.cleanup() }
+        let envFile = dir.path + "/.dev.vars"
         try Data("# comment\nA=1\nexport B=\"two words\"\n\nC='x=y'\n".utf8).write(to: URL(fileURLWithPath: envFile))
         #expect(try SecretSource.parseEnvFile(at: envFile) == ["A": "1", "B": "two words", "C": "x=y"])
         #expect(SecretSource.resolve(["A", "B", "Z"], environment: ["A": "env"], envFile: ["A": "1", "B": "2"]) == ["A": "env", "B": "2"])

@@ -6,14 +6,16 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// A programmable HTTP server playing a provider (Stripe, Resend, a webhook receiver…) on a
-/// free loopback port: every request is recorded, and `respond` decides each answer.
+/// A programmable HTTP server playing a provider (Stripe, Resend, a webhook receiver, a JWKS
+/// endpoint, a flaky upstream for the fetcher…) on a free loopback port: every request is
+/// recorded, and `respond` decides each answer (it may take its time: a slow upstream).
 public final class FakeProvider: Sendable {
-    /// One request as received.
+    /// One request as received (a chunked body arrives whole).
     public struct Recorded: Sendable {
         public let method: String
         public let path: String
         public let query: String
+        /// Lower-cased names; a repeated header's values joined with `, ` (RFC 9110 §5.3).
         public let headers: [String: String]
         public let body: Data
 
@@ -25,11 +27,24 @@ public final class FakeProvider: Sendable {
     public struct Reply: Sendable {
         public var status: Int
         public var headers: [String: String]
+        /// Header lines sent after `headers`, in order; a name may repeat (`X-Multi: one`, `X-Multi: two`).
+        public var headerLines: [(name: String, value: String)]
         public var body: Data
-        public init(status: Int = 200, headers: [String: String] = [:], body: Data = Data()) {
+        /// Sends the body in chunks of this many bytes (`Transfer-Encoding: chunked`, no
+        /// `Content-Length`).
+        public var chunkSize: Int?
+        public init(
+            status: Int = 200,
+            headers: [String: String] = [:],
+            headerLines: [(name: String, value: String)] = [],
+            body: Data = Data(),
+            chunkSize: Int? = nil
+        ) {
             self.status = status
             self.headers = headers
+            self.headerLines = headerLines
             self.body = body
+            self.chunkSize = chunkSize
         }
         public static func json(_ value: JSONValue, status: Int = 200) -> Reply {
             Reply(status: status, headers: ["Content-Type": "application/json"], body: value.serialized())
@@ -52,7 +67,10 @@ public final class FakeProvider: Sendable {
             var req = request
             let body = try await req.collectBody(upTo: 64 << 20)
             var headers: [String: String] = [:]
-            for field in request.headers { headers[field.name.rawName.lowercased()] = field.value }
+            for field in request.headers {
+                let name = field.name.rawName.lowercased()
+                headers[name] = headers[name].map { "\($0), \(field.value)" } ?? field.value
+            }
             let rec = Recorded(
                 method: request.method.rawValue,
                 path: request.uri.path,
@@ -64,7 +82,24 @@ public final class FakeProvider: Sendable {
             let reply = await responderBox.responder.withLock { $0 }(rec)
             var fields = HTTPFields()
             for (k, v) in reply.headers { if let name = HTTPField.Name(k) { fields[name] = v } }
-            return Response(status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
+            for (k, v) in reply.headerLines { if let name = HTTPField.Name(k) { fields.append(HTTPField(name: name, value: v)) } }
+            guard let chunkSize = reply.chunkSize else {
+                return Response(status: .init(code: reply.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
+            }
+            let bytes = reply.body
+            return Response(
+                status: .init(code: reply.status),
+                headers: fields,
+                body: ResponseBody { writer in
+                    var offset = bytes.startIndex
+                    while offset < bytes.endIndex {
+                        let end = min(offset + chunkSize, bytes.endIndex)
+                        try await writer.write(ByteBuffer(bytes: bytes[offset..<end]))
+                        offset = end
+                    }
+                    try await writer.finish(nil)
+                }
+            )
         }
         let app = Application(
             responder: router,
@@ -103,6 +138,10 @@ public final class FakeProvider: Sendable {
 
     /// Every request so far.
     public var requests: [Recorded] { box.recorded.withLock { $0 } }
+
+    /// How many requests came for `path` (query excluded), this one included when asked from
+    /// the responder.
+    public func hits(_ path: String) -> Int { box.recorded.withLock { $0.count { $0.path == path } } }
 
     public func stop() async throws {
         if let stop = stopper.withLock({ $0 }) { await stop() }

@@ -4,6 +4,7 @@ import Functions
 import KVStore
 import Logging
 import Queues
+import Testing
 
 /// A temporary folder, removed by `cleanup()`.
 public struct TemporaryFolder: Sendable {
@@ -108,11 +109,30 @@ public struct TestFailure: Error, CustomStringConvertible {
 /// a passing test returns as soon as it holds, and a loaded 2-core machine can be slow).
 /// - Returns: whether it held in time.
 @discardableResult
-public func eventually(timeout: Double = 30, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+public func eventually(
+    timeout: Double = 30,
+    every step: Duration = .milliseconds(10),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
+        try? await Task.sleep(for: step)
     }
     return try await condition()
+}
+
+/// Waits like ``eventually(timeout:every:_:)``, checking every 2 ms (queue tests race a
+/// consumer), and when `condition` does not hold in time records an issue naming `what` and
+/// throws.
+public func eventually(
+    _ what: String,
+    timeout: Double = 20,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
+) async throws {
+    guard try await eventually(timeout: timeout, every: .milliseconds(2), condition) else {
+        Issue.record("timed out waiting for \(what)", sourceLocation: sourceLocation)
+        throw TestFailure("timed out waiting for \(what)")
+    }
 }

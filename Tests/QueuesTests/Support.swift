@@ -14,7 +14,7 @@ import Testing
 /// PostgreSQL backend, a fresh database the brokers of the fixture open.
 final class QueueFixture: Sendable {
     let backend: TestBackend
-    let directory: URL
+    let directory: TemporaryFolder
     let environment: LMDBEnvironment
     let clock: ManualClock
     let postgres: (any StorageBackend)?
@@ -26,14 +26,14 @@ final class QueueFixture: Sendable {
     private init(backend: TestBackend, postgres: (any StorageBackend)?) throws {
         self.backend = backend
         self.postgres = postgres
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("queues-tests-\(UUID().uuidString)")
-        environment = try LMDBEnvironment(path: directory.appendingPathComponent("lmdb").path)
+        directory = TemporaryFolder("queues")
+        environment = try LMDBEnvironment(path: directory.path + "/lmdb")
         clock = ManualClock(1_800_000_000)
     }
 
     deinit {
         environment.close()
-        try? FileManager.default.removeItem(at: directory)
+        directory.cleanup()
     }
 
     /// Runs `body` with a fixture of `backend` (a fresh PostgreSQL database, dropped afterwards).
@@ -166,25 +166,6 @@ struct HandlerFailure: Error, CustomStringConvertible {
     let text: String
     init(_ text: String = "handler failed") { self.text = text }
     var description: String { text }
-}
-
-struct TimedOut: Error {}
-
-/// Polls `condition` (real time, 2 ms steps) until it holds, failing after `timeout`.
-func eventually(
-    _ what: String,
-    timeout: Duration = .seconds(20),
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: () async throws -> Bool
-) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(2))
-    }
-    Issue.record("timed out waiting for \(what)", sourceLocation: sourceLocation)
-    throw TimedOut()
 }
 
 /// Runs `consumer` while `body` runs, then stops it (gracefully) and waits for it.
