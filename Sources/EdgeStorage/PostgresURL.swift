@@ -19,14 +19,30 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     public var password: String?
     public var database: String
     public var sslMode: SSLMode
+    /// How often an idle pooled connection is pinged (`SELECT 1`) so that a proxy, NAT or
+    /// firewall that drops quiet connections does not drop it (`nil`: never, `?keepalives=0`).
+    /// Default 30 s, `?keepalives_idle=N` (libpq's parameter names).
+    public var keepAliveSeconds: Int?
 
-    public init(host: String, port: Int = 5432, username: String, password: String?, database: String, sslMode: SSLMode = .prefer) {
+    /// The ping interval when the URL does not set one.
+    public static let defaultKeepAliveSeconds = 30
+
+    public init(
+        host: String,
+        port: Int = 5432,
+        username: String,
+        password: String?,
+        database: String,
+        sslMode: SSLMode = .prefer,
+        keepAliveSeconds: Int? = PostgresURL.defaultKeepAliveSeconds
+    ) {
         self.host = host
         self.port = port
         self.username = username
         self.password = password
         self.database = database
         self.sslMode = sslMode
+        self.keepAliveSeconds = keepAliveSeconds
     }
 
     /// Parses the URL; percent-escapes in the user, password and database are decoded.
@@ -46,6 +62,8 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         database = database.removingPercentEncoding ?? database
         if database.isEmpty { database = user }
         var sslMode = SSLMode.prefer
+        var keepAlives = true
+        var keepAliveSeconds = Self.defaultKeepAliveSeconds
         for item in components.queryItems ?? [] {
             switch item.name {
             case "sslmode":
@@ -55,11 +73,30 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
                 case "require", "verify-ca", "verify-full": sslMode = .require
                 default: throw StorageURLError("--storage: sslmode must be disable, prefer or require")
                 }
+            case "keepalives":
+                switch item.value ?? "" {
+                case "0": keepAlives = false
+                case "1": keepAlives = true
+                default: throw StorageURLError("--storage: keepalives must be 0 or 1")
+                }
+            case "keepalives_idle":
+                guard let seconds = item.value.flatMap({ Int($0) }), (1...86_400).contains(seconds) else {
+                    throw StorageURLError("--storage: keepalives_idle must be a whole number of seconds from 1 to 86400")
+                }
+                keepAliveSeconds = seconds
             default:
                 throw StorageURLError("--storage: unknown parameter \"\(item.name)\" in the postgres URL for \(host)")
             }
         }
-        self.init(host: host, port: port, username: user, password: password, database: database, sslMode: sslMode)
+        self.init(
+            host: host,
+            port: port,
+            username: user,
+            password: password,
+            database: database,
+            sslMode: sslMode,
+            keepAliveSeconds: keepAlives ? keepAliveSeconds : nil
+        )
     }
 
     /// `postgres://user@host:port/db` (no password).

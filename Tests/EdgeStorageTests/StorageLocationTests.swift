@@ -24,6 +24,16 @@ struct StorageLocationTests {
         #expect(try StorageLocation(parsing: "postgresql://edge:pw@h/db").description == "postgres://edge@h:5432/db")
     }
 
+    /// Idle pooled connections are pinged every 30 s unless the URL says otherwise, with
+    /// libpq's parameter names.
+    @Test func keepAlives() throws {
+        #expect(try PostgresURL(parsing: "postgres://u@h/db").keepAliveSeconds == 30)
+        #expect(try PostgresURL(parsing: "postgres://u@h/db?keepalives_idle=120").keepAliveSeconds == 120)
+        #expect(try PostgresURL(parsing: "postgres://u@h/db?keepalives=1&keepalives_idle=5").keepAliveSeconds == 5)
+        #expect(try PostgresURL(parsing: "postgres://u@h/db?keepalives=0&sslmode=disable").keepAliveSeconds == nil)
+        #expect(try PostgresURL(parsing: "postgres://u@h/db?keepalives_idle=9&keepalives=0").keepAliveSeconds == nil)
+    }
+
     @Test(arguments: [
         ("mysql://u:topsecret@h/db", "lmdb:<dir> or postgres://"),
         ("postgres://u:topsecret@/db", "names no host"),
@@ -31,6 +41,9 @@ struct StorageLocationTests {
         ("postgres://u:topsecret@h:0/db", "out of range"),
         ("postgres://u:topsecret@h/db?sslmode=sometimes", "sslmode"),
         ("postgres://u:topsecret@h/db?password=x", "unknown parameter"),
+        ("postgres://u:topsecret@h/db?keepalives=yes", "keepalives must be 0 or 1"),
+        ("postgres://u:topsecret@h/db?keepalives_idle=0", "keepalives_idle must be"),
+        ("postgres://u:topsecret@h/db?keepalives_idle=ten", "keepalives_idle must be"),
         ("lmdb:", "needs a directory"),
     ])
     func badURLsAreRefusedWithoutThePassword(text: String, message: String) {

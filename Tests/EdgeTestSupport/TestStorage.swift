@@ -43,6 +43,8 @@ public enum PostgresTestServer {
         guard let admin = url else { throw CLIRunError(message: "\(urlVariable) is not set") }
         // The whole suite on two cores: a slow health probe is this process answering late.
         PostgresStorageBackend.slowProbesBeforeUnavailable = 20
+        // Hundreds of pools on one server: connections as needed, not eight each at once.
+        PostgresStorageBackend.keepsWholePoolOpen = false
         let n = counter.withLock {
             $0 += 1
             return $0

@@ -49,15 +49,11 @@ public final class PostgresKVStore: KVStore {
         try limits.validate(key: key)
         let now = clock.nowSeconds()
         return try await storage {
-            let rows = try await client.query(
-                """
-                SELECT value, metadata, expires_at, version FROM edge_run.kv
-                WHERE binding = \(binding) AND key = \(Self.bytes(key)) AND (expires_at IS NULL OR expires_at > \(now))
-                """,
-                logger: logger
-            )
             var found: KVEntry?
-            for try await (value, metadata, expiration, version) in rows.decode((Data, Data?, Int64?, Int64).self) {
+            for try await (value, metadata, expiration, version) in try await client.execute(
+                GetStatement(binding: binding, key: Self.bytes(key), now: now),
+                logger: logger
+            ) {
                 found = KVEntry(value: value, metadata: metadata, expiration: expiration, version: UInt64(clamping: version))
             }
             return found
@@ -139,15 +135,10 @@ public final class PostgresKVStore: KVStore {
         try limits.validate(metadata: options.metadata)
         let expiration = try limits.expiration(for: options, now: clock.nowSeconds())
         try await storage {
-            try await client.query(
-                """
-                INSERT INTO edge_run.kv AS kv (binding, key, value, metadata, expires_at, version)
-                VALUES (\(binding), \(Self.bytes(key)), \(value), \(options.metadata), \(expiration), nextval('edge_run.kv_version'))
-                ON CONFLICT (binding, key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata,
-                    expires_at = EXCLUDED.expires_at, version = EXCLUDED.version
-                """,
+            for try await _ in try await client.execute(
+                PutStatement(binding: binding, key: Self.bytes(key), value: value, metadata: options.metadata, expiration: expiration),
                 logger: logger
-            ).consume()
+            ) {}
         }
     }
 
@@ -331,5 +322,62 @@ public final class PostgresKVStore: KVStore {
             bytes.removeLast()
         }
         return nil
+    }
+
+    // MARK: Prepared statements
+    //
+    // The hot reads and writes are prepared once per pooled connection: each call then sends
+    // only Bind and Execute, and the server skips parsing and planning.
+
+    /// ``getWithMetadata(_:)``: the live entry of one key.
+    struct GetStatement: PostgresPreparedStatement {
+        static let name = "edge_run_kv_get"
+        static let sql = """
+            SELECT value, metadata, expires_at, version FROM edge_run.kv
+            WHERE binding = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)
+            """
+        typealias Row = (Data, Data?, Int64?, Int64)
+        let binding: String
+        let key: Data
+        let now: Int64
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 3)
+            bindings.append(binding)
+            try bindings.append(key)
+            bindings.append(now)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    /// ``put(_:value:options:)``: insert or overwrite, with a fresh store-wide version.
+    struct PutStatement: PostgresPreparedStatement {
+        static let name = "edge_run_kv_put"
+        static let sql = """
+            INSERT INTO edge_run.kv AS kv (binding, key, value, metadata, expires_at, version)
+            VALUES ($1, $2, $3, $4, $5, nextval('edge_run.kv_version'))
+            ON CONFLICT (binding, key) DO UPDATE SET value = EXCLUDED.value, metadata = EXCLUDED.metadata,
+                expires_at = EXCLUDED.expires_at, version = EXCLUDED.version
+            """
+        typealias Row = Void
+        let binding: String
+        let key: Data
+        let value: Data
+        let metadata: Data?
+        let expiration: Int64?
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 5)
+            bindings.append(binding)
+            try bindings.append(key)
+            try bindings.append(value)
+            try bindings.append(metadata)
+            bindings.append(expiration)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row {}
     }
 }
