@@ -73,10 +73,12 @@ try await withThrowingTaskGroup(of: Void.self) { group in
 }
 let sentAt = Date().timeIntervalSince1970
 // Done when the queue holds nothing (this process's and any other node's messages acked).
+// Checked every 100 ms: `stats` counts the queue's rows, and at 20 ms these checks took a
+// sixth of PostgreSQL's time during the run (pg_stat_statements), slowing what is measured.
 while true {
     let stats = try await broker.stats(options.queue)
     if stats.pending + stats.delayed + stats.inFlight == 0 { break }
-    try await Task.sleep(for: .milliseconds(20))
+    try await Task.sleep(for: .milliseconds(100))
 }
 let finished = Date().timeIntervalSince1970
 (consumer as? any StoppableConsumer)?.stop()

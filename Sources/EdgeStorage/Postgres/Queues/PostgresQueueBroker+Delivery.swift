@@ -42,17 +42,19 @@ extension PostgresQueueBroker {
         CheckedInteger.saturatingAdd(nowMillis, -CheckedInteger.saturatingMultiply(Int64(config.retention), 1000))
     }
 
+    /// One walk of the due index (the due messages in due order, at most `limit`: their count
+    /// and the oldest) and one probe for the next due time.
     func available(_ config: QueueConfig, nowMillis now: Int64, limit: Int) async throws -> Availability {
         try health.check()
         let queue = config.name
         let cutoff = Self.retentionCutoff(config, nowMillis: now)
         let rows = try await client.query(
             """
-            SELECT
-                (SELECT count(*) FROM (SELECT 1 FROM edge_run.queue_messages
-                    WHERE queue = \(queue) AND state = 0 AND due_at <= \(now) AND enqueued_at > \(cutoff) LIMIT \(limit)) AS a),
-                (SELECT min(due_at) FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 0 AND due_at <= \(now) AND enqueued_at > \(cutoff)),
+            SELECT count(*), min(due_at),
                 (SELECT min(due_at) FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 0 AND due_at > \(now))
+            FROM (SELECT due_at FROM edge_run.queue_messages
+                WHERE queue = \(queue) AND state = 0 AND due_at <= \(now) AND enqueued_at > \(cutoff)
+                ORDER BY due_at LIMIT \(limit)) AS due
             """,
             logger: logger
         )

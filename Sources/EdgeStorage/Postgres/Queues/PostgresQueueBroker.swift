@@ -160,14 +160,17 @@ public final class PostgresQueueBroker: QueueBroker {
         let now = clock.nowMillis()
         let rows = try await client.query(
             """
-            SELECT
-                (SELECT count(*) FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 0 AND due_at <= \(now)),
-                (SELECT count(*) FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 0 AND due_at > \(now)),
-                (SELECT count(*) FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 1),
-                (SELECT count(*) FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 2),
-                coalesce(sum(delivered), 0)::bigint, coalesce(sum(retried), 0)::bigint,
-                coalesce(sum(dead_lettered), 0)::bigint, coalesce(sum(expired), 0)::bigint
-            FROM edge_run.queue_counters WHERE queue = \(queue)
+            SELECT m.pending, m.delayed, m.in_flight, m.dead, c.delivered, c.retried, c.dead_lettered, c.expired
+            FROM (
+                SELECT count(*) FILTER (WHERE state = 0 AND due_at <= \(now)) AS pending,
+                    count(*) FILTER (WHERE state = 0 AND due_at > \(now)) AS delayed,
+                    count(*) FILTER (WHERE state = 1) AS in_flight, count(*) FILTER (WHERE state = 2) AS dead
+                FROM edge_run.queue_messages WHERE queue = \(queue)
+            ) AS m, (
+                SELECT coalesce(sum(delivered), 0)::bigint AS delivered, coalesce(sum(retried), 0)::bigint AS retried,
+                    coalesce(sum(dead_lettered), 0)::bigint AS dead_lettered, coalesce(sum(expired), 0)::bigint AS expired
+                FROM edge_run.queue_counters WHERE queue = \(queue)
+            ) AS c
             """,
             logger: logger
         )

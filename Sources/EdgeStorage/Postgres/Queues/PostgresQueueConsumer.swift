@@ -82,7 +82,9 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
             let availability: PostgresQueueBroker.Availability
             let before = claiming.withLock { $0 }
             do {
-                availability = try await broker.available(config, nowMillis: now, limit: settings.maxBatchSize)
+                // Counted past the messages being claimed now: otherwise a backlog looks empty
+                // until those claims end, and batches go out one claim at a time.
+                availability = try await broker.available(config, nowMillis: now, limit: settings.maxBatchSize + before.messages)
             } catch {
                 if Task.isCancelled { break }
                 // While PostgreSQL is unreachable the health watch has said so once; no line a second here.
