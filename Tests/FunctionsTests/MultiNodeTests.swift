@@ -69,6 +69,68 @@ struct MultiNodeTests {
         try await fake.provider.stop()
     }
 
+    /// Stripe retries a webhook, and behind a load balancer the retry can reach another node:
+    /// the event is still enqueued once, whichever node sees it first and however many
+    /// deliveries race on the two nodes.
+    @Test func stripeDedupeHoldsAcrossTwoNodes() async throws {
+        let fixtures = try StripeFixtures.load()
+        let folder = TemporaryFolder("multi-node-stripe")
+        defer { folder.cleanup() }
+        let path = folder.path + "/functions.json"
+        try StripeManifest.make(consumer: false).serializedString.write(toFile: path, atomically: true, encoding: .utf8)
+        try await TestStorage.with(.postgres) { storage in
+            guard case .postgres(let url) = storage.location else { return }
+            let password = url.password.map { ":" + $0 } ?? ""
+            let storageURL = "postgres://\(url.username)\(password)@\(url.host):\(url.port)/\(url.database)?sslmode=disable"
+            var nodes: [ServeProcess] = []
+            defer { for node in nodes { node.send(SIGKILL) } }
+            for _ in 0..<2 {
+                nodes.append(
+                    try await ServeProcess.start(
+                        ["--manifest", path, "--port", "0", "--storage", storageURL, "--log-level", "notice"],
+                        environment: StripeManifest.secrets(fixtures)
+                    )
+                )
+            }
+            let clients = nodes.map { TestClient(base: $0.base) }
+            // Signed now: the nodes check the timestamp against their own clocks.
+            let now = Int64(Date().timeIntervalSince1970)
+            func deliver(_ event: (body: String, signature: String), to client: TestClient) async throws -> Int {
+                try await client.request(
+                    "POST",
+                    "/webhooks/stripe",
+                    headers: ["Content-Type": "application/json", "Stripe-Signature": event.signature],
+                    body: Data(event.body.utf8)
+                ).status
+            }
+            let first = signedEvent(id: "evt_multi_1", type: "invoice.paid", object: ["id": "in_1"], created: now, secret: fixtures.secret, t: now)
+            // One node after the other, then back: every delivery is acknowledged.
+            for i in 0..<4 { #expect(try await deliver(first, to: clients[i % 2]) == 200) }
+            // Eight deliveries of another event at once, half on each node.
+            let second = signedEvent(
+                id: "evt_multi_2",
+                type: "checkout.session.completed",
+                object: ["id": "cs_1"],
+                created: now,
+                secret: fixtures.secret,
+                t: now
+            )
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<8 { group.addTask { try await deliver(second, to: clients[i % 2]) } }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 200, count: 8), "\(statuses)")
+            for client in clients {
+                let peeked = try await client.get("/q/payments/messages", headers: StripeManifest.auth)
+                let ids = (peeked.json["messages"]?.arrayValue ?? []).compactMap { $0["body"]?["id"]?.stringValue }
+                #expect(ids.sorted() == ["evt_multi_1", "evt_multi_2"], "\(peeked.json)")
+            }
+            for node in nodes { node.send(SIGTERM) }
+            for node in nodes { #expect(try await node.waitForExit() == 0, "\(node.log)") }
+            nodes.removeAll()
+        }
+    }
+
     /// `(module (memory (export "memory") 1) (func (export "_start")))`: a WASI command that
     /// does nothing (bytes from `wat2wasm`), the cron's function.
     static let emptyCommand: [UInt8] = [
