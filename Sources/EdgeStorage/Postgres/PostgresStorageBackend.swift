@@ -16,6 +16,8 @@ public final class PostgresStorageBackend: StorageBackend {
     let client: PostgresClient
     let logger: Logger
     private let runner: Task<Void, Never>
+    /// Finishes when `runner` is about to call `client.run()`.
+    private let runnerStarted: AsyncStream<Void>
     let health: PostgresHealth
     private let watcher: Task<Void, Never>
     private let stores = Mutex<[PostgresKVStore]>([])
@@ -63,7 +65,11 @@ public final class PostgresStorageBackend: StorageBackend {
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.additionalStartupParameters = startupParameters
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return PostgresStorageBackend(url: url, client: client, single: single, logger: logger)
+        let backend = PostgresStorageBackend(url: url, client: client, single: single, logger: logger)
+        // A statement leased before the pool runs waits for it, but postgres-nio logs a warning
+        // (the CLI's first statement came that early): open returns once run() is entered.
+        for await _ in backend.runnerStarted {}
+        return backend
     }
 
     /// Health probes in a row without an answer within 2 s before the storage counts as
@@ -96,7 +102,13 @@ public final class PostgresStorageBackend: StorageBackend {
         self.url = url
         self.client = client
         self.logger = logger
-        runner = Task { await client.run() }
+        let (started, starting) = AsyncStream<Void>.makeStream()
+        runnerStarted = started
+        // run() marks the client running in its first statement, before it suspends.
+        runner = Task {
+            starting.finish()
+            await client.run()
+        }
         let health = PostgresHealth(url: url, configuration: single, logger: logger)
         self.health = health
         watcher = Task { await health.watch() }
