@@ -24,7 +24,9 @@ struct StorageOptions: ParsableArguments {
     func open(logger: Logger) async throws -> any StorageBackend {
         let location = try location()
         do {
-            return try await location.open(logger: logger)
+            // One command, one statement at a time: one pooled connection (a node's pool opens
+            // whole at start, so the default size would open eight for a single `kv get`).
+            return try await location.open(poolSize: 1, logger: logger)
         } catch let error as StorageURLError {
             throw CLIError(error.description)
         } catch let error as PostgresStartError {
