@@ -29,20 +29,10 @@ struct MultiNodeTests {
         let path = folder.path + "/functions.json"
         try Self.manifest.replacingOccurrences(of: "FAKE_BASE", with: fake.provider.url()).write(toFile: path, atomically: true, encoding: .utf8)
         try await TestStorage.with(.postgres) { storage in
-            guard case .postgres(let url) = storage.location else { return }
-            let password = url.password.map { ":" + $0 } ?? ""
-            let storageURL = "postgres://\(url.username)\(password)@\(url.host):\(url.port)/\(url.database)?sslmode=disable"
             let environment = ["TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "12345", "ADMIN_TOKEN": "t"]
             var nodes: [ServeProcess] = []
             defer { for node in nodes { node.send(SIGKILL) } }
-            for _ in 0..<2 {
-                nodes.append(
-                    try await ServeProcess.start(
-                        ["--manifest", path, "--port", "0", "--storage", storageURL, "--log-level", "notice"],
-                        environment: environment
-                    )
-                )
-            }
+            nodes = try await Self.startNodes(2, manifest: path, storage: storage.location, environment: environment)
             let clients = nodes.map { TestClient(base: $0.base) }
             // Alternating nodes: 5 messages per number per hour in total, not per node.
             var statuses: [Int] = []
@@ -79,19 +69,9 @@ struct MultiNodeTests {
         let path = folder.path + "/functions.json"
         try StripeManifest.make(consumer: false).serializedString.write(toFile: path, atomically: true, encoding: .utf8)
         try await TestStorage.with(.postgres) { storage in
-            guard case .postgres(let url) = storage.location else { return }
-            let password = url.password.map { ":" + $0 } ?? ""
-            let storageURL = "postgres://\(url.username)\(password)@\(url.host):\(url.port)/\(url.database)?sslmode=disable"
             var nodes: [ServeProcess] = []
             defer { for node in nodes { node.send(SIGKILL) } }
-            for _ in 0..<2 {
-                nodes.append(
-                    try await ServeProcess.start(
-                        ["--manifest", path, "--port", "0", "--storage", storageURL, "--log-level", "notice"],
-                        environment: StripeManifest.secrets(fixtures)
-                    )
-                )
-            }
+            nodes = try await Self.startNodes(2, manifest: path, storage: storage.location, environment: StripeManifest.secrets(fixtures))
             let clients = nodes.map { TestClient(base: $0.base) }
             // Signed now: the nodes check the timestamp against their own clocks.
             let now = Int64(Date().timeIntervalSince1970)
@@ -242,6 +222,34 @@ struct MultiNodeTests {
     }
 
     /// The URL text of a PostgreSQL location, password included (the nodes' `--storage`).
+    /// Starts `count` `edge-run serve` nodes on `manifest` and the PostgreSQL `storage`, one
+    /// after the other, each serving before the next starts.
+    static func startNodes(
+        _ count: Int,
+        manifest: String,
+        storage: StorageLocation,
+        environment: [String: String]
+    ) async throws
+        -> [ServeProcess]
+    {
+        let storageURL = try #require(urlWithPassword(storage))
+        var nodes: [ServeProcess] = []
+        for _ in 0..<count {
+            do {
+                nodes.append(
+                    try await ServeProcess.start(
+                        ["--manifest", manifest, "--port", "0", "--storage", storageURL, "--log-level", "notice"],
+                        environment: environment
+                    )
+                )
+            } catch {
+                for node in nodes { node.send(SIGKILL) }
+                throw error
+            }
+        }
+        return nodes
+    }
+
     static func urlWithPassword(_ location: StorageLocation) -> String? {
         guard case .postgres(let url) = location else { return nil }
         let password = url.password.map { ":" + $0 } ?? ""
