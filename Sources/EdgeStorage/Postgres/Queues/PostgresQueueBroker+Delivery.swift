@@ -67,11 +67,21 @@ extension PostgresQueueBroker {
 
     /// Claims up to `limit` due messages of `config` in one committed transaction: a free slot
     /// of the queue's `max_concurrency` is leased, then the messages (`FOR UPDATE SKIP LOCKED`,
-    /// so nodes claiming at once take different ones) get `attempts` + 1 and the lease.
-    func claim(_ config: QueueConfig, limit: Int, token: Int64, leaseUntil: Int64, nowMillis now: Int64) async throws -> Claim {
+    /// so nodes claiming at once take different ones) get `attempts` + 1 and the lease — only
+    /// when they are `limit` or the oldest has been due for `batchTimeoutMillis` (the batching
+    /// rule, checked on the rows taken); otherwise nothing is claimed.
+    func claim(
+        _ config: QueueConfig,
+        limit: Int,
+        token: Int64,
+        leaseUntil: Int64,
+        batchTimeoutMillis: Int64,
+        nowMillis now: Int64
+    ) async throws -> Claim {
         try health.check()
         let queue = config.name
         let cutoff = Self.retentionCutoff(config, nowMillis: now)
+        let timedOut = CheckedInteger.saturatingAdd(now, -batchTimeoutMillis)
         let logger = logger
         return try await client.withTransaction(logger: logger) { connection -> Claim in
             var slot: Int32?
@@ -90,12 +100,14 @@ extension PostgresQueueBroker {
             let rows = try await connection.query(
                 """
                 WITH picked AS (
-                    SELECT id FROM edge_run.queue_messages
+                    SELECT id, due_at FROM edge_run.queue_messages
                     WHERE queue = \(queue) AND state = 0 AND due_at <= \(now) AND enqueued_at > \(cutoff)
                     ORDER BY due_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ), batch AS (
+                    SELECT count(*) >= \(limit) OR min(due_at) <= \(timedOut) AS ready FROM picked
                 )
                 UPDATE edge_run.queue_messages m SET state = 1, attempts = m.attempts + 1, lease_until = \(leaseUntil), lease_token = \(token)
-                FROM picked WHERE m.queue = \(queue) AND m.id = picked.id
+                FROM picked WHERE m.queue = \(queue) AND m.id = picked.id AND (SELECT ready FROM batch)
                 RETURNING m.id, m.content_type, m.body, m.attempts - m.attempts_base, m.sent_at, m.due_at
                 """,
                 logger: logger
