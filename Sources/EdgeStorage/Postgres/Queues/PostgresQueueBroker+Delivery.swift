@@ -151,45 +151,43 @@ extension PostgresQueueBroker {
         nowMillis now: Int64
     ) async throws -> Settled {
         try health.check()
-        var ids: [ByteBuffer] = []
-        var kinds: [Int16] = []
-        var dues: [Int64] = []
-        var errors: [String] = []
+        // One array per kind: each part of the statement looks its messages up by key (an ack
+        // part that joined every outcome against every leased row cost 10 ms a batch of 100).
+        var acks: [ByteBuffer] = []
+        var retries: (ids: [ByteBuffer], dues: [Int64], errors: [String]) = ([], [], [])
+        var deaths: (ids: [ByteBuffer], errors: [String]) = ([], [])
         for (id, disposition) in outcomes {
-            ids.append(ByteBuffer(bytes: id.bytes))
+            let key = ByteBuffer(bytes: id.bytes)
             switch disposition {
             case .ack:
-                kinds.append(0)
-                dues.append(0)
-                errors.append("")
+                acks.append(key)
             case .retry(let due, let error):
-                kinds.append(1)
-                dues.append(due)
-                errors.append(error ?? "")
+                retries.ids.append(key)
+                retries.dues.append(due)
+                retries.errors.append(error ?? "")
             case .deadLetter(let error):
-                kinds.append(2)
-                dues.append(now)
-                errors.append(error)
+                deaths.ids.append(key)
+                deaths.errors.append(error)
             }
         }
         let rows = try await client.query(
             """
-            WITH outcome AS (
-                SELECT * FROM unnest(\(ids)::bytea[], \(kinds)::smallint[], \(dues)::bigint[], \(errors)::text[]) AS o(id, kind, due_at, error)
-            ), acked AS (
-                DELETE FROM edge_run.queue_messages m USING outcome o
-                WHERE m.queue = \(queue) AND m.id = o.id AND o.kind = 0 AND m.state = 1 AND m.lease_token = \(token)
+            WITH acked AS (
+                DELETE FROM edge_run.queue_messages m
+                WHERE m.queue = \(queue) AND m.id = ANY(\(acks)::bytea[]) AND m.state = 1 AND m.lease_token = \(token)
                 RETURNING 1
             ), retried AS (
                 UPDATE edge_run.queue_messages m SET state = 0, due_at = o.due_at, last_error = coalesce(nullif(o.error, ''), m.last_error),
                     lease_until = NULL, lease_token = NULL
-                FROM outcome o WHERE m.queue = \(queue) AND m.id = o.id AND o.kind = 1 AND m.state = 1 AND m.lease_token = \(token)
+                FROM unnest(\(retries.ids)::bytea[], \(retries.dues)::bigint[], \(retries.errors)::text[]) AS o(id, due_at, error)
+                WHERE m.queue = \(queue) AND m.id = o.id AND m.state = 1 AND m.lease_token = \(token)
                 RETURNING 1
             ), dead AS (
                 UPDATE edge_run.queue_messages m SET queue = coalesce(\(deadLetterQueue), m.queue),
                     state = CASE WHEN \(deadLetterQueue)::text IS NULL THEN 2 ELSE 0 END, attempts_base = m.attempts,
                     enqueued_at = \(now), due_at = \(now), last_error = o.error, lease_until = NULL, lease_token = NULL
-                FROM outcome o WHERE m.queue = \(queue) AND m.id = o.id AND o.kind = 2 AND m.state = 1 AND m.lease_token = \(token)
+                FROM unnest(\(deaths.ids)::bytea[], \(deaths.errors)::text[]) AS o(id, error)
+                WHERE m.queue = \(queue) AND m.id = o.id AND m.state = 1 AND m.lease_token = \(token)
                 RETURNING 1
             ), counts AS (
                 SELECT (SELECT count(*) FROM acked) AS acked, (SELECT count(*) FROM retried) AS retried, (SELECT count(*) FROM dead) AS dead
