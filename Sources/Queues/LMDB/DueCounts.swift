@@ -11,6 +11,15 @@ import LMDBStorage
 /// buckets of each finer level up to the end of the next coarser bucket, plus the few coarsest
 /// buckets after it: a few hundred reads whatever the queue holds.
 ///
+/// Only buckets *after* now's are ever read, and now only moves forward, so a bucket at or
+/// before now's (a *past* bucket) is never read again. A change is therefore counted only in
+/// the buckets that are after now's when it is made (``Delta``): a message due at once — most
+/// sends, every claim of a due message — touches no count at all, and a delayed message is
+/// counted while its buckets are ahead and left alone once they have passed. Counts left in
+/// past buckets are never read and are deleted by ``sweepPast(_:_:nowMillis:limit:)``. (A wall
+/// clock stepped back by a few seconds can bring a past bucket ahead again until it passes
+/// anew: its left count then shows in `delayed` meanwhile, never in delivery.)
+///
 /// Key: `u8 level | BE u64 bucket`; value: `i64` count (little-endian). Empty buckets are deleted.
 enum DueCounts {
     static let shifts: [Int64] = [8, 14, 20, 26]
@@ -27,16 +36,23 @@ enum DueCounts {
         return (Int(raw[0]), Int64(bitPattern: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 1, as: UInt64.self))))
     }
 
-    /// Changes to apply at the end of an operation (one read-modify-write per touched bucket).
+    /// Changes to apply at the end of an operation made at `nowMillis` (one read-modify-write
+    /// per touched bucket); only buckets after now's are touched (see ``DueCounts``).
     struct Delta {
+        private let now: Int64
         private(set) var changes: [[UInt8]: Int64] = [:]
+
+        init(nowMillis: Int64) { now = max(nowMillis, 0) }
 
         var isEmpty: Bool { changes.isEmpty }
 
-        /// Counts `n` more (or fewer, when negative) messages due at `dueMillis`.
+        /// Counts `n` more (or fewer, when negative) messages due at `dueMillis`, in the buckets
+        /// after now's.
         mutating func add(dueMillis: Int64, _ n: Int64) {
             let due = max(dueMillis, 0)
             for (level, shift) in DueCounts.shifts.enumerated() {
+                // Past at this level, so past at every coarser one too.
+                guard due >> shift > now >> shift else { break }
                 changes[DueCounts.key(level: level, bucket: due >> shift), default: 0] += n
             }
         }
@@ -59,6 +75,30 @@ enum DueCounts {
     static func decode(_ raw: [UInt8]) -> Int64 {
         guard raw.count == 8 else { return 0 }
         return raw.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) }
+    }
+
+    /// Deletes up to `limit` counts of past buckets (at or before now's, never read again).
+    /// - Returns: how many were deleted (`limit`: there may be more).
+    static func sweepPast(_ txn: LMDBTransaction, _ db: LMDBDatabase, nowMillis: Int64, limit: Int) throws -> Int {
+        let past = try pastKeys(txn, db, nowMillis: nowMillis, limit: limit)
+        for key in past { try txn.delete(db, key: key) }
+        return past.count
+    }
+
+    /// The keys of up to `limit` counts of past buckets (a read or a write transaction).
+    static func pastKeys(_ txn: LMDBTransaction, _ db: LMDBDatabase, nowMillis: Int64, limit: Int) throws -> [[UInt8]] {
+        let now = max(nowMillis, 0)
+        var past: [[UInt8]] = []
+        try txn.withCursor(db) { cursor in
+            for (level, shift) in shifts.enumerated() where past.count < limit {
+                var entry = try cursor.seek(atLeast: key(level: level, bucket: 0))
+                while past.count < limit, let e = entry, let (l, bucket) = parse(e.key), l == level, bucket <= now >> shift {
+                    past.append(Array(e.key))
+                    entry = try cursor.next()
+                }
+            }
+        }
+        return past
     }
 
     /// Messages of the due index due after `nowMillis`.

@@ -231,7 +231,7 @@ public final class LMDBQueueBroker: QueueBroker {
             rows.append((id, record))
             sent.append(id.description)
         }
-        try await environment.write { [rows] txn in try storage.send(txn, rows) }
+        try await environment.write { [rows] txn in try storage.send(txn, rows, nowMillis: now) }
         signals[queue]?.notify()
         return sent
     }
@@ -258,8 +258,8 @@ public final class LMDBQueueBroker: QueueBroker {
         while true {
             let now = clock.nowMillis()
             let count = try await environment.write { txn in
-                let taken = try from.takeForRedrive(txn, limit: chunk, includeWaiting: source != target)
-                try to.send(txn, taken.map { (id: $0.0, record: $0.1.entering(at: now, lastError: nil)) })
+                let taken = try from.takeForRedrive(txn, limit: chunk, includeWaiting: source != target, nowMillis: now)
+                try to.send(txn, taken.map { (id: $0.0, record: $0.1.entering(at: now, lastError: nil)) }, nowMillis: now)
                 return taken.count
             }
             moved += count
@@ -290,6 +290,18 @@ public final class LMDBQueueBroker: QueueBroker {
         return QueueConsumer(broker: self, storage: storage, settings: settings, deadLetterQueue: deadLetterQueue, handler: handler)
     }
 
+    /// Deletes the counts of `storage`'s past due buckets (see ``DueCounts``), at most `limit`
+    /// a write; no write when there are none.
+    private func sweepPastDueCounts(_ storage: QueueStorage, limit: Int) async throws {
+        while true {
+            let now = clock.nowMillis()
+            let any = try environment.read { txn in try !DueCounts.pastKeys(txn, storage.dueCounts, nowMillis: now, limit: 1).isEmpty }
+            guard any else { return }
+            let swept = try await environment.write { txn in try DueCounts.sweepPast(txn, storage.dueCounts, nowMillis: now, limit: limit) }
+            guard swept == limit else { return }
+        }
+    }
+
     /// The most index entries one write of the retention purge examines (by default). Small
     /// chunks keep each commit close to an ordinary one, so writes grouped with a chunk (a KV
     /// put, a send) do not wait for a large sync; the purge is background work and can take longer.
@@ -318,6 +330,7 @@ public final class LMDBQueueBroker: QueueBroker {
                 resume = part.resumeAfter
                 if resume != nil, pause > .zero { try await Task.sleep(for: pause) }
             } while resume != nil
+            try await sweepPastDueCounts(storage, limit: limit)
             if purged > 0 {
                 logger.warning("messages expired after the queue's retention", metadata: ["queue": "\(storage.name)", "count": "\(purged)"])
             }

@@ -33,7 +33,7 @@ extension QueueStorage {
             }
         }
         var result = Purge()
-        var dues = DueCounts.Delta()
+        var dues = DueCounts.Delta(nowMillis: nowMillis)
         for (key, id) in examined {
             if try lease(txn, id: id) != nil { continue }
             guard let record = try record(txn, id: id) else {
@@ -52,7 +52,7 @@ extension QueueStorage {
 
     /// Removes up to `limit` messages to move elsewhere: dead letters first, then (when
     /// `includeWaiting`) waiting and delayed messages. In-flight messages stay.
-    func takeForRedrive(_ txn: LMDBTransaction, limit: Int, includeWaiting: Bool) throws -> [(MessageID, MessageRecord)] {
+    func takeForRedrive(_ txn: LMDBTransaction, limit: Int, includeWaiting: Bool, nowMillis: Int64) throws -> [(MessageID, MessageRecord)] {
         var taken: [(MessageID, MessageRecord)] = []
         var deadKeys: [MessageID] = []
         try txn.withCursor(dead) { cursor in
@@ -75,7 +75,7 @@ extension QueueStorage {
                 entry = try cursor.next()
             }
         }
-        var dues = DueCounts.Delta()
+        var dues = DueCounts.Delta(nowMillis: nowMillis)
         for (id, due) in readyKeys {
             _ = try unready(txn, id: id, dueMillis: due, dues: &dues)
             if let record = try record(txn, id: id) {
@@ -129,7 +129,9 @@ extension QueueStorage {
             }
         }
         for key in staleCounts { try txn.delete(dueCounts, key: key) }
-        var dues = DueCounts.Delta()
+        // Every bucket, past ones too (their counts are never read, and the retention sweep
+        // deletes them): the migration needs no clock.
+        var dues = DueCounts.Delta(nowMillis: 0)
         try txn.withCursor(ready) { cursor in
             var entry = try cursor.first()
             while let e = entry {

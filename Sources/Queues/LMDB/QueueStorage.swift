@@ -90,9 +90,9 @@ struct QueueStorage: Sendable {
         return try key.withUnsafeBytes { k in try txn.get(leases, key: k).map(LeaseValue.init) }
     }
 
-    /// Sends: stores new messages (one grouped write per batch).
-    func send(_ txn: LMDBTransaction, _ rows: [(id: MessageID, record: MessageRecord)]) throws {
-        var dues = DueCounts.Delta()
+    /// Sends at `nowMillis`: stores new messages (one grouped write per batch).
+    func send(_ txn: LMDBTransaction, _ rows: [(id: MessageID, record: MessageRecord)], nowMillis: Int64) throws {
+        var dues = DueCounts.Delta(nowMillis: nowMillis)
         for row in rows { try insert(txn, id: row.id, record: row.record, dues: &dues) }
         try dues.apply(txn, dueCounts)
     }
@@ -144,7 +144,7 @@ struct QueueStorage: Sendable {
     /// past the queue's retention are deleted.
     func claim(_ txn: LMDBTransaction, _ entries: [(id: MessageID, dueMillis: Int64)], lease: LeaseValue, nowMillis: Int64) throws -> Claim {
         var claim = Claim()
-        var dues = DueCounts.Delta()
+        var dues = DueCounts.Delta(nowMillis: nowMillis)
         let leaseBytes = lease.encoded()
         for (id, due) in entries {
             guard try unready(txn, id: id, dueMillis: due, dues: &dues), var record = try record(txn, id: id) else { continue }
@@ -176,8 +176,8 @@ struct QueueStorage: Sendable {
         var delivered: UInt64 = 0
         var retried: UInt64 = 0
         var deadLettered: UInt64 = 0
-        var dues = DueCounts.Delta()
-        var dlqDues = DueCounts.Delta()
+        var dues = DueCounts.Delta(nowMillis: nowMillis)
+        var dlqDues = DueCounts.Delta(nowMillis: nowMillis)
         for (id, disposition) in outcomes {
             guard try lease(txn, id: id)?.token == token else { continue }
             try txn.delete(leases, key: id.bytes)
@@ -255,8 +255,8 @@ struct QueueStorage: Sendable {
                 entry = try cursor.next()
             }
         }
-        var dues = DueCounts.Delta()
-        var dlqDues = DueCounts.Delta()
+        var dues = DueCounts.Delta(nowMillis: nowMillis)
+        var dlqDues = DueCounts.Delta(nowMillis: nowMillis)
         for id in taken {
             try txn.delete(leases, key: id.bytes)
             guard var record = try record(txn, id: id) else { continue }
