@@ -211,7 +211,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EdgeStorageTests",
-            dependencies: ["EdgeCore", "EdgeStorage", "KVStore", "EdgeTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EdgeCore", "EdgeStorage", "KVStore", "EdgeTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

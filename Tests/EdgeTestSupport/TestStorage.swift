@@ -79,7 +79,8 @@ public enum PostgresTestServer {
 
     static let logger = Logger(label: "edge-run.tests.postgres")
 
-    static func withAdmin<T>(_ url: PostgresURL, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// Runs `body` on a connection of its own to `url`'s database, closed afterwards.
+    public static func withAdmin<T>(_ url: PostgresURL, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let configuration = PostgresConnection.Configuration(
             host: url.host,
             port: url.port,

@@ -8,6 +8,16 @@ import Queues
 
 /// The statements of delivery: the consumer's scan, claim and settle, and the broker's
 /// background work (expired leases, retention). Each is short; none is held across a handler.
+///
+/// Their plans must not depend on the table's statistics: autovacuum analyzes the table at any
+/// moment, often while a queue is empty, and the planner then expects one row of that queue,
+/// where every plan costs the same and it may pick one that walks the whole queue. So:
+/// - rows a statement has just locked are changed by their `ctid` (a TID scan, no join);
+/// - the claim takes messages in due order with sorting disabled for its transaction, so the
+///   due-order index, which needs no sort and stops at the batch, is the only plan;
+/// - the settle finds a claim's messages by key among the queue's leased rows.
+/// Before this, one claim after such an analyze took 660 ms for 100 of 20,000 messages
+/// (`EXPLAIN ANALYZE`: the queue's rows sorted, then joined to the batch by a filter).
 extension PostgresQueueBroker {
     /// What a consumer's scan found at `nowMillis`.
     struct Availability: Sendable {
@@ -97,19 +107,17 @@ extension PostgresQueueBroker {
             )
             for try await s in slots.decode(Int32.self) { slot = s }
             guard let slot else { return .noSlot }
+            try await connection.query(Self.claimPlanSetting, logger: logger).consume()
             let rows = try await connection.query(
-                """
-                WITH picked AS (
-                    SELECT id, due_at FROM edge_run.queue_messages
-                    WHERE queue = \(queue) AND state = 0 AND due_at <= \(now) AND enqueued_at > \(cutoff)
-                    ORDER BY due_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                ), batch AS (
-                    SELECT count(*) >= \(limit) OR min(due_at) <= \(timedOut) AS ready FROM picked
-                )
-                UPDATE edge_run.queue_messages m SET state = 1, attempts = m.attempts + 1, lease_until = \(leaseUntil), lease_token = \(token)
-                FROM picked WHERE m.queue = \(queue) AND m.id = picked.id AND (SELECT ready FROM batch)
-                RETURNING m.id, m.content_type, m.body, m.attempts - m.attempts_base, m.sent_at, m.due_at
-                """,
+                Self.claimStatement(
+                    queue: queue,
+                    limit: limit,
+                    token: token,
+                    leaseUntil: leaseUntil,
+                    nowMillis: now,
+                    cutoff: cutoff,
+                    timedOut: timedOut
+                ),
                 logger: logger
             )
             var claimed: [Claimed] = []
@@ -130,6 +138,37 @@ extension PostgresQueueBroker {
             claimed.sort { ($0.dueMillis, $0.id) < ($1.dueMillis, $1.id) }
             return .claimed(claimed)
         }
+    }
+
+    /// Run in the claim's transaction before ``claimStatement``: without sorting, taking messages
+    /// in due order has one plan, the due-order index that stops at the batch.
+    static let claimPlanSetting: PostgresQuery = "SET LOCAL enable_sort = off"
+
+    /// The messages of a claim: up to `limit` due messages in due order, locked (`SKIP LOCKED`)
+    /// and leased by their `ctid` — only when they are `limit` or the oldest was due by `timedOut`.
+    static func claimStatement(
+        queue: String,
+        limit: Int,
+        token: Int64,
+        leaseUntil: Int64,
+        nowMillis now: Int64,
+        cutoff: Int64,
+        timedOut: Int64
+    )
+        -> PostgresQuery
+    {
+        """
+        WITH picked AS (
+            SELECT ctid, due_at FROM edge_run.queue_messages
+            WHERE queue = \(queue) AND state = 0 AND due_at <= \(now) AND enqueued_at > \(cutoff)
+            ORDER BY due_at, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+        ), batch AS (
+            SELECT count(*) >= \(limit) OR min(due_at) <= \(timedOut) AS ready FROM picked
+        )
+        UPDATE edge_run.queue_messages m SET state = 1, attempts = m.attempts + 1, lease_until = \(leaseUntil), lease_token = \(token)
+        WHERE m.ctid = ANY(ARRAY(SELECT ctid FROM picked)) AND (SELECT ready FROM batch)
+        RETURNING m.id, m.content_type, m.body, m.attempts - m.attempts_base, m.sent_at, m.due_at
+        """
     }
 
     /// What a settle changed.
@@ -231,18 +270,18 @@ extension PostgresQueueBroker {
                 let rows = try await client.query(
                     """
                     WITH expired AS (
-                        SELECT id, attempts - attempts_base AS deliveries FROM edge_run.queue_messages
+                        SELECT ctid, attempts - attempts_base AS deliveries FROM edge_run.queue_messages
                         WHERE queue = \(queue) AND state = 1 AND lease_until <= \(now)
                         ORDER BY lease_until LIMIT \(Self.chunk) FOR UPDATE SKIP LOCKED
                     ), requeued AS (
                         UPDATE edge_run.queue_messages m SET state = 0, due_at = \(now), last_error = \(reason), lease_until = NULL, lease_token = NULL
-                        FROM expired e WHERE m.queue = \(queue) AND m.id = e.id AND e.deliveries < \(maxDeliveries)
+                        WHERE m.ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE deliveries < \(maxDeliveries)))
                         RETURNING 1
                     ), dead AS (
                         UPDATE edge_run.queue_messages m SET queue = coalesce(\(dlq), m.queue),
                             state = CASE WHEN \(dlq)::text IS NULL THEN 2 ELSE 0 END, attempts_base = m.attempts,
                             enqueued_at = \(now), due_at = \(now), last_error = \(reason), lease_until = NULL, lease_token = NULL
-                        FROM expired e WHERE m.queue = \(queue) AND m.id = e.id AND e.deliveries >= \(maxDeliveries)
+                        WHERE m.ctid = ANY(ARRAY(SELECT ctid FROM expired WHERE deliveries >= \(maxDeliveries)))
                         RETURNING 1
                     ), counts AS (
                         SELECT (SELECT count(*) FROM requeued) AS requeued, (SELECT count(*) FROM dead) AS dead
@@ -297,10 +336,10 @@ extension PostgresQueueBroker {
                 let rows = try await client.query(
                     """
                     WITH old AS (
-                        SELECT id FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 0 AND enqueued_at <= \(cutoff)
+                        SELECT ctid FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 0 AND enqueued_at <= \(cutoff)
                         ORDER BY enqueued_at LIMIT \(Self.chunk) FOR UPDATE SKIP LOCKED
                     ), gone AS (
-                        DELETE FROM edge_run.queue_messages m USING old WHERE m.queue = \(queue) AND m.id = old.id RETURNING 1
+                        DELETE FROM edge_run.queue_messages m WHERE m.ctid = ANY(ARRAY(SELECT ctid FROM old)) RETURNING 1
                     ), counts AS (SELECT count(*) AS n FROM gone), counted AS (
                         INSERT INTO edge_run.queue_counters AS c (queue, shard, expired)
                         SELECT \(queue), (pg_backend_pid() % \(Self.counterShards))::smallint, n FROM counts WHERE n > 0

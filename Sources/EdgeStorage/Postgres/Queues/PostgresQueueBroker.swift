@@ -248,13 +248,13 @@ public final class PostgresQueueBroker: QueueBroker {
             let rows = try await client.query(
                 """
                 WITH taken AS (
-                    SELECT id FROM edge_run.queue_messages
+                    SELECT ctid FROM edge_run.queue_messages
                     WHERE queue = \(source) AND (state = 2 OR (\(source != target) AND state = 0))
                     ORDER BY id LIMIT \(Self.chunk) FOR UPDATE SKIP LOCKED
                 ), moved AS (
                     UPDATE edge_run.queue_messages m SET queue = \(target), state = 0, attempts_base = m.attempts,
                         enqueued_at = \(now), due_at = \(now), last_error = NULL, lease_until = NULL, lease_token = NULL
-                    FROM taken WHERE m.queue = \(source) AND m.id = taken.id
+                    WHERE m.ctid = ANY(ARRAY(SELECT ctid FROM taken))
                     RETURNING 1
                 )
                 SELECT count(*) FROM moved

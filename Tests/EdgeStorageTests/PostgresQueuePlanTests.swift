@@ -1,0 +1,77 @@
+import EdgeTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import EdgeStorage
+
+/// The queue statements' plans must not depend on the table's statistics: autovacuum analyzes
+/// the table while a queue is empty, and the planner then expects one row of it, where a plan
+/// that walks the whole queue costs as little as one that takes a batch.
+@Suite(
+    "PostgreSQL queue plans after an analyze that saw none of the queue",
+    .enabled(if: PostgresTestServer.url != nil, PostgresTestServer.skipReason)
+)
+struct PostgresQueuePlanTests {
+    let logger = Logger(label: "edge-run.tests.plans")
+
+    @Test func aClaimReadsItsBatchNotTheQueue() async throws {
+        try await TestStorage.with(.postgres) { storage in
+            guard case .postgres(let url) = storage.location else { return }
+            let backend = try await storage.location.open(logger: logger)  // migrates
+            await backend.close()
+            let now: Int64 = 1_800_000_000_000
+            // The analyze sees only another queue, its timestamps far from now's.
+            try await PostgresTestServer.execute(
+                url,
+                """
+                INSERT INTO edge_run.queue_messages (queue, id, content_type, body, sent_at, enqueued_at, due_at)
+                SELECT 'other', uuid_send(gen_random_uuid()), 0, '\\x7b7d'::bytea, 0, 0, 0 FROM generate_series(1, 300)
+                """
+            )
+            try await PostgresTestServer.execute(url, "ANALYZE edge_run.queue_messages")
+            // Then a burst arrives in the queue the statistics know nothing of.
+            try await PostgresTestServer.execute(
+                url,
+                """
+                INSERT INTO edge_run.queue_messages (queue, id, content_type, body, sent_at, enqueued_at, due_at)
+                SELECT 'jobs', uuid_send(gen_random_uuid()), 0, '\\x7b7d'::bytea, \(now) - g, \(now) - g, \(now) - g
+                FROM generate_series(1, 5000) AS g
+                """
+            )
+            let claim = PostgresQueueBroker.claimStatement(
+                queue: "jobs",
+                limit: 100,
+                token: 7,
+                leaseUntil: now + 60_000,
+                nowMillis: now,
+                cutoff: now - 86_400_000,
+                timedOut: now - 5_000
+            )
+            let plan = try await PostgresTestServer.withAdmin(url) { connection in
+                try await connection.query("BEGIN", logger: logger).consume()
+                try await connection.query(PostgresQueueBroker.claimPlanSetting, logger: logger).consume()
+                let explain = PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + claim.sql, binds: claim.binds)
+                var lines: [String] = []
+                for try await line in try await connection.query(explain, logger: logger).decode(String.self) { lines.append(line) }
+                try await connection.query("ROLLBACK", logger: logger).consume()
+                return lines
+            }
+            let text = plan.joined(separator: "\n")
+            // No node of the plan handles more rows than the batch: nothing sorted or filtered
+            // the queue's 5,000 messages.
+            let rows = plan.compactMap { line -> Int? in
+                guard let range = line.range(of: "rows=") else { return nil }
+                return Int(line[range.upperBound...].prefix { $0.isNumber })
+            }
+            #expect(!rows.isEmpty, "\(text)")
+            #expect(rows.allSatisfy { $0 <= 100 }, "\(text)")
+            #expect(text.contains("queue_messages_due") && text.contains("Tid Scan") && !text.contains("Sort"), "\(text)")
+        }
+    }
+}
+
+extension PostgresRowSequence {
+    fileprivate func consume() async throws { for try await _ in self {} }
+}
