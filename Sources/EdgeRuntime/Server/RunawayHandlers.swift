@@ -46,20 +46,20 @@ final class RunawayHandlers: Sendable {
 /// them at once (503) instead of leaving its client waiting.
 final class InFlightCalls: Sendable {
     private struct State {
-        var calls: [UInt64: @Sendable () -> Void] = [:]
+        var calls: [UInt64: any DeadlineTarget] = [:]
         var nextID: UInt64 = 0
         var aborted = false
     }
     private let state = Mutex(State())
 
-    /// Remembers `abort` until ``remove(_:)``; after ``abortAll()`` it is called at once.
-    func register(_ abort: @escaping @Sendable () -> Void) -> UInt64 {
+    /// Remembers `call` until ``remove(_:)``; after ``abortAll()`` it is told at once.
+    func register(_ call: any DeadlineTarget) -> UInt64 {
         let (id, abortNow) = state.withLock { s -> (UInt64, Bool) in
             s.nextID += 1
-            if !s.aborted { s.calls[s.nextID] = abort }
+            if !s.aborted { s.calls[s.nextID] = call }
             return (s.nextID, s.aborted)
         }
-        if abortNow { abort() }
+        if abortNow { call.serverStopping() }
         return id
     }
 
@@ -67,12 +67,12 @@ final class InFlightCalls: Sendable {
 
     /// Answers every call in flight, and every later one, with its abort.
     func abortAll() {
-        let calls = state.withLock { s -> [@Sendable () -> Void] in
+        let calls = state.withLock { s -> [any DeadlineTarget] in
             s.aborted = true
             defer { s.calls = [:] }
             return Array(s.calls.values)
         }
-        for abort in calls { abort() }
+        for call in calls { call.serverStopping() }
     }
 
     var count: Int { state.withLock { $0.calls.count } }

@@ -19,7 +19,9 @@ func withDeadline<T: Sendable>(
 ) async throws -> T {
     let race = DeadlineRace<T>(runaway: runaway)
     return try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        // Unchecked: the race resumes it once, whichever of the work, the deadline, the stop or
+        // the cancellation comes first (`finish` takes it out under the lock).
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<T, any Error>) in
             race.begin(continuation, seconds: seconds, watch: watch, stopping: stopping, operation)
         }
     } onCancel: {
@@ -29,9 +31,9 @@ func withDeadline<T: Sendable>(
 
 /// The operation of ``withDeadline(seconds:watch:runaway:stopping:_:)`` racing its deadline:
 /// whichever comes first resumes the caller; the other is ignored.
-private final class DeadlineRace<T: Sendable>: Sendable {
+private final class DeadlineRace<T: Sendable>: DeadlineTarget {
     private struct State {
-        var continuation: CheckedContinuation<T, any Error>?
+        var continuation: UnsafeContinuation<T, any Error>?
         var work: Task<Void, Never>?
         var watchID: UInt64?
         var watch: DeadlineWatch?
@@ -48,7 +50,7 @@ private final class DeadlineRace<T: Sendable>: Sendable {
     init(runaway: RunawayHandlers.Slot?) { self.runaway = runaway }
 
     func begin(
-        _ continuation: CheckedContinuation<T, any Error>,
+        _ continuation: UnsafeContinuation<T, any Error>,
         seconds: Double,
         watch: DeadlineWatch,
         stopping: InFlightCalls?,
@@ -59,8 +61,8 @@ private final class DeadlineRace<T: Sendable>: Sendable {
             $0.watch = watch
             $0.stopping = stopping
         }
-        let id = watch.register(after: seconds) { [self] in self.finish(.failure(TimeoutError())) }
-        let stopID = stopping?.register { [self] in self.finish(.failure(ServerStoppingError())) }
+        let id = watch.register(after: seconds, self)
+        let stopID = stopping?.register(self)
         if state.withLock({ $0.continuation == nil }) {
             // Answered already (the server is past its shutdown grace): the operation never starts.
             watch.remove(id)
@@ -89,6 +91,10 @@ private final class DeadlineRace<T: Sendable>: Sendable {
         }
     }
 
+    func deadlinePassed() { finish(.failure(TimeoutError())) }
+
+    func serverStopping() { finish(.failure(ServerStoppingError())) }
+
     func finish(_ result: Result<T, any Error>) {
         let (continuation, work, id, watch, stopID, stopping) = state.withLock { s in
             defer {
@@ -112,6 +118,15 @@ private final class DeadlineRace<T: Sendable>: Sendable {
     }
 }
 
+/// A call waiting on its deadline (``DeadlineWatch``) and on the server's shutdown grace
+/// (``InFlightCalls``); registered as itself, so a registration allocates no closure.
+protocol DeadlineTarget: AnyObject, Sendable {
+    /// Its deadline passed.
+    func deadlinePassed()
+    /// The shutdown grace ended.
+    func serverStopping()
+}
+
 /// A handler ran past its `handler_timeout_seconds`.
 struct TimeoutError: Error {}
 
@@ -122,7 +137,7 @@ struct ServerStoppingError: Error {}
 /// are deadlines, waking every `resolution`.
 final class DeadlineWatch: Sendable {
     private struct State {
-        var entries: [UInt64: (deadline: UInt64, fire: @Sendable () -> Void)] = [:]
+        var entries: [UInt64: (deadline: UInt64, target: any DeadlineTarget)] = [:]
         var nextID: UInt64 = 0
         var ticking = false
     }
@@ -131,12 +146,12 @@ final class DeadlineWatch: Sendable {
 
     init(resolution: Duration = .milliseconds(20)) { self.resolution = resolution }
 
-    /// Calls `fire` about `seconds` from now unless ``remove(_:)`` comes first.
-    func register(after seconds: Double, fire: @escaping @Sendable () -> Void) -> UInt64 {
+    /// Tells `target` about `seconds` from now unless ``remove(_:)`` comes first.
+    func register(after seconds: Double, _ target: any DeadlineTarget) -> UInt64 {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, seconds) * 1e9)
         let (id, start) = state.withLock { s -> (UInt64, Bool) in
             s.nextID += 1
-            s.entries[s.nextID] = (deadline, fire)
+            s.entries[s.nextID] = (deadline, target)
             let start = !s.ticking
             s.ticking = true
             return (s.nextID, start)
@@ -151,13 +166,13 @@ final class DeadlineWatch: Sendable {
         while true {
             try? await Task.sleep(for: resolution)
             let now = DispatchTime.now().uptimeNanoseconds
-            let (due, keepGoing) = state.withLock { s -> ([@Sendable () -> Void], Bool) in
+            let (due, keepGoing) = state.withLock { s -> ([any DeadlineTarget], Bool) in
                 let expired = s.entries.filter { $0.value.deadline <= now }
                 for key in expired.keys { s.entries.removeValue(forKey: key) }
                 if s.entries.isEmpty { s.ticking = false }
-                return (expired.values.map(\.fire), !s.entries.isEmpty)
+                return (expired.values.map(\.target), !s.entries.isEmpty)
             }
-            for fire in due { fire() }
+            for target in due { target.deadlinePassed() }
             if !keepGoing { return }
         }
     }
