@@ -179,7 +179,8 @@ struct WasmLimitsTests {
             await eventually {
                 guard let metrics = try? await s.client.get("/_edge/metrics").text else { return false }
                 let series = metrics.split(separator: "\n").filter { $0.hasPrefix("edge_runaway_handlers{function=\"fn\"}") }
-                return series.allSatisfy { $0.hasSuffix(" 0") }
+                // The exposition writes the gauge as a double ("… 0.0").
+                return series.allSatisfy { line in line.split(separator: " ").last.flatMap { Double($0) } == 0 }
             }
         )
         try await s.stopAndClean()
