@@ -13,8 +13,9 @@ import Synchronization
 /// batch in one committed transaction before its handler runs, then settles every message in one
 /// statement. While claims come back full (a backlog) the loop claims the next batch without
 /// asking first: the claim itself takes a batch only when it is full or its oldest message has
-/// waited `max_batch_timeout`, so the batching rule holds without the scan. It sleeps until the batch timeout, the next due message, a wake-up (a `NOTIFY` from
-/// any node's send, a batch of its own finishing) or ``pollInterval`` at most. When every
+/// waited `max_batch_timeout`, so the batching rule holds without the scan. It sleeps until the
+/// batch timeout, the next due message, a wake-up (a `NOTIFY` from any node's send, a batch of
+/// its own finishing) or ``pollInterval`` at most. When every
 /// `max_concurrency` slot is held on some node, it retries after ``slotRecheck``.
 final class PostgresQueueConsumer: StoppableConsumer, Sendable {
     let broker: PostgresQueueBroker
