@@ -91,6 +91,8 @@ public struct ConsumerConfig: Sendable, Hashable, Codable {
     /// Seconds a partial batch waits for more messages, counted from its first available
     /// message (`max_batch_timeout`, 0…60, default 5).
     public var maxBatchTimeout: Double
+    /// ``maxBatchTimeout`` in milliseconds, as the consumers count it.
+    package var maxBatchTimeoutMillis: Int64 { Int64((maxBatchTimeout * 1000).rounded()) }
     /// Redeliveries after the first delivery (`max_retries`, 0…100, default 3): a message is
     /// delivered at most `1 + maxRetries` times.
     public var maxRetries: Int

@@ -14,7 +14,7 @@ package struct ConsumerStateMachine {
 
         package init(_ config: ConsumerConfig) {
             maxBatchSize = config.maxBatchSize
-            maxBatchTimeoutMillis = Int64((config.maxBatchTimeout * 1000).rounded())
+            maxBatchTimeoutMillis = config.maxBatchTimeoutMillis
             maxConcurrency = config.maxConcurrency
             // Settling takes two grouped commits (lease, outcome) of a few ms each: keep enough
             // batches settling behind the running ones that commits, not fsync latency, bound throughput.

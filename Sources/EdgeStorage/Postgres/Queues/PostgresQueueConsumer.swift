@@ -35,7 +35,7 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
     private let holding = Mutex(0)
     /// Whether the last claim took a full batch: then more are likely waiting, and the loop
     /// claims again at once instead of scanning the due index first (a scan per batch was a
-    /// quarter of PostgreSQL's time under a backlog). A claim that takes nothing clears it.
+    /// quarter of PostgreSQL's time under a backlog). A claim that comes back short clears it.
     private let backlog = Mutex(false)
 
     /// The poll fallback: an idle consumer looks at its queue at least this often, so a missed
@@ -86,48 +86,15 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
     private func loop(_ group: inout TaskGroup<Void>) async {
         while !Task.isCancelled {
             let now = clock.nowMillis()
+            let plan: ConsumerStateMachine.Plan
             if backlog.withLock({ $0 }) {
                 // As if a scan had found a full batch: stop, wait for capacity, or claim one.
-                let plan = machine.withLock {
+                plan = machine.withLock {
                     $0.plan(availableCount: settings.maxBatchSize, firstAvailableDueMillis: now, nextDueMillis: nil, nowMillis: now)
                 }
-                switch plan {
-                case .stop:
-                    return
-                case .waitForCapacity:
-                    await signal.wait(until: nil, clock: clock, recheck: nil)
-                case .deliver(let count):
-                    start(count, &group)
-                case .sleep:
-                    backlog.withLock { $0 = false }
-                }
-                continue
-            }
-            let availability: PostgresQueueBroker.Availability
-            let before = claiming.withLock { $0 }
-            do {
-                // Counted past the messages being claimed now: otherwise a backlog looks empty
-                // until those claims end, and batches go out one claim at a time.
-                availability = try await broker.available(config, nowMillis: now, limit: settings.maxBatchSize + before.messages)
-            } catch {
-                if Task.isCancelled { break }
-                // While PostgreSQL is unreachable the health watch has said so once; no line a second here.
-                if !(error is StorageUnavailableError) {
-                    logger.error("cannot read the queue; retrying in 1 s", metadata: ["error": "\(error)"])
-                }
-                await signal.wait(until: nil, clock: clock, recheck: Self.pollInterval)
-                continue
-            }
-            // A claim that ended while the count was read may or may not be in it: count again.
-            guard claiming.withLock({ $0.ended }) == before.ended else { continue }
-            let available = max(0, availability.count - before.messages)
-            let plan = machine.withLock {
-                $0.plan(
-                    availableCount: available,
-                    firstAvailableDueMillis: available > 0 ? availability.firstDueMillis : nil,
-                    nextDueMillis: availability.nextDueMillis,
-                    nowMillis: now
-                )
+            } else {
+                guard let scanned = await scan(at: now) else { continue }
+                plan = scanned
             }
             switch plan {
             case .stop:
@@ -139,6 +106,37 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
             case .deliver(let count):
                 start(count, &group)
             }
+        }
+    }
+
+    /// Reads the due index at `now` and lets the state machine decide; `nil`: look again (the
+    /// read failed and was waited out, or a claim ended while it ran).
+    private func scan(at now: Int64) async -> ConsumerStateMachine.Plan? {
+        let availability: PostgresQueueBroker.Availability
+        let before = claiming.withLock { $0 }
+        do {
+            // Counted past the messages being claimed now: otherwise a backlog looks empty
+            // until those claims end, and batches go out one claim at a time.
+            availability = try await broker.available(config, nowMillis: now, limit: settings.maxBatchSize + before.messages)
+        } catch {
+            if Task.isCancelled { return nil }
+            // While PostgreSQL is unreachable the health watch has said so once; no line a second here.
+            if !(error is StorageUnavailableError) {
+                logger.error("cannot read the queue; retrying in 1 s", metadata: ["error": "\(error)"])
+            }
+            await signal.wait(until: nil, clock: clock, recheck: Self.pollInterval)
+            return nil
+        }
+        // A claim that ended while the count was read may or may not be in it: count again.
+        guard claiming.withLock({ $0.ended }) == before.ended else { return nil }
+        let available = max(0, availability.count - before.messages)
+        return machine.withLock {
+            $0.plan(
+                availableCount: available,
+                firstAvailableDueMillis: available > 0 ? availability.firstDueMillis : nil,
+                nextDueMillis: availability.nextDueMillis,
+                nowMillis: now
+            )
         }
     }
 
@@ -175,7 +173,7 @@ final class PostgresQueueConsumer: StoppableConsumer, Sendable {
                 limit: count,
                 token: token,
                 leaseUntil: leaseUntil,
-                batchTimeoutMillis: Int64((settings.maxBatchTimeout * 1000).rounded()),
+                batchTimeoutMillis: settings.maxBatchTimeoutMillis,
                 nowMillis: now
             )
             switch claim {
