@@ -53,26 +53,44 @@ extension PostgresQueueBroker {
     }
 
     /// One walk of the due index (the due messages in due order, at most `limit`: their count
-    /// and the oldest) and one probe for the next due time.
+    /// and the oldest) and one probe for the next due time, in a transaction of their own that
+    /// leaves the due index as their only plan (``availablePlanSettings``).
     func available(_ config: QueueConfig, nowMillis now: Int64, limit: Int) async throws -> Availability {
         try health.check()
         let queue = config.name
         let cutoff = Self.retentionCutoff(config, nowMillis: now)
-        let rows = try await client.query(
-            """
-            SELECT count(*), min(due_at),
-                (SELECT min(due_at) FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 0 AND due_at > \(now))
-            FROM (SELECT due_at FROM edge_run.queue_messages
-                WHERE queue = \(queue) AND state = 0 AND due_at <= \(now) AND enqueued_at > \(cutoff)
-                ORDER BY due_at LIMIT \(limit)) AS due
-            """,
-            logger: logger
-        )
-        var result = Availability()
-        for try await (count, first, next) in rows.decode((Int64, Int64?, Int64?).self) {
-            result = Availability(count: Int(count), firstDueMillis: first, nextDueMillis: next)
+        let logger = logger
+        return try await client.withTransaction(logger: logger) { connection -> Availability in
+            for setting in Self.availablePlanSettings { try await connection.query(setting, logger: logger).consume() }
+            let rows = try await connection.query(
+                Self.availableStatement(queue: queue, nowMillis: now, cutoff: cutoff, limit: limit),
+                logger: logger
+            )
+            var result = Availability()
+            for try await (count, first, next) in rows.decode((Int64, Int64?, Int64?).self) {
+                result = Availability(count: Int(count), firstDueMillis: first, nextDueMillis: next)
+            }
+            return result
         }
-        return result
+    }
+
+    /// Run in the scan's transaction before ``availableStatement``: both of its walks take
+    /// rows in due order, which without sorting only the due-order index gives, stopping at
+    /// the limit. (With sorting, a planner whose statistics saw none of the queue may filter
+    /// the whole queue through the enqueue-order index instead.)
+    static let availablePlanSettings: [PostgresQuery] = [claimPlanSetting]
+
+    /// The statement of ``available(_:nowMillis:limit:)``: the due messages in due order (at
+    /// most `limit`: their count and the oldest) and the next due time after now.
+    static func availableStatement(queue: String, nowMillis now: Int64, cutoff: Int64, limit: Int) -> PostgresQuery {
+        """
+        SELECT count(*), min(due_at),
+            (SELECT due_at FROM edge_run.queue_messages WHERE queue = \(queue) AND state = 0 AND due_at > \(now)
+                ORDER BY due_at LIMIT 1)
+        FROM (SELECT due_at FROM edge_run.queue_messages
+            WHERE queue = \(queue) AND state = 0 AND due_at <= \(now) AND enqueued_at > \(cutoff)
+            ORDER BY due_at LIMIT \(limit)) AS due
+        """
     }
 
     /// Claims up to `limit` due messages of `config` in one committed transaction: a free slot
