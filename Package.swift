@@ -196,6 +196,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "pg-kv-bench",
+            dependencies: [
+                "EdgeCore", "EdgeStorage", "KVStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/pg-kv-bench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "queue-scale-bench",
             dependencies: ["EdgeCore", "EdgeRuntime", "Queues", "KVStore", "LMDBStorage"],
             path: "Benchmarks/queue-scale-bench",
