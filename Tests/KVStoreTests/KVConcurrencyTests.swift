@@ -30,6 +30,65 @@ struct KVConcurrencyTests {
         }
     }
 
+    /// Hundreds of gets at once, more than the PostgreSQL pool has connections: each gets its
+    /// own key's entry, nothing for a deleted, expired or never written key.
+    @Test(arguments: TestBackend.available) func concurrentGetsEachFindTheirOwnKey(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            for k in 0..<60 {
+                switch k % 4 {
+                case 0: try await f.store.put("k\(k)", text: "v\(k)")
+                case 1: try await f.store.put("k\(k)", text: "v\(k)", options: KVPutOptions(expirationTtl: 60))
+                case 2:
+                    try await f.store.put("k\(k)", text: "v\(k)")
+                    try await f.store.delete("k\(k)")
+                default: break  // never written
+                }
+            }
+            try await f.store.put("late", text: "soon gone", options: KVPutOptions(expirationTtl: 60))
+            f.clock.advance(by: 30)
+            try await f.store.put("late", text: "still here", options: KVPutOptions(expirationTtl: 60))
+            f.clock.advance(by: 40)  // the keys put with a TTL of 60 s at the start have expired
+            let found = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for n in 0..<600 {
+                    group.addTask {
+                        let k = n % 61
+                        return (k, try await f.store.getText(k == 60 ? "late" : "k\(k)"))
+                    }
+                }
+                var found: [(Int, String?)] = []
+                for try await result in group { found.append(result) }
+                return found
+            }
+            #expect(found.count == 600)
+            for (k, text) in found {
+                if k == 60 {
+                    #expect(text == "still here")
+                } else {
+                    #expect(text == (k % 4 == 0 ? "v\(k)" : nil), "k\(k)")
+                }
+            }
+        }
+    }
+
+    /// Each writer reads its own key right after every put, 32 at once: a get never misses a
+    /// write that returned before it was called.
+    @Test(arguments: TestBackend.available) func aGetSeesEveryPutThatReturnedBeforeIt(backend: TestBackend) async throws {
+        try await withKV(backend) { f in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<32 {
+                    group.addTask {
+                        for i in 0..<15 {
+                            try await f.store.put("w\(writer)", text: "\(i)")
+                            let read = try await f.store.getText("w\(writer)")
+                            #expect(read == "\(i)", "writer \(writer) wrote \(i), read \(read ?? "nothing")")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test(arguments: TestBackend.available) func incrementLosesNoUpdatesUnderConcurrency(backend: TestBackend) async throws {
         try await withKV(backend) { f in
             let results = try await withThrowingTaskGroup(of: [Int64].self) { group in
