@@ -45,11 +45,11 @@ struct PostgresQueuePlanTests {
         }
     }
 
-    /// The `EXPLAIN ANALYZE` lines of `statement`, run after `settings` in a transaction rolled back.
-    private func explain(_ statement: PostgresQuery, after settings: [PostgresQuery], url: PostgresURL) async throws -> [String] {
+    /// The `EXPLAIN ANALYZE` lines of `statement`, run after `setting` in a transaction rolled back.
+    private func explain(_ statement: PostgresQuery, after setting: PostgresQuery, url: PostgresURL) async throws -> [String] {
         try await PostgresTestServer.withAdmin(url) { connection in
             try await connection.query("BEGIN", logger: logger).consume()
-            for setting in settings { try await connection.query(setting, logger: logger).consume() }
+            try await connection.query(setting, logger: logger).consume()
             let explain = PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + statement.sql, binds: statement.binds)
             var lines: [String] = []
             for try await line in try await connection.query(explain, logger: logger).decode(String.self) { lines.append(line) }
@@ -77,7 +77,7 @@ struct PostgresQueuePlanTests {
                 cutoff: now - 86_400_000,
                 timedOut: now - 5_000
             )
-            let plan = try await explain(claim, after: [PostgresQueueBroker.claimPlanSetting], url: url)
+            let plan = try await explain(claim, after: PostgresQueueBroker.dueOrderPlanSetting, url: url)
             let text = plan.joined(separator: "\n")
             // No node of the plan handles more rows than the batch: nothing sorted or filtered
             // the queue's 5,000 messages.
@@ -90,7 +90,7 @@ struct PostgresQueuePlanTests {
     @Test func aScanOfTheDueIndexStopsAtItsLimit() async throws {
         try await withSkewedStatistics { url in
             let scan = PostgresQueueBroker.availableStatement(queue: "jobs", nowMillis: now, cutoff: now - 86_400_000, limit: 200)
-            let plan = try await explain(scan, after: PostgresQueueBroker.availablePlanSettings, url: url)
+            let plan = try await explain(scan, after: PostgresQueueBroker.dueOrderPlanSetting, url: url)
             let text = plan.joined(separator: "\n")
             // The count stops at the limit and the next due time is one probe: no node reads the
             // queue's 5,000 messages.

@@ -54,14 +54,14 @@ extension PostgresQueueBroker {
 
     /// One walk of the due index (the due messages in due order, at most `limit`: their count
     /// and the oldest) and one probe for the next due time, in a transaction of their own that
-    /// leaves the due index as their only plan (``availablePlanSettings``).
+    /// leaves the due index as their only plan (``dueOrderPlanSetting``).
     func available(_ config: QueueConfig, nowMillis now: Int64, limit: Int) async throws -> Availability {
         try health.check()
         let queue = config.name
         let cutoff = Self.retentionCutoff(config, nowMillis: now)
         let logger = logger
         return try await client.withTransaction(logger: logger) { connection -> Availability in
-            for setting in Self.availablePlanSettings { try await connection.query(setting, logger: logger).consume() }
+            try await connection.query(Self.dueOrderPlanSetting, logger: logger).consume()
             let rows = try await connection.query(
                 Self.availableStatement(queue: queue, nowMillis: now, cutoff: cutoff, limit: limit),
                 logger: logger
@@ -73,12 +73,6 @@ extension PostgresQueueBroker {
             return result
         }
     }
-
-    /// Run in the scan's transaction before ``availableStatement``: both of its walks take
-    /// rows in due order, which without sorting only the due-order index gives, stopping at
-    /// the limit. (With sorting, a planner whose statistics saw none of the queue may filter
-    /// the whole queue through the enqueue-order index instead.)
-    static let availablePlanSettings: [PostgresQuery] = [claimPlanSetting]
 
     /// The statement of ``available(_:nowMillis:limit:)``: the due messages in due order (at
     /// most `limit`: their count and the oldest) and the next due time after now.
@@ -125,7 +119,7 @@ extension PostgresQueueBroker {
             )
             for try await s in slots.decode(Int32.self) { slot = s }
             guard let slot else { return .noSlot }
-            try await connection.query(Self.claimPlanSetting, logger: logger).consume()
+            try await connection.query(Self.dueOrderPlanSetting, logger: logger).consume()
             let rows = try await connection.query(
                 Self.claimStatement(
                     queue: queue,
@@ -158,9 +152,11 @@ extension PostgresQueueBroker {
         }
     }
 
-    /// Run in the claim's transaction before ``claimStatement``: without sorting, taking messages
-    /// in due order has one plan, the due-order index that stops at the batch.
-    static let claimPlanSetting: PostgresQuery = "SET LOCAL enable_sort = off"
+    /// Run in the claim's and the scan's transactions before their statements: without sorting,
+    /// taking messages in due order has one plan, the due-order index that stops at the batch or
+    /// the limit. (With sorting, a planner whose statistics saw none of the queue may sort or
+    /// filter the whole queue through the enqueue-order index instead.)
+    static let dueOrderPlanSetting: PostgresQuery = "SET LOCAL enable_sort = off"
 
     /// The messages of a claim: up to `limit` due messages in due order, locked (`SKIP LOCKED`)
     /// and leased by their `ctid` — only when they are `limit` or the oldest was due by `timedOut`.
