@@ -15,8 +15,8 @@ import Synchronization
 /// asking first: the claim itself takes a batch only when it is full or its oldest message has
 /// waited `max_batch_timeout`, so the batching rule holds without the scan. It sleeps until the
 /// batch timeout, the next due message, a wake-up (a `NOTIFY` from any node's send, a batch of
-/// its own finishing) or ``pollInterval`` at most. When every
-/// `max_concurrency` slot is held on some node, it retries after ``slotRecheck``.
+/// its own finishing) or ``pollInterval`` at most. When every `max_concurrency` slot is held
+/// on some node, it retries after ``slotRecheck``.
 final class PostgresQueueConsumer: StoppableConsumer, Sendable {
     let broker: PostgresQueueBroker
     let config: QueueConfig
