@@ -16,6 +16,13 @@ struct HelloFunction: EdgeFunction, InlineAnswering {
     func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse { .text("hello") }
 }
 
+/// (a′) The same answer from a handler that does not declare itself inline: it runs in a task
+/// of its own racing the route's deadline, as every handler that waits on I/O does.
+struct HelloTaskFunction: EdgeFunction {
+    init(config: FunctionConfig) throws {}
+    func fetch(_ request: EdgeRequest, env: Env, context: ExecutionContext) async throws -> EdgeResponse { .text("hello") }
+}
+
 /// (b) One KV get (an LMDB read: ``InlineAnswering``).
 struct KVGetFunction: EdgeFunction, InlineAnswering {
     init(config: FunctionConfig) throws {}
@@ -68,6 +75,7 @@ LoggingSystem.bootstrap { label in
 }
 let registry = BuiltinFunctions.registry()
 registry.register("bench.hello", HelloFunction.self)
+registry.register("bench.hello-task", HelloTaskFunction.self)
 registry.register("bench.kvget", KVGetFunction.self)
 registry.register("bench.enqueue", EnqueueFunction.self)
 registry.register("bench.jwks", JWKSFileFunction.self)
