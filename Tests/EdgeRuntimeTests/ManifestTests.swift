@@ -300,6 +300,17 @@ struct JSONParserTests {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
     }
 
+    @Test func stringsMustBeUTF8() throws {
+        // Raw bytes inside a string without escapes: invalid UTF-8 is refused, valid is kept.
+        let refused: [[UInt8]] = [[0xFF], [0x61, 0xC3, 0x28], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0x61, 0x80], [0xE2, 0x82]]
+        for bytes in refused {
+            #expect(throws: JSONParseError.self, "\(bytes)") { try JSONValue.parse(Data([0x22] + bytes + [0x22])) }
+            #expect(throws: JSONParseError.self, "\(bytes) with an escape") { try JSONValue.parse(Data([0x22, 0x5C, 0x6E] + bytes + [0x22])) }
+        }
+        #expect(try JSONValue.parse(Data([0x22, 0x61, 0xC3, 0xA9, 0x7F, 0x22])) == .string("aé\u{7F}"))
+        #expect(try JSONValue.parse(Data(#"{"key":"plain ASCII ~"}"#.utf8)) == ["key": "plain ASCII ~"])
+    }
+
     @Test func refusesWhatNoOutsideJSONMayHoldAndAcceptsItsEdges() throws {
         for data in OutsideJSON.refused {
             #expect(throws: JSONParseError.self, "\(String(decoding: data.prefix(40), as: UTF8.self))") { try JSONValue.parse(data) }

@@ -67,4 +67,17 @@ struct StateMachineTests {
         #expect(MessageID(a.description) == a)
         #expect(a.milliseconds == 1_800_000_000_000)
     }
+
+    @Test("each id has random bits of its own, across the refills of the random buffer")
+    func idsHaveRandomLowWords() {
+        let generator = MessageIDGenerator()
+        let ids = (0..<1000).map { _ in generator.next(millis: 1_800_000_000_000) }
+        #expect(Set(ids.map(\.low)).count == ids.count)
+        // 64 random bits each: about half of them set, not a counter or a constant.
+        let ones = ids.reduce(0) { $0 + $1.low.nonzeroBitCount }
+        #expect((28_000...36_000).contains(ones))
+        // Another generator draws other words.
+        let other = MessageIDGenerator()
+        #expect(Set((0..<1000).map { _ in other.next(millis: 1_800_000_000_000).low }).isDisjoint(with: ids.map(\.low)))
+    }
 }
