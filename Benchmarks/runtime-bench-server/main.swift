@@ -1,7 +1,9 @@
-// The edge-run side of scripts/bench-runtime: the stock built-ins plus three benchmark handlers,
+// The edge-run side of scripts/bench-runtime: the stock built-ins plus its own benchmark handlers,
 // registered the way a user's own binary registers its functions.
 //
-//   .build/release/runtime-bench-server --manifest Benchmarks/runtime-bench-server/functions.json --port 8082 --data DIR
+//   ADMIN_TOKEN=… .build/release/runtime-bench-server --manifest Benchmarks/runtime-bench-server/functions.json --port 8082 --data DIR
+//
+// (`ADMIN_TOKEN` is the bearer token of the manifest's `kv.api` route.)
 import EdgeRuntime
 import Foundation
 import Functions
